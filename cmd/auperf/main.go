@@ -1,0 +1,62 @@
+// Command auperf traces memory-management syscalls without eBPF, from perf
+// syscall tracepoints or the kernel audit subsystem. See DESIGN.md.
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/urfave/cli/v2"
+)
+
+// version is stamped by the Makefile (-ldflags -X main.version=...).
+var version = "dev"
+
+// commands is filled by each command's file (init), so that a command is
+// registered exactly when its file exists and works.
+var commands []*cli.Command
+
+func register(c *cli.Command) { commands = append(commands, c) }
+
+// usageError marks a bad invocation: exit status 2, one line on stderr.
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+func usagef(format string, a ...any) error { return usageError{fmt.Sprintf(format, a...)} }
+
+func newApp() *cli.App {
+	return &cli.App{
+		Name:                 "auperf",
+		Usage:                "trace memory-management syscalls without eBPF (perf tracepoints or kernel audit)",
+		Version:              version,
+		Commands:             commands,
+		EnableBashCompletion: false,
+		HideVersion:          true,
+		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
+			return usageError{err.Error()}
+		},
+	}
+}
+
+func main() {
+	os.Exit(runMain(os.Args))
+}
+
+// runMain runs the app and maps errors to exit statuses: 2 for usage errors,
+// 1 for failures, or a traced command's own status (exitStatus).
+func runMain(args []string) int {
+	err := newApp().Run(args)
+	if err == nil {
+		return 0
+	}
+	var st exitStatus
+	if asExit(err, &st) {
+		return int(st)
+	}
+	fmt.Fprintf(os.Stderr, "auperf: %v\n", err)
+	if isUsage(err) {
+		return 2
+	}
+	return 1
+}

@@ -1,0 +1,137 @@
+package event
+
+import "context"
+
+// Fields is the set of optional fields an Event actually knows. A field whose
+// bit is clear is omitted from every encoding.
+type Fields uint16
+
+const (
+	HasProcessor Fields = 1 << iota // ProcessorID (perf only)
+	HasProcess                      // ProcessID
+	HasThread                       // ThreadID (perf only: audit has no tid)
+	HasParent                       // ParentProcessID
+	HasUser                         // UserID
+	HasGroup                        // GroupID
+	HasLoginUser                    // LoginUserID (audit auid)
+	HasSession                      // SessionID (audit ses)
+	HasEventID                      // EventID (syscall events only)
+	HasReturn                       // ReturnValue (absent for a syscall still running)
+	HasDuration                     // DurationNs (perf only: enter to exit)
+)
+
+// ArgKind says how an argument's value is written.
+type ArgKind uint8
+
+const (
+	ArgNull    ArgKind = iota // the source cannot know it: "value": null
+	ArgInt                    // signed integer: int64(Value)
+	ArgUint                   // unsigned integer: Value
+	ArgPointer                // address: "0x..." from Value
+	ArgString                 // Str, escaped
+)
+
+// Decoder renders a raw value symbolically (PROT_READ|PROT_WRITE,
+// MADV_DONTNEED, ...). Implementations live in package decode; they append
+// to dst so that encoding does not allocate.
+type Decoder interface {
+	AppendDecoded(dst []byte, v uint64) []byte
+}
+
+// Arg is one syscall argument (or one counter of a special event).
+type Arg struct {
+	Name    string
+	Type    string // C type as in the manual page: "void*", "size_t", "int", ...
+	Kind    ArgKind
+	Value   uint64  // already truncated and sign-extended by the C type
+	Str     string  // for ArgString
+	Decoder Decoder // nil: no "decoded" key
+}
+
+// Event names of auperf's own events. They share the schema with syscall
+// events so that loss is part of the stream, not only of a log.
+const (
+	NameStats = "auperf_stats" // periodic and final counters
+	NameLost  = "auperf_lost"  // a gap: how many, from which source/CPU, when
+)
+
+// Source names as written in the "source" field.
+const (
+	SourcePerf   = "perf"
+	SourceAudit  = "audit"
+	SourceAuperf = "auperf" // auperf's own events
+)
+
+// Event is one syscall (or one auperf_stats / auperf_lost record).
+type Event struct {
+	Known Fields
+
+	Timestamp       int64 // nanoseconds since the Unix epoch
+	ProcessorID     int32
+	ProcessID       int32
+	ThreadID        int32
+	ParentProcessID int32
+	UserID          uint32
+	GroupID         uint32
+	LoginUserID     uint32
+	SessionID       uint32
+	ProcessName     string // attacker-controlled
+	ExecutablePath  string // attacker-controlled
+	HostName        string
+
+	EventID   int32  // syscall number for Arch, written as a string
+	EventName string // "msync", or NameStats / NameLost
+	Syscall   string // empty for auperf's own events
+	Arch      string // "x86_64", "i386", "aarch64"
+
+	Args []Arg // argsNum is len(Args)
+
+	ReturnValue   int64
+	ReturnPointer bool   // mmap/mremap success: write as "0x..."
+	Errno         string // "ENOMEM" when ReturnValue is a negative errno
+
+	Source     string
+	DurationNs int64
+
+	argStore [6]Arg
+}
+
+// Reset clears e for reuse, keeping its argument storage.
+func (e *Event) Reset() {
+	store := e.argStore
+	*e = Event{}
+	e.argStore = store
+}
+
+// SetArgs makes e.Args n long, backed by storage inside e (no allocation for
+// n <= 6), and returns it. The arguments are zeroed.
+func (e *Event) SetArgs(n int) []Arg {
+	if n <= len(e.argStore) {
+		e.Args = e.argStore[:n]
+	} else {
+		e.Args = make([]Arg, n)
+	}
+	clear(e.Args)
+	return e.Args
+}
+
+// Handler receives events. The Event is valid only during the call.
+// Handlers are called from one goroutine at a time.
+type Handler func(*Event)
+
+// Counter is one named count of a pipeline stage, reported in auperf_stats.
+type Counter struct {
+	Source string // "perf", "audit", "output:json:/var/log/x", ...
+	Name   string // "received", "emitted", "lost_ring", "dropped", ...
+	Value  uint64
+}
+
+// Source is an event source (perf tracepoints, audit netlink). Run attaches,
+// delivers events to h until ctx is done or a fatal error, then drains what
+// the kernel still holds, detaches, restores what it changed, and returns.
+// Loss is delivered in-stream as NameLost events.
+type Source interface {
+	Name() string
+	Run(ctx context.Context, h Handler) error
+	Stats() []Counter
+}
