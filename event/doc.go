@@ -14,4 +14,63 @@
 //
 // This package does not decode raw syscall words (package decode does) and
 // does not write anywhere (package output does).
+//
+// # JSON
+//
+// AppendJSON writes one object per line, keys in this order, a key absent
+// when its Fields bit is clear (or, for strings, when empty):
+//
+//	timestamp        ns since the Unix epoch (always)
+//	processorId      HasProcessor
+//	processId        HasProcess
+//	threadId         HasThread
+//	parentProcessId  HasParent
+//	userId           HasUser
+//	groupId          HasGroup
+//	loginUserId      HasLoginUser (audit auid)
+//	sessionId        HasSession (audit ses)
+//	processName      non-empty
+//	executable       {"path": ...} when non-empty
+//	hostName         non-empty
+//	eventId          HasEventID, the syscall number as a string
+//	eventName        always
+//	syscall, arch    non-empty
+//	argsNum          always, len(Args)
+//	returnValue      HasReturn; "0x..." when ReturnPointer and not an errno
+//	errno            non-empty
+//	args             always, [{"name","type","value"[,"decoded"]}...]
+//	source           non-empty
+//	durationNs       HasDuration
+//
+// An argument's value is null (ArgNull), a signed (ArgInt) or unsigned
+// (ArgUint) number, a "0x..." string (ArgPointer) or an escaped string
+// (ArgString). "decoded" is present when the Arg has a Decoder.
+//
+// # Escaping
+//
+// Process names, executable paths and string arguments come from the traced
+// process and may hold anything. Every string the encoders write, trusted
+// or not, goes through the same escaping, so that no value can end a line,
+// forge a key, or break a syslog frame.
+//
+// JSON (AppendJSONString): '"' and '\\' are backslashed; \n \r \t by name;
+// every other byte below 0x20, and DEL, as \u00XX. Valid UTF-8 is kept,
+// except runes that are legal JSON but dangerous to the tools that read it:
+// C1 controls (U+0080..U+009F), the line and paragraph separators
+// U+2028/U+2029, the bidirectional marks and overrides (U+061C, U+200E,
+// U+200F, U+202A..U+202E, U+2066..U+2069) and U+FEFF, which are written as
+// \uXXXX: the decoded string is unchanged, only its spelling is. Each byte
+// that is not part of valid UTF-8 is replaced by U+FFFD (\ufffd), as
+// encoding/json does. That loses the byte's value, on purpose: writing it
+// as \u00XX would turn it into a different, valid character (0xff would
+// read back as "ÿ"), so a consumer could not tell a forged name from a
+// real one. The output is always valid UTF-8 with no control byte.
+//
+// Text (AppendEscaped, used by AppendText): lossless, strace-like. '"' and
+// '\\' are backslashed, \n \r \t \v \f \a \b by name, every other control
+// byte, DEL, each byte of invalid UTF-8 and each byte of the suspect runes
+// above as \xNN. Valid printable UTF-8 is kept as is.
+//
+// Decoder output is expected to be plain ASCII; it is checked anyway and
+// escaped the same way if it is not.
 package event

@@ -1,0 +1,162 @@
+package event
+
+import "strconv"
+
+// maxErrno is the largest errno a syscall returns as -errno; a return value
+// in [-maxErrno, -1] is a failure even for a syscall that returns addresses.
+const maxErrno = 4095
+
+// IsError reports whether ev is a syscall that returned a negative errno.
+func (e *Event) IsError() bool {
+	return e.Known&HasReturn != 0 && e.ReturnValue < 0 && e.ReturnValue >= -maxErrno
+}
+
+// AppendJSON appends ev to dst as one JSON object followed by '\n' and
+// returns the extended buffer. The keys and their order are those of the
+// package documentation. It does not allocate when dst has room.
+func AppendJSON(dst []byte, ev *Event) []byte {
+	k := ev.Known
+	dst = append(dst, `{"timestamp":`...)
+	dst = strconv.AppendInt(dst, ev.Timestamp, 10)
+	if k&HasProcessor != 0 {
+		dst = append(dst, `,"processorId":`...)
+		dst = strconv.AppendInt(dst, int64(ev.ProcessorID), 10)
+	}
+	if k&HasProcess != 0 {
+		dst = append(dst, `,"processId":`...)
+		dst = strconv.AppendInt(dst, int64(ev.ProcessID), 10)
+	}
+	if k&HasThread != 0 {
+		dst = append(dst, `,"threadId":`...)
+		dst = strconv.AppendInt(dst, int64(ev.ThreadID), 10)
+	}
+	if k&HasParent != 0 {
+		dst = append(dst, `,"parentProcessId":`...)
+		dst = strconv.AppendInt(dst, int64(ev.ParentProcessID), 10)
+	}
+	if k&HasUser != 0 {
+		dst = append(dst, `,"userId":`...)
+		dst = strconv.AppendUint(dst, uint64(ev.UserID), 10)
+	}
+	if k&HasGroup != 0 {
+		dst = append(dst, `,"groupId":`...)
+		dst = strconv.AppendUint(dst, uint64(ev.GroupID), 10)
+	}
+	if k&HasLoginUser != 0 {
+		dst = append(dst, `,"loginUserId":`...)
+		dst = strconv.AppendUint(dst, uint64(ev.LoginUserID), 10)
+	}
+	if k&HasSession != 0 {
+		dst = append(dst, `,"sessionId":`...)
+		dst = strconv.AppendUint(dst, uint64(ev.SessionID), 10)
+	}
+	if ev.ProcessName != "" {
+		dst = append(dst, `,"processName":`...)
+		dst = AppendJSONString(dst, ev.ProcessName)
+	}
+	if ev.ExecutablePath != "" {
+		dst = append(dst, `,"executable":{"path":`...)
+		dst = AppendJSONString(dst, ev.ExecutablePath)
+		dst = append(dst, '}')
+	}
+	if ev.HostName != "" {
+		dst = append(dst, `,"hostName":`...)
+		dst = AppendJSONString(dst, ev.HostName)
+	}
+	if k&HasEventID != 0 {
+		dst = append(dst, `,"eventId":"`...)
+		dst = strconv.AppendInt(dst, int64(ev.EventID), 10)
+		dst = append(dst, '"')
+	}
+	dst = append(dst, `,"eventName":`...)
+	dst = AppendJSONString(dst, ev.EventName)
+	if ev.Syscall != "" {
+		dst = append(dst, `,"syscall":`...)
+		dst = AppendJSONString(dst, ev.Syscall)
+	}
+	if ev.Arch != "" {
+		dst = append(dst, `,"arch":`...)
+		dst = AppendJSONString(dst, ev.Arch)
+	}
+	dst = append(dst, `,"argsNum":`...)
+	dst = strconv.AppendInt(dst, int64(len(ev.Args)), 10)
+	if k&HasReturn != 0 {
+		dst = append(dst, `,"returnValue":`...)
+		if ev.ReturnPointer && !ev.IsError() {
+			dst = append(dst, '"')
+			dst = appendHex(dst, uint64(ev.ReturnValue))
+			dst = append(dst, '"')
+		} else {
+			dst = strconv.AppendInt(dst, ev.ReturnValue, 10)
+		}
+	}
+	if ev.Errno != "" {
+		dst = append(dst, `,"errno":`...)
+		dst = AppendJSONString(dst, ev.Errno)
+	}
+	dst = append(dst, `,"args":[`...)
+	for i := range ev.Args {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = appendJSONArg(dst, &ev.Args[i])
+	}
+	dst = append(dst, ']')
+	if ev.Source != "" {
+		dst = append(dst, `,"source":`...)
+		dst = AppendJSONString(dst, ev.Source)
+	}
+	if k&HasDuration != 0 {
+		dst = append(dst, `,"durationNs":`...)
+		dst = strconv.AppendInt(dst, ev.DurationNs, 10)
+	}
+	return append(dst, '}', '\n')
+}
+
+func appendJSONArg(dst []byte, a *Arg) []byte {
+	dst = append(dst, `{"name":`...)
+	dst = AppendJSONString(dst, a.Name)
+	dst = append(dst, `,"type":`...)
+	dst = AppendJSONString(dst, a.Type)
+	dst = append(dst, `,"value":`...)
+	switch a.Kind {
+	case ArgInt:
+		dst = strconv.AppendInt(dst, int64(a.Value), 10)
+	case ArgUint:
+		dst = strconv.AppendUint(dst, a.Value, 10)
+	case ArgPointer:
+		dst = append(dst, '"')
+		dst = appendHex(dst, a.Value)
+		dst = append(dst, '"')
+	case ArgString:
+		dst = AppendJSONString(dst, a.Str)
+	default: // ArgNull and anything unknown: never invent a value
+		return append(dst, `null}`...)
+	}
+	if a.Decoder != nil && a.Kind != ArgString {
+		dst = append(dst, `,"decoded":"`...)
+		dst = appendDecodedJSON(dst, a.Decoder, a.Value)
+		dst = append(dst, '"')
+	}
+	return append(dst, '}')
+}
+
+// appendDecodedJSON lets d append in place (no copy) and escapes its output
+// afterwards only in the unexpected case that it is not plain ASCII.
+func appendDecodedJSON(dst []byte, d Decoder, v uint64) []byte {
+	start := len(dst)
+	out := d.AppendDecoded(dst, v)
+	if len(out) < start {
+		// A decoder that dropped bytes it did not own: keep ours.
+		return dst
+	}
+	if jsonSafeBytes(out[start:]) {
+		return out
+	}
+	n := len(out) - start
+	// Escape the decoder's bytes after themselves, then move them down.
+	// If append grows the buffer the source stays readable in the old one.
+	out = appendJSONBody(out, string(out[start:start+n]))
+	m := copy(out[start:], out[start+n:])
+	return out[:start+m]
+}
