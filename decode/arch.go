@@ -1,0 +1,84 @@
+package decode
+
+// Arch is the ABI a syscall was made in. A 64-bit kernel may serve several
+// (x86_64 and i386 through int 0x80); audit tells which, perf only sees the
+// native one.
+type Arch uint8
+
+const (
+	ArchUnknown Arch = iota
+	ArchX86_64
+	ArchI386
+	ArchARM64
+
+	archCount // number of Arch values, for per-arch tables
+)
+
+// AUDIT_ARCH_* from include/uapi/linux/audit.h: EM_* machine number,
+// __AUDIT_ARCH_64BIT (0x80000000) and __AUDIT_ARCH_LE (0x40000000).
+const (
+	auditArchX86_64  = 0xc000003e // EM_X86_64 (62)
+	auditArchI386    = 0x40000003 // EM_386 (3)
+	auditArchAARCH64 = 0xc00000b7 // EM_AARCH64 (183)
+)
+
+// String is the name written in an event's "arch" (audit's and uname's
+// spelling).
+func (a Arch) String() string {
+	switch a {
+	case ArchX86_64:
+		return "x86_64"
+	case ArchI386:
+		return "i386"
+	case ArchARM64:
+		return "aarch64"
+	}
+	return "unknown"
+}
+
+// AuditArch is the AUDIT_ARCH_* value audit reports for a.
+func (a Arch) AuditArch() uint32 {
+	switch a {
+	case ArchX86_64:
+		return auditArchX86_64
+	case ArchI386:
+		return auditArchI386
+	case ArchARM64:
+		return auditArchAARCH64
+	}
+	return 0
+}
+
+// ArchFromAudit maps an AUDIT_ARCH_* value to an Arch (ArchUnknown if it is
+// none of ours).
+func ArchFromAudit(v uint32) Arch {
+	switch v {
+	case auditArchX86_64:
+		return ArchX86_64
+	case auditArchI386:
+		return ArchI386
+	case auditArchAARCH64:
+		return ArchARM64
+	}
+	return ArchUnknown
+}
+
+// AuditRuleArch is the value of "-F arch=" in an audit rule for a: "b64" or
+// "b32" ("" for ArchUnknown).
+func (a Arch) AuditRuleArch() string {
+	switch a {
+	case ArchX86_64, ArchARM64:
+		return "b64"
+	case ArchI386:
+		return "b32"
+	}
+	return ""
+}
+
+// wordBits is the width of a register (long, pointer, size_t) in a.
+func (a Arch) wordBits() int {
+	if a == ArchI386 {
+		return 32
+	}
+	return 64
+}

@@ -1,0 +1,76 @@
+package decode
+
+import "strings"
+
+// AuditKey is the key every audit rule of auperf carries, so that auperf
+// deletes only its own rules.
+const AuditKey = "auperf"
+
+// CatalogEntry describes one event for `auperf events`: its arguments, the
+// perf tracepoints that report it and the audit rules that capture it.
+type CatalogEntry struct {
+	Name, Description string
+	Args              []ArgSpec
+	Tracepoints       []string
+	AuditRules        []string
+}
+
+// genericDescription is the description of a syscall auperf has no spec
+// for.
+const genericDescription = "decoded generically: raw argument words, names from the tracepoint format"
+
+// i386Aliases lists, for an event, the i386 syscalls that do its work
+// under other names: 32-bit libcs map memory with mmap2, and i386's
+// syscall 90 "mmap" is the old one-struct-pointer form.
+var i386Aliases = map[string][]string{
+	"mmap": {"mmap", "mmap2"},
+}
+
+// I386Names returns the i386 syscall names that auperf's audit b32 rules
+// use for event (mmap -> mmap, mmap2), or nil if i386 has none.
+func I386Names(event string) []string {
+	if names, ok := i386Aliases[event]; ok {
+		return names
+	}
+	if _, ok := SyscallNumber(ArchI386, event); ok {
+		return []string{event}
+	}
+	return nil
+}
+
+// Catalog describes the named events (DefaultEvents if names is nil), in
+// the order given. A name no table knows still gets an entry, with no
+// tracepoints and no rules; callers validate names with SyscallNumber.
+func Catalog(names []string) []CatalogEntry {
+	if names == nil {
+		names = DefaultEvents
+	}
+	out := make([]CatalogEntry, 0, len(names))
+	for _, name := range names {
+		e := CatalogEntry{Name: name, Description: genericDescription}
+		if s, ok := Spec(name); ok {
+			e.Description = s.Description
+			e.Args = s.Args
+		}
+		if _, ok := SyscallNumber(ArchX86_64, name); ok {
+			tp := tracepointName(ArchX86_64, name)
+			e.Tracepoints = []string{"syscalls:sys_enter_" + tp, "syscalls:sys_exit_" + tp}
+			e.AuditRules = append(e.AuditRules, AuditRule(ArchX86_64, []string{name}))
+		}
+		if i386 := I386Names(name); i386 != nil {
+			e.AuditRules = append(e.AuditRules, AuditRule(ArchI386, i386))
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+// AuditRule is the auditctl rule that captures the named syscalls of arch
+// a, with auperf's key.
+func AuditRule(a Arch, names []string) string {
+	return "-a always,exit -F arch=" + a.AuditRuleArch() + " -S " + strings.Join(names, ",") + " -k " + AuditKey
+}
+
+// tracepointName is the name tracefs gives syscall name of a: the name of
+// its SYSCALL_DEFINE, which is the table name for the memory family.
+func tracepointName(a Arch, name string) string { return name }
