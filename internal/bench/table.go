@@ -1,0 +1,171 @@
+package bench
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+)
+
+// Run is one run of the workload under one row's tracer.
+type Run struct {
+	Round       int     `json:"round"`
+	CallsPerSec float64 `json:"callsPerSec"` // the workload's own measure of its loop
+	Expected    uint64  `json:"expected"`    // calls the workload made (its summary's total)
+	Count       Count   `json:"count"`       // zero for the untraced row
+	TracerCPU   float64 `json:"tracerCpuSeconds"`
+	TracerRSS   uint64  `json:"tracerPeakRssBytes"`
+	WallSeconds float64 `json:"wallSeconds"` // from starting the tracer to having counted
+	Err         string  `json:"error,omitempty"`
+}
+
+// Row is one line of the table: a tracer (or none) and its runs.
+type Row struct {
+	Name    string `json:"name"`
+	Tracer  bool   `json:"tracer"`            // false for the untraced row
+	Command string `json:"command,omitempty"` // how the tracer was run (one run's command line)
+	// Skip says why the row did not run at all ("not installed (...)");
+	// empty when it ran.
+	Skip string `json:"skip,omitempty"`
+	Runs []Run  `json:"runs"`
+
+	// Filled by Finish from the runs without an error.
+	OK       int     `json:"okRuns"`
+	Rate     Spread  `json:"callsPerSec"`
+	Slowdown float64 `json:"slowdown,omitempty"` // untraced median / this median
+	Expected uint64  `json:"expected"`           // sums over the OK runs
+	Captured uint64  `json:"captured"`
+	Lost     uint64  `json:"lost"`
+	CPU      Spread  `json:"tracerCpuSeconds"`
+	PeakRSS  uint64  `json:"tracerPeakRssBytes"` // the largest of the runs
+}
+
+// Report is one invocation of the bench.
+type Report struct {
+	Command    string   `json:"command"` // the harness's own command line
+	Kernel     string   `json:"kernel"`
+	CPUs       int      `json:"cpus"`
+	Iterations int      `json:"iterations"` // per thread
+	Threads    int      `json:"threads"`
+	Rounds     int      `json:"rounds"`
+	Syscalls   []string `json:"syscalls"`
+	Rows       []*Row   `json:"rows"`
+	Notes      []string `json:"notes,omitempty"`
+}
+
+// Finish computes each row's aggregates from its runs; the slowdown is
+// against the row named base (the untraced one), when it has OK runs.
+func (r *Report) Finish(base string) {
+	var baseMedian float64
+	for _, row := range r.Rows {
+		row.finish()
+		if row.Name == base {
+			baseMedian = row.Rate.Median
+		}
+	}
+	for _, row := range r.Rows {
+		if row.OK > 0 && baseMedian > 0 && row.Rate.Median > 0 {
+			row.Slowdown = baseMedian / row.Rate.Median
+		}
+	}
+}
+
+func (row *Row) finish() {
+	var rates, cpus []float64
+	row.OK, row.Expected, row.Captured, row.Lost, row.PeakRSS = 0, 0, 0, 0, 0
+	for _, run := range row.Runs {
+		if run.Err != "" {
+			continue
+		}
+		row.OK++
+		rates = append(rates, run.CallsPerSec)
+		row.Expected += run.Expected
+		if row.Tracer {
+			cpus = append(cpus, run.TracerCPU)
+			row.Captured += run.Count.Captured
+			row.Lost += run.Count.Lost
+			row.PeakRSS = max(row.PeakRSS, run.TracerRSS)
+		}
+	}
+	row.Rate = Summarize(rates)
+	row.CPU = Summarize(cpus)
+}
+
+// WriteTable writes the human table: per row syscalls/s (median, min, max
+// over its runs), slowdown of the median against untraced, events expected
+// / captured / reported lost summed over the row's runs, the tracer's CPU
+// seconds per run (median) and its peak RSS (largest run). Rows that did
+// not run, and runs that failed, are listed under the table with why.
+func WriteTable(w io.Writer, r *Report) error {
+	fmt.Fprintf(w, "auperf bench: kernel %s, %d CPUs; workload loop %s x %d iterations x %d threads; %d rounds (rows alternate within each round)\n",
+		r.Kernel, r.CPUs, strings.Join(r.Syscalls, "+"), r.Iterations, r.Threads, r.Rounds)
+	fmt.Fprintf(w, "command: %s\n\n", r.Command)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	// Names are padded here because tabwriter aligns every column alike;
+	// a row that did not run puts its reason in a trailing cell, which
+	// tabwriter does not use to size the columns.
+	width := len("row")
+	for _, row := range r.Rows {
+		width = max(width, len(row.Name))
+	}
+	fmt.Fprintf(tw, "%-*s\truns\tsyscalls/s median\tmin\tmax\tslowdown\texpected\tcaptured\tlost\ttracer CPU s\tpeak RSS\t\n", width, "row")
+	for _, row := range r.Rows {
+		if row.Skip != "" {
+			fmt.Fprintf(tw, "%-*s\t-\t  %s\n", width, row.Name, row.Skip)
+			continue
+		}
+		if row.OK == 0 {
+			fmt.Fprintf(tw, "%-*s\t0/%d\t  failed (see below)\n", width, row.Name, len(row.Runs))
+			continue
+		}
+		slow := "-"
+		if row.Slowdown > 0 {
+			slow = fmt.Sprintf("%.2fx", row.Slowdown)
+		}
+		captured, lost, cpu, rss := "-", "-", "-", "-"
+		if row.Tracer {
+			captured = fmt.Sprint(row.Captured)
+			lost = fmt.Sprint(row.Lost)
+			cpu = fmt.Sprintf("%.2f", row.CPU.Median)
+			rss = formatBytes(row.PeakRSS)
+		}
+		runs := fmt.Sprint(row.OK)
+		if row.OK != len(row.Runs) {
+			runs = fmt.Sprintf("%d/%d", row.OK, len(row.Runs))
+		}
+		fmt.Fprintf(tw, "%-*s\t%s\t%.0f\t%.0f\t%.0f\t%s\t%d\t%s\t%s\t%s\t%s\t\n",
+			width, row.Name, runs, row.Rate.Median, row.Rate.Min, row.Rate.Max, slow,
+			row.Expected, captured, lost, cpu, rss)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	var notes []string
+	for _, row := range r.Rows {
+		if row.Command != "" {
+			notes = append(notes, fmt.Sprintf("%s: %s", row.Name, row.Command))
+		}
+	}
+	for _, row := range r.Rows {
+		for _, run := range row.Runs {
+			if run.Err != "" {
+				notes = append(notes, fmt.Sprintf("%s, round %d: %s", row.Name, run.Round, run.Err))
+			}
+		}
+	}
+	notes = append(notes, r.Notes...)
+	if len(notes) > 0 {
+		fmt.Fprintln(w)
+		for _, n := range notes {
+			fmt.Fprintf(w, "- %s\n", n)
+		}
+	}
+	return nil
+}
+
+func formatBytes(b uint64) string {
+	if b == 0 {
+		return "?"
+	}
+	return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20))
+}
