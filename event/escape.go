@@ -51,6 +51,14 @@ func AppendJSONString(dst []byte, s string) []byte {
 func appendJSONBody(dst []byte, s string) []byte {
 	start := 0
 	for i := 0; i < len(s); {
+		// Skip eight plain bytes at a time: names and paths are mostly
+		// printable ASCII.
+		for i+8 <= len(s) && plain8(load8(s, i)) {
+			i += 8
+		}
+		if i >= len(s) {
+			break
+		}
 		b := s[i]
 		if b < utf8.RuneSelf {
 			if safeJSON[b] {
@@ -95,6 +103,32 @@ func appendJSONBody(dst []byte, s string) []byte {
 	return append(dst, s[start:]...)
 }
 
+const (
+	lsb = 0x0101010101010101
+	msb = 0x8080808080808080
+)
+
+// load8 reads s[i:i+8] as a little-endian word (the compiler merges the
+// loads into one).
+func load8(s string, i int) uint64 {
+	s = s[i : i+8]
+	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
+}
+
+// plain8 reports whether none of the eight bytes of x needs a look: no
+// byte >= 0x80, < 0x20, '"', '\\' or DEL. Each term is the classic
+// "has a zero byte" test, which is exact for whether one exists.
+func plain8(x uint64) bool {
+	hasZero := func(v uint64) uint64 { return (v - lsb) &^ v & msb }
+	bad := x & msb // non-ASCII
+	bad |= (x - 0x20*lsb) &^ x & msb
+	bad |= hasZero(x ^ '"'*lsb)
+	bad |= hasZero(x ^ '\\'*lsb)
+	bad |= hasZero(x ^ 0x7f*lsb)
+	return bad == 0
+}
+
 // jsonSafeBytes reports whether b can be written inside a JSON string as
 // is (what a Decoder should always produce: printable ASCII without quotes
 // or backslashes).
@@ -121,6 +155,12 @@ func jsonSafeBytes(b []byte) bool {
 func AppendEscaped(dst []byte, s string) []byte {
 	start := 0
 	for i := 0; i < len(s); {
+		for i+8 <= len(s) && plain8(load8(s, i)) { // same plain set as JSON
+			i += 8
+		}
+		if i >= len(s) {
+			break
+		}
 		b := s[i]
 		if b < utf8.RuneSelf {
 			if b >= 0x20 && b != 0x7f && b != '"' && b != '\\' {

@@ -220,3 +220,30 @@ func FuzzAppendJSON(f *testing.F) {
 		}
 	})
 }
+
+// TestEscapeEveryBytePosition puts each byte value at each position of a
+// long plain string, so that the eight-bytes-at-a-time path sees it in
+// every lane.
+func TestEscapeEveryBytePosition(t *testing.T) {
+	plain := []byte("abcdefghijklmnopqrstuvwx")
+	for c := 0; c < 256; c++ {
+		for p := range plain {
+			b := append([]byte(nil), plain...)
+			b[p] = byte(c)
+			s := string(b)
+			out := AppendJSONString(nil, s)
+			var got string
+			if err := json.Unmarshal(out, &got); err != nil || got != sanitized(s) || !utf8.Valid(out) {
+				t.Fatalf("byte %#x at %d: %s decodes to %q, %v", c, p, out, got, err)
+			}
+			if u, err := unescapeText(string(AppendEscaped(nil, s))); err != nil || u != s {
+				t.Fatalf("byte %#x at %d: text %q, %v", c, p, u, err)
+			}
+			if c >= 0x20 && c < 0x7f && c != '"' && c != '\\' {
+				if string(out) != `"`+s+`"` {
+					t.Fatalf("byte %#x at %d: plain byte escaped: %s", c, p, out)
+				}
+			}
+		}
+	}
+}
