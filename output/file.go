@@ -1,0 +1,174 @@
+package output
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+)
+
+// fileWriter appends batches to a file, rotates it by size and reopens it
+// on SIGHUP.
+type fileWriter struct {
+	path    string
+	mode    os.FileMode
+	maxSize int64
+	keep    int
+	fsync   time.Duration
+
+	f        *os.File
+	size     int64
+	dirty    bool // written since the last fsync
+	lastSync time.Time
+}
+
+func newFileWriter(s *sinkSpec) *fileWriter {
+	return &fileWriter{path: s.path, mode: s.mode, maxSize: s.maxSize, keep: s.keep, fsync: s.fsync}
+}
+
+// open opens (creating) the file for appending. A file we create gets
+// exactly mode, whatever the umask; an existing file keeps its own.
+func (w *fileWriter) open() error {
+	if err := os.MkdirAll(filepath.Dir(w.path), 0o750); err != nil {
+		return err
+	}
+	flags := os.O_WRONLY | os.O_APPEND | syscall.O_CLOEXEC
+	f, err := os.OpenFile(w.path, flags|os.O_CREATE|os.O_EXCL, w.mode)
+	if err == nil {
+		if err := f.Chmod(w.mode); err != nil {
+			f.Close()
+			return err
+		}
+	} else if errors.Is(err, fs.ErrExist) {
+		f, err = os.OpenFile(w.path, flags, 0)
+	}
+	if err != nil {
+		return err
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return err
+	}
+	if !st.Mode().IsRegular() && st.Mode()&fs.ModeCharDevice == 0 && st.Mode()&fs.ModeNamedPipe == 0 {
+		f.Close()
+		return fmt.Errorf("%s is not a regular file", w.path)
+	}
+	w.f, w.size = f, st.Size()
+	if !st.Mode().IsRegular() {
+		w.maxSize = 0 // never rotate a device or a pipe
+	}
+	return nil
+}
+
+func (w *fileWriter) messages() bool { return false }
+func (w *fileWriter) skipped() int   { return 0 }
+
+func (w *fileWriter) write(b *batch, pos int) (int, error) {
+	if w.f == nil {
+		if err := w.open(); err != nil {
+			return pos, err
+		}
+	}
+	if pos == 0 && w.maxSize > 0 && w.size > 0 && w.size+int64(len(b.buf)) > w.maxSize {
+		if err := w.rotate(); err != nil {
+			return pos, fmt.Errorf("rotate %s: %w", w.path, err)
+		}
+	}
+	n, err := w.f.Write(b.buf[pos:])
+	w.size += int64(n)
+	if n > 0 {
+		w.dirty = true
+	}
+	return pos + n, err
+}
+
+// rotate renames PATH.i to PATH.i+1 (PATH.keep is removed), PATH to PATH.1,
+// and opens a new PATH. With keep 0 the full file is removed.
+func (w *fileWriter) rotate() error {
+	w.syncNow()
+	w.f.Close()
+	w.f = nil
+	var firstErr error
+	keepErr := func(err error) {
+		if err != nil && !errors.Is(err, fs.ErrNotExist) && firstErr == nil {
+			firstErr = err
+		}
+	}
+	if w.keep == 0 {
+		keepErr(os.Remove(w.path))
+	} else {
+		keepErr(os.Remove(w.path + "." + strconv.Itoa(w.keep)))
+		for i := w.keep - 1; i >= 1; i-- {
+			keepErr(os.Rename(w.path+"."+strconv.Itoa(i), w.path+"."+strconv.Itoa(i+1)))
+		}
+		keepErr(os.Rename(w.path, w.path+".1"))
+	}
+	if err := w.open(); err != nil {
+		return err
+	}
+	return firstErr
+}
+
+func (w *fileWriter) syncNow() {
+	if w.f != nil && w.fsync > 0 && w.dirty {
+		w.f.Sync()
+	}
+	w.dirty = false
+	w.lastSync = time.Now()
+}
+
+func (w *fileWriter) maintain(now time.Time) time.Time {
+	if w.fsync <= 0 || !w.dirty {
+		return time.Time{}
+	}
+	due := w.lastSync.Add(w.fsync)
+	if now.Before(due) {
+		return due
+	}
+	if w.f != nil {
+		w.f.Sync()
+	}
+	w.dirty = false
+	w.lastSync = now
+	return time.Time{}
+}
+
+// reopen closes the file and opens PATH again: after logrotate renamed it,
+// new events go to a new file while the old one holds everything before.
+func (w *fileWriter) reopen() error {
+	if w.f != nil {
+		w.syncNow()
+		w.f.Close()
+		w.f = nil
+	}
+	return w.open()
+}
+
+func (w *fileWriter) close() error {
+	if w.f == nil {
+		return nil
+	}
+	w.syncNow()
+	err := w.f.Close()
+	w.f = nil
+	return err
+}
+
+// streamWriter writes batches to stdout (or Options.Stdout).
+type streamWriter struct{ w io.Writer }
+
+func (w *streamWriter) messages() bool               { return false }
+func (w *streamWriter) skipped() int                 { return 0 }
+func (w *streamWriter) maintain(time.Time) time.Time { return time.Time{} }
+func (w *streamWriter) reopen() error                { return nil }
+func (w *streamWriter) close() error                 { return nil }
+func (w *streamWriter) write(b *batch, pos int) (int, error) {
+	n, err := w.w.Write(b.buf[pos:])
+	return pos + n, err
+}

@@ -1,0 +1,232 @@
+package output
+
+import (
+	"sync/atomic"
+	"time"
+
+	"github.com/auperf/auperf/event"
+)
+
+// writer is what a sink does with its batches, on the sink's own goroutine.
+type writer interface {
+	// write delivers b from pos on and returns how far it got. For a
+	// byte sink (files, stdout) pos counts bytes and the batch is done at
+	// len(b.buf); for a message sink (syslog) it counts messages and the
+	// batch is done at len(b.ends). An error leaves the rest for a retry.
+	write(b *batch, pos int) (int, error)
+	// messages reports whether pos counts messages.
+	messages() bool
+	// skipped returns (and forgets) how many messages write passed over
+	// because the transport can never take them; they count as dropped.
+	skipped() int
+	// maintain does periodic work (fsync) and returns when it wants to be
+	// called again (zero: not needed).
+	maintain(now time.Time) time.Time
+	reopen() error
+	close() error
+}
+
+const (
+	minBackoff = 100 * time.Millisecond
+	maxBackoff = 5 * time.Second
+)
+
+// sink is one output: its queue, its writer goroutine and its counters.
+type sink struct {
+	spec *sinkSpec
+	name string // counter source: "output:" + spec without query
+	w    writer
+	pool *batchPool
+
+	q        chan *batch
+	reopenCh chan struct{}
+	abort    chan struct{} // closed when Close gives up waiting
+	done     chan struct{}
+
+	received, written, dropped, errors, truncated atomic.Uint64
+
+	// Owned by the sink goroutine.
+	pending      []*batch
+	pendingBytes int
+	pos          int // progress in pending[0]
+	backoff      time.Duration
+	retryAt      time.Time
+	lastErr      atomic.Value // error, for Close's report
+}
+
+func newSink(spec *sinkSpec, w writer, pool *batchPool) *sink {
+	return &sink{
+		spec:     spec,
+		name:     "output:" + spec.name,
+		w:        w,
+		pool:     pool,
+		q:        make(chan *batch, spec.queue),
+		reopenCh: make(chan struct{}, 1),
+		abort:    make(chan struct{}),
+		done:     make(chan struct{}),
+	}
+}
+
+// offer hands b to the sink without ever blocking; the caller holds a
+// reference for it. A full queue drops the batch, counted.
+func (s *sink) offer(b *batch) {
+	select {
+	case s.q <- b:
+	default:
+		s.dropped.Add(uint64(b.n))
+		s.pool.release(b)
+	}
+}
+
+func (s *sink) counters() []event.Counter {
+	c := []event.Counter{
+		{Source: s.name, Name: "received", Value: s.received.Load()},
+		{Source: s.name, Name: "written", Value: s.written.Load()},
+		{Source: s.name, Name: "dropped", Value: s.dropped.Load()},
+		{Source: s.name, Name: "errors", Value: s.errors.Load()},
+	}
+	if s.spec.kind == kindSyslog {
+		c = append(c, event.Counter{Source: s.name, Name: "truncated", Value: s.truncated.Load()})
+	}
+	return c
+}
+
+// run is the sink goroutine: it takes batches off the queue, writes them,
+// and on failure keeps them (up to spec.buffer bytes) for a retry with
+// backoff, so that a full disk or a dead peer costs the oldest events,
+// counted, and never blocks the pipeline or another sink.
+func (s *sink) run() {
+	defer close(s.done)
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	q := s.q
+	for {
+		now := time.Now()
+		if len(s.pending) > 0 && !now.Before(s.retryAt) {
+			s.drain(now)
+		}
+		if q == nil && len(s.pending) == 0 {
+			break // closed and everything written
+		}
+		wake := s.w.maintain(now)
+		if len(s.pending) > 0 && (wake.IsZero() || s.retryAt.Before(wake)) {
+			wake = s.retryAt
+		}
+		if !wake.IsZero() {
+			d := time.Until(wake)
+			if d < time.Millisecond {
+				d = time.Millisecond
+			}
+			timer.Reset(d)
+		} else {
+			timer.Reset(time.Hour)
+		}
+		select {
+		case b, ok := <-q:
+			if !ok {
+				q = nil
+				continue
+			}
+			s.push(b)
+		case <-s.reopenCh:
+			if err := s.w.reopen(); err != nil {
+				s.fail(err, time.Now())
+			}
+		case <-timer.C:
+		case <-s.abort:
+			for _, b := range s.pending {
+				s.dropLeft(b)
+			}
+			s.pending = nil
+			if q != nil {
+				for b := range q {
+					s.dropped.Add(uint64(b.n))
+					s.pool.release(b)
+				}
+			}
+			return
+		}
+	}
+}
+
+// dropLeft counts what of b (possibly pending[0], partly written) was not
+// delivered, and releases it.
+func (s *sink) dropLeft(b *batch) {
+	left := b.n
+	if s.w.messages() && len(s.pending) > 0 && b == s.pending[0] {
+		left -= s.pos
+	}
+	s.dropped.Add(uint64(left))
+	s.pool.release(b)
+}
+
+func (s *sink) push(b *batch) {
+	s.pending = append(s.pending, b)
+	s.pendingBytes += len(b.buf)
+	// Over the bound: drop the oldest batch that nothing was written of
+	// (dropping a half-written one would leave half a line in a file).
+	for s.pendingBytes > s.spec.buffer && len(s.pending) > 1 {
+		i := 0
+		if s.pos > 0 {
+			i = 1
+		}
+		old := s.pending[i]
+		s.pendingBytes -= len(old.buf)
+		s.dropped.Add(uint64(old.n))
+		s.pool.release(old)
+		copy(s.pending[i:], s.pending[i+1:])
+		s.pending[len(s.pending)-1] = nil
+		s.pending = s.pending[:len(s.pending)-1]
+	}
+}
+
+func (s *sink) drain(now time.Time) {
+	for len(s.pending) > 0 {
+		b := s.pending[0]
+		pos, err := s.w.write(b, s.pos)
+		if s.w.messages() {
+			skip := s.w.skipped()
+			s.written.Add(uint64(pos - s.pos - skip))
+			if skip > 0 {
+				s.dropped.Add(uint64(skip))
+				s.errors.Add(uint64(skip))
+			}
+		}
+		s.pos = pos
+		end := len(b.buf)
+		if s.w.messages() {
+			end = len(b.ends)
+		}
+		if pos >= end {
+			if !s.w.messages() {
+				s.written.Add(uint64(b.n))
+			}
+			s.pendingBytes -= len(b.buf)
+			copy(s.pending, s.pending[1:])
+			s.pending[len(s.pending)-1] = nil
+			s.pending = s.pending[:len(s.pending)-1]
+			s.pos = 0
+			s.pool.release(b)
+			s.backoff = 0
+			continue
+		}
+		if err == nil {
+			continue // short write without error: go on
+		}
+		s.fail(err, now)
+		return
+	}
+}
+
+func (s *sink) fail(err error, now time.Time) {
+	s.errors.Add(1)
+	s.lastErr.Store(errBox{err})
+	if s.backoff == 0 {
+		s.backoff = minBackoff
+	} else if s.backoff *= 2; s.backoff > maxBackoff {
+		s.backoff = maxBackoff
+	}
+	s.retryAt = now.Add(s.backoff)
+}
+
+type errBox struct{ error }
