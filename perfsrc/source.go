@@ -1,0 +1,808 @@
+package perfsrc
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"math/bits"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	"github.com/elastic/go-perf"
+	"golang.org/x/sys/unix"
+
+	"github.com/auperf/auperf/decode"
+	"github.com/auperf/auperf/event"
+	"github.com/auperf/auperf/filter"
+)
+
+// DefaultRingPages is the ring size per CPU, in pages (2 MiB with 4 KiB pages):
+// room for ~12,000 syscalls per CPU between two reads.
+const DefaultRingPages = 512
+
+// Config configures a perf source.
+type Config struct {
+	Events    []string    // syscall names; nil: decode.DefaultEvents
+	Filter    filter.Spec // pushed into the kernel where it can be; the rest stays with the pipeline
+	Paths     Paths
+	RingPages int // per CPU, a power of two; 0: DefaultRingPages
+	// Self is the process whose events are never reported (0: this one).
+	Self int
+	// PollInterval bounds how long a record may wait in a quiet ring
+	// (0: 100ms). Busy rings wake the poller by watermark.
+	PollInterval time.Duration
+}
+
+// Source reads syscall tracepoints through perf_event_open.
+type Source struct {
+	cfg     Config
+	arch    decode.Arch
+	dir     string // tracefs
+	mounted bool
+	calls   []*Syscall
+	tps     []*tracepoint // indexed by tracepoint id
+	self    int32
+
+	attachOnce sync.Once
+	attachErr  error
+	events     []*perf.Event
+	rings      []*ring
+	cpus       []int
+	wake       int // eventfd that ends the poll
+	clockOff   int64 // added to perf timestamps to make wall time
+	clock      int32 // the clock id in use, -1: perf's own
+
+	// Poller state (one goroutine).
+	queues  [][]rec
+	heads   []int
+	lastMax uint64 // highest timestamp read in the previous round
+	pending map[int32]rec
+	procs   *procTable
+	ev      event.Event
+	raw     decode.Raw
+	h       event.Handler
+
+	// Counters, read by Stats from other goroutines.
+	nSamples, nEmitted, nSelf, nFiltered, nUnpaired, nUnfinished atomic.Uint64
+	lost                                                         []atomic.Uint64 // per CPU index
+}
+
+var _ event.Source = (*Source)(nil)
+
+// tracepoint is one sys_enter_/sys_exit_ event, as the hot path needs it.
+type tracepoint struct {
+	call  *Syscall
+	enter bool
+	nrOff int
+	args  []int    // offsets of the 8-byte argument words (enter), or ret (exit)
+	names []string // argument names from the format (generic decoding)
+}
+
+// rec is one record of a ring, parsed and queued for the time-ordered merge.
+type rec struct {
+	ts       uint64
+	kind     uint8
+	cpu      int32
+	pid, tid int32
+	nr       int32
+	tp       *tracepoint
+	words    [6]uint64 // args (enter), ret (exit), ppid (fork), count (lost)
+	str      string    // comm / file name
+}
+
+const (
+	kEnter uint8 = iota
+	kExit
+	kComm
+	kCommExec
+	kFork
+	kProcExit
+	kMmapExec
+	kLost
+)
+
+// New checks cfg and reads the tracepoint formats; it attaches nothing.
+// Errors: ErrNoTracefs, ErrNoTracepoint (wrapped, naming the syscall).
+func New(cfg Config) (*Source, error) {
+	if cfg.Events == nil {
+		cfg.Events = decode.DefaultEvents
+	}
+	if cfg.RingPages == 0 {
+		cfg.RingPages = DefaultRingPages
+	}
+	if cfg.RingPages < 1 || bits.OnesCount(uint(cfg.RingPages)) != 1 {
+		return nil, fmt.Errorf("perf ring size %d pages: not a power of two", cfg.RingPages)
+	}
+	if cfg.Self == 0 {
+		cfg.Self = os.Getpid()
+	}
+	if cfg.PollInterval == 0 {
+		cfg.PollInterval = 100 * time.Millisecond
+	}
+	s := &Source{cfg: cfg, arch: NativeArch(), self: int32(cfg.Self), wake: -1}
+	if s.arch == decode.ArchUnknown {
+		return nil, fmt.Errorf("perf source: syscall tracepoints of %s are not supported", runtime.GOARCH)
+	}
+	for _, name := range cfg.Events {
+		if _, ok := decode.SyscallNumber(s.arch, name); !ok {
+			return nil, fmt.Errorf("unknown syscall %q for %s", name, s.arch)
+		}
+	}
+	cpus, err := onlineCPUs(filepath.Join(cfg.Paths.sys(), "devices/system/cpu/online"))
+	if err != nil {
+		return nil, err
+	}
+	s.cpus = cpus
+	s.lost = make([]atomic.Uint64, len(cpus))
+	dir, mounted, err := FindTracefs(cfg.Paths)
+	if err != nil {
+		return nil, err
+	}
+	s.dir, s.mounted = dir, mounted
+	maxID := uint64(0)
+	for _, name := range cfg.Events {
+		c, err := ReadSyscall(dir, name)
+		if err != nil {
+			s.unmount()
+			return nil, err
+		}
+		s.calls = append(s.calls, c)
+		maxID = max(maxID, c.Enter.ID, c.Exit.ID)
+	}
+	if maxID > 1<<20 {
+		s.unmount()
+		return nil, fmt.Errorf("tracepoint id %d out of range", maxID)
+	}
+	s.tps = make([]*tracepoint, maxID+1)
+	for _, c := range s.calls {
+		for _, f := range []*Format{c.Enter, c.Exit} {
+			tp := &tracepoint{call: c, enter: f == c.Enter, nrOff: f.SyscallNr().Offset}
+			for _, a := range f.Args() {
+				if a.Size != 8 {
+					s.unmount()
+					return nil, fmt.Errorf("tracepoint %s: field %s is %d bytes, want 8", f.Name, a.Name, a.Size)
+				}
+				tp.args = append(tp.args, a.Offset)
+				tp.names = append(tp.names, a.Name)
+			}
+			if len(tp.args) > 6 || (!tp.enter && len(tp.args) != 1) {
+				s.unmount()
+				return nil, fmt.Errorf("tracepoint %s: unexpected fields", f.Name)
+			}
+			s.tps[f.ID] = tp
+		}
+	}
+	return s, nil
+}
+
+// NativeArch is the arch whose syscalls the tracepoints report.
+func NativeArch() decode.Arch {
+	switch runtime.GOARCH {
+	case "amd64":
+		return decode.ArchX86_64
+	case "arm64":
+		return decode.ArchARM64
+	}
+	return decode.ArchUnknown
+}
+
+// Name is "perf".
+func (s *Source) Name() string { return event.SourcePerf }
+
+// Events lists the syscalls this source traces.
+func (s *Source) Events() []string {
+	out := make([]string, len(s.calls))
+	for i, c := range s.calls {
+		out[i] = c.Name
+	}
+	return out
+}
+
+func (s *Source) unmount() {
+	if s.mounted {
+		Unmount(s.dir)
+		s.mounted = false
+	}
+}
+
+// Attach opens and enables the events. Run calls it when the caller did
+// not; calling it first lets a caller start a command only once tracing is
+// on (`-- COMMAND`).
+func (s *Source) Attach() error {
+	s.attachOnce.Do(func() {
+		s.attachErr = s.attach()
+		if s.attachErr != nil {
+			s.detach()
+		}
+	})
+	return s.attachErr
+}
+
+func (s *Source) attach() error {
+	cpus := s.cpus
+	s.queues = make([][]rec, len(cpus))
+	s.heads = make([]int, len(cpus))
+	s.pending = make(map[int32]rec, 256)
+	s.procs = newProcTable(s.cfg.Paths.proc())
+
+	watermark := uint32(s.cfg.RingPages * os.Getpagesize() / 4)
+	useClock, clockID, err := s.pickClock(cpus[0])
+	if err != nil {
+		return err
+	}
+	sideband := func() *perf.Attr {
+		a := &perf.Attr{
+			Type:         perf.SoftwareEvent,
+			Config:       uint64(perf.Dummy),
+			SampleFormat: perf.SampleFormat{Tid: true, Time: true, CPU: true},
+			Options: perf.Options{Disabled: true, SampleIDAll: true, Comm: true, CommExec: true,
+				Task: true, Mmap: true, Watermark: true, UseClockID: useClock},
+			Wakeup:  watermark,
+			ClockID: clockID,
+		}
+		a.SetSamplePeriod(1)
+		return a
+	}
+	for _, cpu := range cpus {
+		lead, err := perf.Open(sideband(), perf.AllThreads, cpu, nil)
+		if err != nil {
+			return fmt.Errorf("open perf side-band event on cpu %d: %w", cpu, err)
+		}
+		s.events = append(s.events, lead)
+		fd, _ := lead.FD()
+		r, err := mapRing(fd, s.cfg.RingPages)
+		if err != nil {
+			return err
+		}
+		s.rings = append(s.rings, r)
+		for _, c := range s.calls {
+			for _, f := range []*Format{c.Enter, c.Exit} {
+				a := &perf.Attr{
+					Label:        f.Name,
+					Type:         perf.TracepointEvent,
+					Config:       f.ID,
+					SampleFormat: perf.SampleFormat{Tid: true, Time: true, CPU: true, Raw: true},
+					Options:      perf.Options{Disabled: true, SampleIDAll: true, Watermark: true, UseClockID: useClock},
+					Wakeup:       watermark,
+					ClockID:      clockID,
+				}
+				a.SetSamplePeriod(1)
+				ev, err := perf.Open(a, perf.AllThreads, cpu, nil)
+				if err != nil {
+					return fmt.Errorf("open tracepoint syscalls:%s on cpu %d: %w", f.Name, cpu, err)
+				}
+				s.events = append(s.events, ev)
+				if err := ev.SetOutput(lead); err != nil {
+					return fmt.Errorf("share ring of cpu %d with %s: %w", cpu, f.Name, err)
+				}
+				if flt := s.kernelFilter(); flt != "" {
+					if err := setFilter(ev, flt); err != nil {
+						return fmt.Errorf("set filter on syscalls:%s: %w", f.Name, err)
+					}
+				}
+			}
+		}
+	}
+	wake, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	if err != nil {
+		return fmt.Errorf("eventfd: %w", err)
+	}
+	s.wake = wake
+	for _, ev := range s.events {
+		if err := ev.Enable(); err != nil {
+			return fmt.Errorf("enable perf event: %w", err)
+		}
+	}
+	// Seed after enabling: a process born in between is in both, and the
+	// records (replayed in time order) are newer than what /proc said.
+	s.procs.seed()
+	return nil
+}
+
+// pickClock chooses the timestamp clock: CLOCK_REALTIME where tracepoints
+// accept it (they may not: it is not NMI-safe), else CLOCK_MONOTONIC (4.1+),
+// else the perf clock; the last two are turned into wall time with an
+// offset taken now (the perf clock's offset is only approximate).
+func (s *Source) pickClock(cpu int) (bool, int32, error) {
+	f := s.calls[0].Enter
+	var err error
+	for _, try := range []struct {
+		use bool
+		id  int32
+	}{{true, unix.CLOCK_REALTIME}, {true, unix.CLOCK_MONOTONIC}, {false, 0}} {
+		a := &perf.Attr{Type: perf.TracepointEvent, Config: f.ID,
+			SampleFormat: perf.SampleFormat{Tid: true, Time: true, CPU: true, Raw: true},
+			Options:      perf.Options{Disabled: true, SampleIDAll: true, UseClockID: try.use},
+			ClockID:      try.id}
+		a.SetSamplePeriod(1)
+		var ev *perf.Event
+		ev, err = perf.Open(a, perf.AllThreads, cpu, nil)
+		if err != nil {
+			continue
+		}
+		ev.Close()
+		s.clockOff = 0
+		if !try.use || try.id != unix.CLOCK_REALTIME {
+			var rt, mono unix.Timespec
+			unix.ClockGettime(unix.CLOCK_REALTIME, &rt)
+			unix.ClockGettime(unix.CLOCK_MONOTONIC, &mono)
+			s.clockOff = rt.Nano() - mono.Nano()
+		}
+		s.clock = try.id
+		if !try.use {
+			s.clock = -1
+		}
+		return try.use, try.id, nil
+	}
+	return false, 0, fmt.Errorf("open tracepoint syscalls:%s on cpu %d: %w", f.Name, cpu, err)
+}
+
+// kernelFilter is the tracepoint filter: our own threads (common_pid is a
+// thread id; threads the Go runtime starts later are dropped in user space).
+func (s *Source) kernelFilter() string {
+	ents, err := os.ReadDir(filepath.Join(s.cfg.Paths.proc(), strconv.Itoa(int(s.self)), "task"))
+	if err != nil || len(ents) == 0 || len(ents) > 64 {
+		return ""
+	}
+	var b strings.Builder
+	for i, e := range ents {
+		if _, err := strconv.Atoi(e.Name()); err != nil {
+			continue
+		}
+		if i > 0 {
+			b.WriteString(" && ")
+		}
+		b.WriteString("common_pid != ")
+		b.WriteString(e.Name())
+	}
+	return b.String()
+}
+
+// setFilter is PERF_EVENT_IOC_SET_FILTER, which go-perf lacks.
+func setFilter(ev *perf.Event, flt string) error {
+	fd, err := ev.FD()
+	if err != nil {
+		return err
+	}
+	p, err := unix.BytePtrFromString(flt)
+	if err != nil {
+		return err
+	}
+	_, _, e := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), uintptr(unix.PERF_EVENT_IOC_SET_FILTER), uintptr(unsafe.Pointer(p)))
+	runtime.KeepAlive(p)
+	if e != 0 {
+		return fmt.Errorf("PERF_EVENT_IOC_SET_FILTER %q: %w", flt, e)
+	}
+	return nil
+}
+
+func (s *Source) detach() {
+	for _, ev := range s.events {
+		ev.Disable()
+	}
+	for _, r := range s.rings {
+		r.unmap()
+	}
+	for _, ev := range s.events {
+		ev.Close()
+	}
+	s.events, s.rings = nil, nil
+	if s.wake >= 0 {
+		unix.Close(s.wake)
+		s.wake = -1
+	}
+	s.unmount()
+}
+
+// onlineCPUs parses a cpu list file ("0-3,5").
+func onlineCPUs(path string) ([]int, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read online cpus: %w", err)
+	}
+	var out []int
+	for _, part := range strings.Split(strings.TrimSpace(string(data)), ",") {
+		lo, hi, isRange := strings.Cut(part, "-")
+		a, err := strconv.Atoi(lo)
+		if err != nil {
+			return nil, fmt.Errorf("parse online cpus %q: %w", data, err)
+		}
+		b := a
+		if isRange {
+			if b, err = strconv.Atoi(hi); err != nil {
+				return nil, fmt.Errorf("parse online cpus %q: %w", data, err)
+			}
+		}
+		for c := a; c <= b; c++ {
+			out = append(out, c)
+		}
+	}
+	if len(out) == 0 {
+		return nil, errors.New("no online cpus")
+	}
+	return out, nil
+}
+
+// Run attaches (unless Attach was called), delivers events to h until ctx
+// is done, then drains the rings, reports syscalls still running (without
+// a return value), detaches and returns.
+func (s *Source) Run(ctx context.Context, h event.Handler) error {
+	if err := s.Attach(); err != nil {
+		return err
+	}
+	defer s.detach()
+	s.h = h
+	stop := context.AfterFunc(ctx, func() {
+		var one = [8]byte{1}
+		unix.Write(s.wake, one[:])
+	})
+	defer stop()
+
+	pfds := make([]unix.PollFd, len(s.rings)+1)
+	for i, r := range s.rings {
+		pfds[i] = unix.PollFd{Fd: int32(r.fd), Events: unix.POLLIN}
+	}
+	pfds[len(s.rings)] = unix.PollFd{Fd: int32(s.wake), Events: unix.POLLIN}
+	timeout := int(s.cfg.PollInterval / time.Millisecond)
+	for {
+		_, err := unix.Poll(pfds, timeout)
+		if err != nil && err != unix.EINTR {
+			return fmt.Errorf("poll perf rings: %w", err)
+		}
+		if pfds[len(s.rings)].Revents != 0 || ctx.Err() != nil {
+			break
+		}
+		s.round(false)
+	}
+	for _, ev := range s.events {
+		ev.Disable()
+	}
+	s.round(false)
+	s.round(true)
+	s.flushPending()
+	return nil
+}
+
+// round reads every ring, then processes, in time order across CPUs, the
+// records that are safe to order: those not later than the newest record of
+// the previous round (a record stamped before that was in its ring by the
+// time this round read it). final processes everything.
+func (s *Source) round(final bool) {
+	var newest uint64
+	for i, r := range s.rings {
+		r.drain(i, s)
+		if q := s.queues[i]; len(q) > 0 {
+			newest = max(newest, q[len(q)-1].ts)
+		}
+	}
+	limit := s.lastMax
+	if final {
+		limit = math.MaxUint64
+	}
+	s.lastMax = max(s.lastMax, newest)
+	s.merge(limit)
+}
+
+// record parses one raw ring record into the CPU's queue (no allocation for
+// samples).
+func (s *Source) record(cpu int, typ uint32, misc uint16, b []byte) {
+	q := &s.queues[cpu]
+	switch perf.RecordType(typ) {
+	case perf.RecordTypeSample:
+		// pid, tid u32; time u64; cpu, res u32; raw size u32; raw
+		if len(b) < 28 {
+			return
+		}
+		size := int(binary.NativeEndian.Uint32(b[24:28]))
+		if 28+size > len(b) || size < 8 {
+			return
+		}
+		raw := b[28 : 28+size]
+		id := binary.NativeEndian.Uint16(raw[0:2])
+		if int(id) >= len(s.tps) || s.tps[id] == nil {
+			return
+		}
+		tp := s.tps[id]
+		s.nSamples.Add(1)
+		*q = append(*q, rec{})
+		r := &(*q)[len(*q)-1]
+		r.pid = int32(binary.NativeEndian.Uint32(b[0:4]))
+		r.tid = int32(binary.NativeEndian.Uint32(b[4:8]))
+		r.ts = binary.NativeEndian.Uint64(b[8:16])
+		r.cpu = int32(binary.NativeEndian.Uint32(b[16:20]))
+		r.tp = tp
+		if tp.nrOff+4 <= len(raw) {
+			r.nr = int32(binary.NativeEndian.Uint32(raw[tp.nrOff:]))
+		}
+		if tp.enter {
+			r.kind = kEnter
+		} else {
+			r.kind = kExit
+		}
+		for i, off := range tp.args {
+			if off+8 <= len(raw) {
+				r.words[i] = binary.NativeEndian.Uint64(raw[off:])
+			}
+		}
+	case perf.RecordTypeLost:
+		// id u64, lost u64, sample_id
+		if len(b) < 16+24 {
+			return
+		}
+		n := binary.NativeEndian.Uint64(b[8:16])
+		s.lost[cpu].Add(n)
+		*q = append(*q, rec{kind: kLost, ts: sampleTime(b), cpu: int32(s.cpus[cpu]), words: [6]uint64{n}})
+	case perf.RecordTypeComm:
+		// pid, tid u32; comm (NUL padded); sample_id (24 bytes)
+		if len(b) < 8+24 {
+			return
+		}
+		r := rec{kind: kComm, ts: sampleTime(b)}
+		r.pid = int32(binary.NativeEndian.Uint32(b[0:4]))
+		r.tid = int32(binary.NativeEndian.Uint32(b[4:8]))
+		r.str = cString(b[8 : len(b)-24])
+		if misc&(1<<13) != 0 { // PERF_RECORD_MISC_COMM_EXEC
+			r.kind = kCommExec
+		}
+		*q = append(*q, r)
+	case perf.RecordTypeFork, perf.RecordTypeExit:
+		// pid, ppid, tid, ptid u32; time u64; sample_id
+		if len(b) < 24 {
+			return
+		}
+		r := rec{kind: kFork, ts: binary.NativeEndian.Uint64(b[16:24])}
+		if perf.RecordType(typ) == perf.RecordTypeExit {
+			r.kind = kProcExit
+		}
+		r.pid = int32(binary.NativeEndian.Uint32(b[0:4]))
+		r.words[0] = uint64(binary.NativeEndian.Uint32(b[4:8]))
+		r.tid = int32(binary.NativeEndian.Uint32(b[8:12]))
+		*q = append(*q, r)
+	case perf.RecordTypeMmap:
+		// pid, tid u32; addr, len, pgoff u64; filename; sample_id
+		if len(b) < 32+24 || misc&(1<<13) != 0 { // PERF_RECORD_MISC_MMAP_DATA: not executable
+			return
+		}
+		r := rec{kind: kMmapExec, ts: sampleTime(b)}
+		r.pid = int32(binary.NativeEndian.Uint32(b[0:4]))
+		r.tid = int32(binary.NativeEndian.Uint32(b[4:8]))
+		r.str = cString(b[32 : len(b)-24])
+		*q = append(*q, r)
+	}
+}
+
+// sampleTime reads the time of a non-sample record's trailing sample_id
+// (pid/tid, time, cpu/res: 24 bytes).
+func sampleTime(b []byte) uint64 {
+	return binary.NativeEndian.Uint64(b[len(b)-16 : len(b)-8])
+}
+
+func cString(b []byte) string {
+	for i, c := range b {
+		if c == 0 {
+			return string(b[:i])
+		}
+	}
+	return string(b)
+}
+
+// merge processes queued records with ts <= limit in time order, the oldest
+// head among the CPU queues first, and keeps the rest for the next round.
+func (s *Source) merge(limit uint64) {
+	heads := s.heads
+	clear(heads)
+	for {
+		best := -1
+		var bestTS uint64
+		for i, q := range s.queues {
+			if heads[i] < len(q) && q[heads[i]].ts <= limit && (best < 0 || q[heads[i]].ts < bestTS) {
+				best, bestTS = i, q[heads[i]].ts
+			}
+		}
+		if best < 0 {
+			break
+		}
+		s.process(&s.queues[best][heads[best]])
+		heads[best]++
+	}
+	for i, q := range s.queues {
+		n := copy(q, q[heads[i]:])
+		clear(q[n:])
+		s.queues[i] = q[:n]
+	}
+}
+
+// process handles one record in time order.
+func (s *Source) process(r *rec) {
+	switch r.kind {
+	case kEnter:
+		if r.pid == s.self {
+			s.nSelf.Add(1)
+			return
+		}
+		if s.skip(r.pid) {
+			s.nFiltered.Add(1)
+			return
+		}
+		if old, ok := s.pending[r.tid]; ok {
+			// Its exit never came (lost): report it as it is.
+			s.nUnfinished.Add(1)
+			s.emit(&old, nil)
+		}
+		s.pending[r.tid] = *r
+	case kExit:
+		if r.pid == s.self {
+			s.nSelf.Add(1)
+			return
+		}
+		enter, ok := s.pending[r.tid]
+		if ok {
+			delete(s.pending, r.tid)
+			if enter.nr != r.nr {
+				s.nUnfinished.Add(1)
+				s.emit(&enter, nil)
+				ok = false
+			}
+		}
+		if s.skip(r.pid) {
+			s.nFiltered.Add(1)
+			return
+		}
+		if ok {
+			s.emit(&enter, r)
+		} else {
+			// Entered before we started (or its enter was lost):
+			// the arguments are unknown, not guessed.
+			s.nUnpaired.Add(1)
+			s.emit(nil, r)
+		}
+	case kComm, kCommExec:
+		if r.pid == r.tid || r.kind == kCommExec {
+			s.procs.comm(r.pid, r.str, r.kind == kCommExec)
+		}
+	case kFork:
+		ppid := int32(r.words[0])
+		if r.pid != ppid {
+			s.procs.fork(ppid, r.pid)
+			if t := s.cfg.Filter.Procs; t != nil {
+				t.Fork(int(ppid), int(r.pid))
+			}
+		}
+	case kProcExit:
+		if old, ok := s.pending[r.tid]; ok {
+			// The thread died inside the syscall: no return.
+			delete(s.pending, r.tid)
+			s.nUnfinished.Add(1)
+			s.emit(&old, nil)
+		}
+		if r.pid == r.tid {
+			s.procs.exit(r.pid)
+			if t := s.cfg.Filter.Procs; t != nil {
+				t.Exit(int(r.pid))
+			}
+		}
+	case kMmapExec:
+		s.procs.mmapExec(r.pid, r.str)
+	case kLost:
+		event.NewLost(&s.ev, s.wallTime(r.ts), event.SourcePerf, int(r.cpu), r.words[0], "ring")
+		s.h(&s.ev)
+	}
+}
+
+// skip is the cheap part of the user's filter, applied before decoding:
+// the process tree of `-- COMMAND`.
+func (s *Source) skip(pid int32) bool {
+	f := &s.cfg.Filter
+	return f.Tree && f.Procs != nil && !f.Procs.Contains(int(pid))
+}
+
+func (s *Source) wallTime(ts uint64) int64 { return int64(ts) + s.clockOff }
+
+// emit reports one syscall: enter and exit paired, an enter alone (still
+// running or its exit lost: no return value), or an exit alone (unknown
+// arguments).
+func (s *Source) emit(enter, exit *rec) {
+	ev := &s.ev
+	ev.Reset()
+	first := enter
+	if first == nil {
+		first = exit
+	}
+	raw := &s.raw
+	*raw = decode.Raw{Arch: s.arch, Nr: first.nr}
+	var names []string
+	if enter != nil {
+		raw.Args = enter.words
+		raw.Known = uint8(1<<len(enter.tp.args) - 1)
+		names = enter.tp.names
+	} else {
+		names = s.enterNames(exit.tp)
+	}
+	if exit != nil {
+		raw.Ret = int64(exit.words[0])
+		raw.HasRet = true
+	}
+	decode.Decode(ev, raw, names)
+	ev.Timestamp = s.wallTime(first.ts)
+	ev.ProcessorID = first.cpu
+	ev.ProcessID = first.pid
+	ev.ThreadID = first.tid
+	ev.Known |= event.HasProcessor | event.HasProcess | event.HasThread
+	if enter != nil && exit != nil {
+		ev.DurationNs = int64(exit.ts - enter.ts)
+		ev.Known |= event.HasDuration
+	}
+	p := s.procs.get(first.pid)
+	ev.ProcessName = p.comm
+	ev.ExecutablePath = p.exe
+	if p.hasPPID {
+		ev.ParentProcessID = p.ppid
+		ev.Known |= event.HasParent
+	}
+	if p.hasUID {
+		ev.UserID = p.uid
+		ev.Known |= event.HasUser
+	}
+	ev.Source = event.SourcePerf
+	s.nEmitted.Add(1)
+	s.h(ev)
+}
+
+// enterNames finds the argument names of an exit's syscall (from its enter
+// format).
+func (s *Source) enterNames(exit *tracepoint) []string {
+	if f := exit.call.Enter; f != nil {
+		if tp := s.tps[f.ID]; tp != nil {
+			return tp.names
+		}
+	}
+	return nil
+}
+
+// flushPending reports the syscalls still running at stop, without return.
+func (s *Source) flushPending() {
+	for tid, r := range s.pending {
+		s.nUnfinished.Add(1)
+		s.emit(&r, nil)
+		delete(s.pending, tid)
+	}
+}
+
+// Stats returns the source's counters.
+func (s *Source) Stats() []event.Counter {
+	src := event.SourcePerf
+	out := []event.Counter{
+		{Source: src, Name: "received", Value: s.nSamples.Load()},
+		{Source: src, Name: "emitted", Value: s.nEmitted.Load()},
+		{Source: src, Name: "dropped_self", Value: s.nSelf.Load()},
+		{Source: src, Name: "filtered", Value: s.nFiltered.Load()},
+		{Source: src, Name: "exit_without_enter", Value: s.nUnpaired.Load()},
+		{Source: src, Name: "enter_without_exit", Value: s.nUnfinished.Load()},
+	}
+	var total uint64
+	for i := range s.lost {
+		n := s.lost[i].Load()
+		total += n
+		out = append(out, event.Counter{Source: src, Name: "lost_ring_cpu" + strconv.Itoa(s.cpus[i]), Value: n})
+	}
+	out = append(out, event.Counter{Source: src, Name: "lost", Value: total})
+	return out
+}
+
+// Lost is the number of records the kernel reported lost so far.
+func (s *Source) Lost() uint64 {
+	var total uint64
+	for i := range s.lost {
+		total += s.lost[i].Load()
+	}
+	return total
+}
