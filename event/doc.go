@@ -46,6 +46,41 @@
 // (ArgUint) number, a "0x..." string (ArgPointer) or an escaped string
 // (ArgString). "decoded" is present when the Arg has a Decoder.
 //
+// A returnValue in [-4095, -1] is an errno (Event.IsError); it is written
+// as a number even when ReturnPointer is set.
+//
+// # Text
+//
+// AppendText writes one strace-like line:
+//
+//	10:39:08.283123 python3[6188/6190] mmap(addr=NULL, length=8192, prot=PROT_READ|PROT_WRITE, flags=MAP_SHARED, fd=3, off=4096) = 0x7f6b0f98c000 <0.000005>
+//	10:39:08.283123 python3[6188/6190] mprotect(addr=0x7f6b0f98e000, len=4096, prot=PROT_READ|PROT_EXEC|0x10000) = -22 EINVAL <0.000005>
+//	10:39:08.283000 dbwriter[7001] mmap(addr=NULL, length=4096, prot=PROT_READ, flags=MAP_PRIVATE, fd=?, off=?) = 0x7fd2c4a1f000
+//
+// The time of day is UTC, always: servers run in different zones, logs are
+// compared across hosts, and the JSON timestamp is UTC too; the local zone
+// would also make the output depend on the host's configuration. Values
+// are decoded where a decoder exists, a null pointer is NULL, a pointer
+// 0x..., an argument the source cannot know (or a return value it has not
+// seen) is ?, a string is quoted. The thread id is shown only when known
+// (audit has none: comm[pid]); the duration <seconds> only when known.
+// With colour the time is dim and a failing call's result red.
+//
+// # auperf's own events
+//
+// They have source "auperf", no eventId or syscall, and their data in args:
+//
+//	auperf_lost   (NewLost)  args: source (string), cpu (int, null when the
+//	                         source has no CPU, as audit), lost (u64),
+//	                         cause (string); processorId = cpu when known.
+//	auperf_stats  (NewStats) args: one per Counter, name "<Source>.<Name>"
+//	                         (e.g. "perf.received"), type "u64", in order.
+//
+// In text:
+//
+//	10:39:08.283123 auperf_lost: 42 events lost (source=perf cpu=1 cause=ring)
+//	10:39:08.283123 auperf_stats: perf.received=1200 perf.emitted=1158
+//
 // # Escaping
 //
 // Process names, executable paths and string arguments come from the traced

@@ -164,15 +164,23 @@ func TestAppendJSONStringEveryByte(t *testing.T) {
 func TestDecoderOutputIsEscaped(t *testing.T) {
 	var ev Event
 	hostileEvent(&ev, "p", "/p", "a")
-	ev.Args[2].Decoder = rawDecoder("MS_SYNC\n\"}\x00\xff\u2028")
-	line := AppendJSON(nil, &ev)
-	checkJSONLine(t, "decoder", line, &ev)
-	checkTextLine(t, "decoder", AppendText(nil, &ev, false))
-	// in place, with and without room to grow
-	for _, c := range []int{0, len(line), 4096} {
-		buf := AppendJSON(make([]byte, 0, c), &ev)
-		if !bytes.Equal(buf, line) {
-			t.Errorf("cap %d: %s", c, buf)
+	for _, d := range []rawDecoder{
+		"MS_SYNC\n\"}\x00\xff\u2028",
+		rawDecoder(strings.Repeat("\n\"\xff", 100)),
+	} {
+		ev.Args[2].Decoder = d
+		line := AppendJSON(nil, &ev)
+		checkJSONLine(t, "decoder", line, &ev)
+		text := AppendText(nil, &ev, false)
+		checkTextLine(t, "decoder", text)
+		// in place, with and without room to grow
+		for _, c := range []int{0, len(line) - 1, len(line), len(line) + 3*len(d), 8192} {
+			if buf := AppendJSON(make([]byte, 0, c), &ev); !bytes.Equal(buf, line) {
+				t.Errorf("cap %d: %s", c, buf)
+			}
+			if buf := AppendText(make([]byte, 0, c), &ev, false); !bytes.Equal(buf, text) {
+				t.Errorf("cap %d: %s", c, buf)
+			}
 		}
 	}
 }

@@ -1,6 +1,9 @@
 package event
 
-import "strconv"
+import (
+	"strconv"
+	"unsafe"
+)
 
 // maxErrno is the largest errno a syscall returns as -errno; a return value
 // in [-maxErrno, -1] is a failure even for a syscall that returns addresses.
@@ -135,15 +138,16 @@ func appendJSONArg(dst []byte, a *Arg) []byte {
 	}
 	if a.Decoder != nil && a.Kind != ArgString {
 		dst = append(dst, `,"decoded":"`...)
-		dst = appendDecodedJSON(dst, a.Decoder, a.Value)
+		dst = appendDecoded(dst, a.Decoder, a.Value, appendJSONBody)
 		dst = append(dst, '"')
 	}
 	return append(dst, '}')
 }
 
-// appendDecodedJSON lets d append in place (no copy) and escapes its output
-// afterwards only in the unexpected case that it is not plain ASCII.
-func appendDecodedJSON(dst []byte, d Decoder, v uint64) []byte {
+// appendDecoded lets d append in place (no copy) and, only in the
+// unexpected case that its output is not plain printable ASCII, rewrites
+// that output with escape (appendJSONBody or AppendEscaped).
+func appendDecoded(dst []byte, d Decoder, v uint64, escape func([]byte, string) []byte) []byte {
 	start := len(dst)
 	out := d.AppendDecoded(dst, v)
 	if len(out) < start {
@@ -155,8 +159,10 @@ func appendDecodedJSON(dst []byte, d Decoder, v uint64) []byte {
 	}
 	n := len(out) - start
 	// Escape the decoder's bytes after themselves, then move them down.
-	// If append grows the buffer the source stays readable in the old one.
-	out = appendJSONBody(out, string(out[start:start+n]))
+	// Reading them through an unsafe string is sound: escape only appends
+	// past len(out), so it never writes over out[start:start+n], and if it
+	// grows the buffer the old array stays alive and unchanged.
+	out = escape(out, unsafe.String(&out[start], n))
 	m := copy(out[start:], out[start+n:])
 	return out[:start+m]
 }

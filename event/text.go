@@ -92,7 +92,7 @@ func appendTextValue(dst []byte, a *Arg) []byte {
 	switch a.Kind {
 	case ArgInt, ArgUint, ArgPointer:
 		if a.Decoder != nil {
-			return appendDecodedText(dst, a.Decoder, a.Value)
+			return appendDecoded(dst, a.Decoder, a.Value, AppendEscaped)
 		}
 	}
 	switch a.Kind {
@@ -111,22 +111,6 @@ func appendTextValue(dst []byte, a *Arg) []byte {
 		return append(dst, '"')
 	}
 	return append(dst, '?')
-}
-
-// appendDecodedText is appendDecodedJSON for the text form.
-func appendDecodedText(dst []byte, d Decoder, v uint64) []byte {
-	start := len(dst)
-	out := d.AppendDecoded(dst, v)
-	if len(out) < start {
-		return dst
-	}
-	if jsonSafeBytes(out[start:]) { // plain printable ASCII: nothing to escape
-		return out
-	}
-	n := len(out) - start
-	out = AppendEscaped(out, string(out[start:start+n]))
-	m := copy(out[start:], out[start+n:])
-	return out[:start+m]
 }
 
 // appendTextSpecial writes auperf's own events:
