@@ -53,8 +53,9 @@ func Catalog(names []string) []CatalogEntry {
 			e.Args = s.Args
 		}
 		if _, ok := SyscallNumber(ArchX86_64, name); ok {
-			tp := tracepointName(ArchX86_64, name)
-			e.Tracepoints = []string{"syscalls:sys_enter_" + tp, "syscalls:sys_exit_" + tp}
+			if tp := TracepointName(ArchX86_64, name); tp != "" {
+				e.Tracepoints = []string{"syscalls:sys_enter_" + tp, "syscalls:sys_exit_" + tp}
+			}
 			e.AuditRules = append(e.AuditRules, AuditRule(ArchX86_64, []string{name}))
 		}
 		if i386 := I386Names(name); i386 != nil {
@@ -71,6 +72,17 @@ func AuditRule(a Arch, names []string) string {
 	return "-a always,exit -F arch=" + a.AuditRuleArch() + " -S " + strings.Join(names, ",") + " -k " + AuditKey
 }
 
-// tracepointName is the name tracefs gives syscall name of a: the name of
-// its SYSCALL_DEFINE, which is the table name for the memory family.
-func tracepointName(a Arch, name string) string { return name }
+// TracepointName returns the name tracefs gives syscall name of arch a
+// (syscalls/sys_enter_<it>, sys_exit_<it>): the name of its SYSCALL_DEFINE,
+// which is the table name for most, but not all (x86_64's stat is
+// "newstat", umount2 is "umount"); "" for a syscall the kernel does not
+// implement (no entry point). Only native syscalls have tracepoints, so for
+// arches other than x86_64 it returns name unchanged.
+func TracepointName(a Arch, name string) string {
+	if a == ArchX86_64 {
+		if tp, ok := tracefsX86_64[name]; ok {
+			return tp
+		}
+	}
+	return name
+}
