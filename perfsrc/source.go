@@ -57,7 +57,7 @@ type Source struct {
 	events     []*perf.Event
 	rings      []*ring
 	cpus       []int
-	wake       int // eventfd that ends the poll
+	wake       int   // eventfd that ends the poll
 	clockOff   int64 // added to perf timestamps to make wall time
 	clock      int32 // the clock id in use, -1: perf's own
 
