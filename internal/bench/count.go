@@ -134,16 +134,24 @@ var (
 	perfTraceLost = regexp.MustCompile(`LOST (\d+) events!`)
 )
 
+// perfTraceCommLen is how much of a comm perf trace prints.
+const perfTraceCommLen = 14
+
 // CountPerfTrace counts `perf trace -o FILE` output: calls of the loop's
 // syscalls by threads named comm, and the events its "LOST n events!"
 // lines report. A call whose entry perf trace printed early (interrupted,
 // the line ends in "...") is counted once, at its "[continued]" exit line;
 // an entry whose exit never came is not a completed call and is not
 // counted. perf trace shows the thread id, not the process id, hence the
-// match by comm (a thread whose comm perf trace did not know is shown as
-// ":tid" and is missed).
+// match by comm; it prints at most 14 characters of it ("%.14s/%d"), so
+// only those are compared (a thread whose comm perf trace did not know is
+// shown as ":tid" and is missed). Its LOST lines count every process's
+// events, as it traces all of them.
 func CountPerfTrace(r io.Reader, comm string) (Count, error) {
 	var c Count
+	if len(comm) > perfTraceCommLen {
+		comm = comm[:perfTraceCommLen]
+	}
 	err := scanLines(r, func(line []byte) error {
 		if len(bytes.TrimSpace(line)) == 0 {
 			return nil

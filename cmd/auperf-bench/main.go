@@ -1,0 +1,174 @@
+// Command auperf-bench is the harness behind `make bench`: it runs the
+// workload's loop (mmap+mprotect+msync+mlock2+munlock+munmap of one shared
+// file page) untraced, under auperf's perf and audit sources, and, where
+// installed, under `perf trace -a` (Debian package linux-perf) and auditd
+// with the same rule (package auditd), alternating the rows round by round,
+// and prints a table: syscalls/s (median, min, max), slowdown against
+// untraced, events expected / captured / reported lost, tracer CPU seconds
+// and peak RSS. It reports; it never asserts and installs nothing.
+//
+// Usage:
+//
+//	auperf-bench [-n N] [-threads T] [-rounds R] [-rows LIST] [-json]
+//	             [-bin DIR] [-dir DIR] [-timeout D] [-settle D] [-keep]
+//
+// It needs root (perf events of all processes, audit). It holds the
+// machine-wide kernel test lock while it runs, so that no kernel test
+// changes audit or perf state under it (and it under them). Exit status: 0
+// when the table was printed, 1 when the bench had to stop (the audit state
+// was not as found after a run: the message says what differs), 2 for bad
+// flags.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/auperf/auperf/internal/bench"
+	"github.com/auperf/auperf/internal/ktest"
+	"golang.org/x/sys/unix"
+)
+
+func main() { os.Exit(run()) }
+
+func run() int {
+	fs := flag.NewFlagSet("auperf-bench", flag.ContinueOnError)
+	n := fs.Int("n", 50000, "loop iterations per workload thread (6 syscalls each)")
+	threads := fs.Int("threads", 1, "workload threads")
+	rounds := fs.Int("rounds", 3, "rounds; every row runs once per round, rows alternate")
+	rows := fs.String("rows", strings.Join(bench.AllRows, ","), "rows to run, comma-separated subset of "+strings.Join(bench.AllRows, ","))
+	asJSON := fs.Bool("json", false, "print the report as JSON instead of the table")
+	binDir := fs.String("bin", "bin", "`DIR` holding auperf and auperf-workload")
+	dir := fs.String("dir", ".bench", "scratch `DIR` for tracer outputs and the mapped file")
+	timeout := fs.Duration("timeout", 10*time.Minute, "one run's limit before its tracer is stopped")
+	settle := fs.Duration("settle", 500*time.Millisecond, "wait after perf trace has opened its events")
+	keep := fs.Bool("keep", false, "keep the tracers' output files in -dir")
+	if err := fs.Parse(os.Args[1:]); err != nil {
+		return 2
+	}
+	if fs.NArg() > 0 || *n < 1 || *threads < 1 || *rounds < 1 {
+		fmt.Fprintln(os.Stderr, "auperf-bench: -n, -threads, -rounds must be at least 1; no arguments")
+		return 2
+	}
+	var rowList []string
+	for r := range strings.SplitSeq(*rows, ",") {
+		r = strings.TrimSpace(r)
+		if !contains(bench.AllRows, r) {
+			fmt.Fprintf(os.Stderr, "auperf-bench: unknown row %q (rows: %s)\n", r, strings.Join(bench.AllRows, ","))
+			return 2
+		}
+		rowList = append(rowList, r)
+	}
+	wl, err := filepath.Abs(filepath.Join(*binDir, "auperf-workload"))
+	if err == nil {
+		_, err = os.Stat(wl)
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "auperf-bench: workload: %v (make build)\n", err)
+		return 2
+	}
+	absDir, _ := filepath.Abs(*dir)
+	cfg := bench.Config{
+		Workload:   wl,
+		Auperf:     existing(filepath.Join(*binDir, "auperf")),
+		Perf:       lookTool("perf"),
+		Auditd:     lookTool("auditd"),
+		Auditctl:   lookTool("auditctl"),
+		Dir:        absDir,
+		Iterations: *n, Threads: *threads, Rounds: *rounds,
+		Rows:    rowList,
+		Timeout: *timeout, Settle: *settle, Keep: *keep,
+		Log:     os.Stderr,
+		Command: strings.Join(append([]string{"auperf-bench"}, os.Args[1:]...), " "),
+	}
+	if os.Geteuid() != 0 {
+		fmt.Fprintln(os.Stderr, "auperf-bench: warning: not root; traced rows will fail or be skipped")
+	}
+	unlock, err := lockKernel()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "auperf-bench: %v\n", err)
+		return 1
+	}
+	defer unlock()
+
+	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer cancel()
+	rep, err := bench.Measure(ctx, cfg)
+	if *asJSON {
+		enc := json.NewEncoder(os.Stdout)
+		enc.SetIndent("", "  ")
+		enc.Encode(rep)
+	} else {
+		fmt.Println()
+		bench.WriteTable(os.Stdout, rep)
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "auperf-bench: stopped: %v\n", err)
+		if errors.Is(err, bench.ErrAuditState) {
+			fmt.Fprintln(os.Stderr, "auperf-bench: THE AUDIT STATE IS NOT AS IT WAS FOUND: check `auditctl -s` and `auditctl -l`")
+		}
+		return 1
+	}
+	return 0
+}
+
+// lockKernel takes the machine-wide lock that kernel tests hold (see
+// internal/ktest), so the bench neither disturbs them nor is disturbed.
+func lockKernel() (func(), error) {
+	f, err := os.OpenFile(ktest.LockPath, os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("open kernel test lock: %w", err)
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		fmt.Fprintf(os.Stderr, "auperf-bench: waiting for %s (kernel tests are running)\n", ktest.LockPath)
+		if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("lock %s: %w", ktest.LockPath, err)
+		}
+	}
+	return func() { unix.Flock(int(f.Fd()), unix.LOCK_UN); f.Close() }, nil
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func existing(path string) string {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return ""
+	}
+	if st, err := os.Stat(abs); err != nil || st.IsDir() {
+		return ""
+	}
+	return abs
+}
+
+// lookTool finds a tool on PATH or in the sbin directories a non-login
+// root shell may not have on PATH.
+func lookTool(name string) string {
+	if p, err := exec.LookPath(name); err == nil {
+		return p
+	}
+	for _, d := range []string{"/usr/sbin", "/sbin", "/usr/bin"} {
+		if p := existing(filepath.Join(d, name)); p != "" {
+			return p
+		}
+	}
+	return ""
+}

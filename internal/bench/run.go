@@ -1,0 +1,441 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/auperf/auperf/internal/workload"
+)
+
+// Row names, in table order.
+const (
+	RowUntraced    = "untraced"
+	RowAuperfPerf  = "auperf-perf"
+	RowAuperfAudit = "auperf-audit"
+	RowPerfTrace   = "perf-trace"
+	RowAuditd      = "auditd"
+)
+
+// AllRows is every row the bench knows, in table order.
+var AllRows = []string{RowUntraced, RowAuperfPerf, RowAuperfAudit, RowPerfTrace, RowAuditd}
+
+// AuditKey is the key of the audit rules the auditd row adds (and removes).
+const AuditKey = "auperf-bench"
+
+// Config says what to run. Paths that are empty mean "not installed".
+type Config struct {
+	Workload   string // bin/auperf-workload (required)
+	Auperf     string // bin/auperf
+	Perf       string // perf (linux-perf)
+	Auditd     string // auditd (auditd)
+	Auditctl   string // auditctl (auditd)
+	Dir        string // scratch directory for outputs and the mapped file
+	Iterations int    // per workload thread
+	Threads    int
+	Rounds     int
+	Rows       []string      // subset of AllRows, in table order
+	Timeout    time.Duration // one run's limit before the tracer is stopped
+	Settle     time.Duration // after perf trace has opened its events
+	Keep       bool          // keep the tracers' output files
+	Log        io.Writer     // progress lines
+	Command    string        // the harness's command line, for the report
+}
+
+// ErrAuditState is returned (wrapped) when the audit state after a run
+// differs from the state before it and could not be put back: the bench
+// stops, because every later audit number would be wrong and the machine is
+// not as it was found.
+var ErrAuditState = errors.New("audit state not restored")
+
+type bench struct {
+	cfg         Config
+	comm        string // the workload's comm, as perf trace shows it
+	auditBefore *AuditState
+}
+
+// Measure runs the bench and returns its report. It returns an error with the
+// (partial) report only when it had to stop: the audit state was not
+// restored, or the context ended.
+func Measure(ctx context.Context, cfg Config) (*Report, error) {
+	b := &bench{cfg: cfg}
+	b.comm = filepath.Base(cfg.Workload)
+	if len(b.comm) > 15 {
+		b.comm = b.comm[:15] // TASK_COMM_LEN - 1
+	}
+	rep := &Report{
+		Command: cfg.Command, Kernel: kernelRelease(), CPUs: runtime.NumCPU(),
+		Iterations: cfg.Iterations, Threads: cfg.Threads, Rounds: cfg.Rounds, Syscalls: Syscalls,
+	}
+	if err := os.MkdirAll(filepath.Join(cfg.Dir, "work"), 0o755); err != nil {
+		return rep, fmt.Errorf("bench dir: %w", err)
+	}
+	want := map[string]bool{}
+	for _, r := range cfg.Rows {
+		want[r] = true
+	}
+	var rows []*Row
+	for _, id := range AllRows {
+		if !want[id] {
+			continue
+		}
+		row := &Row{Name: id, Tracer: id != RowUntraced, Skip: b.available(id)}
+		rows = append(rows, row)
+	}
+	rep.Rows = rows
+	rep.Notes = b.notes()
+	if b.touchesAudit(rows) && cfg.Auditctl != "" {
+		st, err := b.auditState()
+		if err != nil {
+			return rep, fmt.Errorf("read audit state: %w", err)
+		}
+		b.auditBefore = &st
+		rep.Notes = append(rep.Notes, "audit state found (and checked after every audit run): "+st.String())
+	}
+	loadStart := loadAvg()
+	var stop error
+rounds:
+	for round := 1; round <= cfg.Rounds; round++ {
+		for _, row := range rows {
+			if row.Skip != "" {
+				continue
+			}
+			if err := ctx.Err(); err != nil {
+				stop = err
+				break rounds
+			}
+			b.logf("round %d/%d: %s ...", round, cfg.Rounds, row.Name)
+			run, cmdline, err := b.runOnce(ctx, row.Name, round)
+			if cmdline != "" {
+				row.Command = cmdline
+			}
+			var na notAvailable
+			if errors.As(err, &na) {
+				row.Skip = "not available: " + na.msg
+				row.Runs = nil
+				b.logf("  %s", row.Skip)
+				continue
+			}
+			if err != nil {
+				run.Err = err.Error()
+			}
+			row.Runs = append(row.Runs, run)
+			if run.Err != "" {
+				b.logf("  failed: %s", run.Err)
+			} else {
+				b.logf("  %.0f syscalls/s, expected %d, captured %d, lost %d, tracer %.2f CPU s, %s",
+					run.CallsPerSec, run.Expected, run.Count.Captured, run.Count.Lost, run.TracerCPU, formatBytes(run.TracerRSS))
+			}
+			if row.Tracer && b.auditBefore != nil && (row.Name == RowAuditd || row.Name == RowAuperfAudit) {
+				if err := b.checkAudit(); err != nil {
+					stop = err
+					break rounds
+				}
+			}
+		}
+	}
+	rep.Notes = append(rep.Notes, "load average at start / end: "+loadStart+" / "+loadAvg()+" (other work on the machine skews every row)")
+	rep.Finish(RowUntraced)
+	return rep, stop
+}
+
+// notAvailable is a row that cannot run in this build or on this host (a
+// usage error from auperf: the source does not exist yet).
+type notAvailable struct{ msg string }
+
+func (e notAvailable) Error() string { return e.msg }
+
+func (b *bench) logf(format string, a ...any) {
+	if b.cfg.Log != nil {
+		fmt.Fprintf(b.cfg.Log, format+"\n", a...)
+	}
+}
+
+func (b *bench) touchesAudit(rows []*Row) bool {
+	for _, r := range rows {
+		if r.Skip == "" && (r.Name == RowAuditd || r.Name == RowAuperfAudit) {
+			return true
+		}
+	}
+	return false
+}
+
+// available returns why row id cannot run here, or "".
+func (b *bench) available(id string) string {
+	switch id {
+	case RowAuperfPerf, RowAuperfAudit:
+		if b.cfg.Auperf == "" {
+			return "not built (bin/auperf missing: make build)"
+		}
+		out, err := exec.Command(b.cfg.Auperf, "run", "--help").CombinedOutput()
+		if err != nil || !bytes.Contains(out, []byte("--source")) {
+			return "not available yet: this auperf has no `run --source`"
+		}
+	case RowPerfTrace:
+		if b.cfg.Perf == "" {
+			return "not installed (apt-get install linux-perf)"
+		}
+	case RowAuditd:
+		if b.cfg.Auditd == "" || b.cfg.Auditctl == "" {
+			return "not installed (apt-get install auditd)"
+		}
+		if os.Geteuid() != 0 {
+			return "needs root (audit rules, audit daemon)"
+		}
+	}
+	return ""
+}
+
+func (b *bench) notes() []string {
+	return []string{
+		"slowdown = untraced median syscalls/s / row median; syscalls/s is the workload's own measure of its loop",
+		"expected = calls the workload made (its summary), captured = loop-syscall records of the workload's pid in the tracer's output, lost = what the tracer reported lost; all summed over the row's runs. Captured may exceed expected by a few: the workload's Go runtime maps and unmaps memory too",
+		"tracer CPU s = user+sys of the tracer process alone (median per run); peak RSS = largest run (auperf rows: VmHWM polled every 50ms, since auperf is the workload's parent)",
+		"auperf rows trace the workload with `auperf run --source S -- WORKLOAD` (the command starts after auperf has attached, and auperf exits when it does)",
+		fmt.Sprintf("perf trace row: `perf trace -a`, attached once its perf fds stop changing, plus %v settle; stopped with SIGINT after the workload; captured counted by comm %q (perf trace shows tids)", b.cfg.Settle, b.comm),
+		"auditd row: a private auditd (-n -s nochange, temporary config and log dir, Debian's default settings otherwise) and one rule -a always,exit -F arch=b64 -S " + strings.Join(Syscalls, ",") + " -F exe=WORKLOAD -k " + AuditKey + "; lost = kernel lost counter delta; stopped with SIGTERM; audit state restored",
+	}
+}
+
+// workloadArgs returns the workload's loop command for a run.
+func (b *bench) workloadArgs(summary string) []string {
+	return []string{b.cfg.Workload,
+		"-loop", strconv.Itoa(b.cfg.Iterations),
+		"-threads", strconv.Itoa(b.cfg.Threads),
+		"-dir", filepath.Join(b.cfg.Dir, "work"),
+		"-summary", summary,
+	}
+}
+
+func (b *bench) runOnce(ctx context.Context, id string, round int) (Run, string, error) {
+	run := Run{Round: round}
+	base := filepath.Join(b.cfg.Dir, fmt.Sprintf("%s-%d", id, round))
+	summary := base + ".summary.json"
+	os.Remove(summary)
+	start := time.Now()
+	var cmdline string
+	var err error
+	switch id {
+	case RowUntraced:
+		if err = b.runWorkload(ctx, summary); err == nil {
+			_, err = readSummary(&run, summary)
+		}
+	case RowAuperfPerf, RowAuperfAudit:
+		cmdline, err = b.runAuperf(ctx, &run, strings.TrimPrefix(id, "auperf-"), base, summary)
+	case RowPerfTrace:
+		cmdline, err = b.runPerfTrace(ctx, &run, base, summary)
+	case RowAuditd:
+		cmdline, err = b.runAuditd(ctx, &run, base, summary)
+	default:
+		err = fmt.Errorf("unknown row %q", id)
+	}
+	run.WallSeconds = time.Since(start).Seconds()
+	return run, cmdline, err
+}
+
+// readSummary fills run from the workload's summary.
+func readSummary(run *Run, path string) (workload.Summary, error) {
+	s, err := workload.ReadSummary(path)
+	if err != nil {
+		return s, err
+	}
+	run.CallsPerSec = s.CallsPerSec
+	run.Expected = s.Total
+	return s, nil
+}
+
+// runWorkload runs the workload as the harness's child and waits for it.
+func (b *bench) runWorkload(ctx context.Context, summary string) error {
+	args := b.workloadArgs(summary)
+	cmd := exec.CommandContext(ctx, args[0], args[1:]...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("workload: %v: %s", err, lastLine(stderr.String()))
+	}
+	return nil
+}
+
+func (b *bench) countFile(path string, count func(io.Reader) (Count, error)) (Count, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return Count{}, fmt.Errorf("tracer output: %w", err)
+	}
+	defer f.Close()
+	if !b.cfg.Keep {
+		defer os.Remove(path)
+	}
+	return count(f)
+}
+
+func (b *bench) runAuperf(ctx context.Context, run *Run, source, base, summary string) (string, error) {
+	out := base + ".json"
+	os.Remove(out)
+	args := append([]string{b.cfg.Auperf, "run", "--source", source,
+		"--events", strings.Join(Syscalls, ","), "--output", "json:" + out, "--"},
+		b.workloadArgs(summary)...)
+	cmd := exec.Command(args[0], args[1:]...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	cmdline := shellJoin(args)
+	p, err := startTracer(cmd, true)
+	if err != nil {
+		return cmdline, err
+	}
+	cpu, rss, werr := p.wait(b.cfg.Timeout, os.Interrupt, 30*time.Second)
+	run.TracerCPU, run.TracerRSS = cpu, rss
+	if werr != nil {
+		if st := cmd.ProcessState; st != nil && st.ExitCode() == 2 {
+			return cmdline, notAvailable{fmt.Sprintf("auperf run --source %s: %s", source, lastLine(stderr.String()))}
+		}
+		return cmdline, fmt.Errorf("auperf: %v: %s", werr, lastLine(stderr.String()))
+	}
+	s, err := readSummary(run, summary)
+	if err != nil {
+		return cmdline, err
+	}
+	run.Count, err = b.countFile(out, func(r io.Reader) (Count, error) { return CountAuperfJSON(r, s.PID) })
+	return cmdline, err
+}
+
+func (b *bench) runPerfTrace(ctx context.Context, run *Run, base, summary string) (string, error) {
+	out := base + ".perftrace.txt"
+	os.Remove(out)
+	args := []string{b.cfg.Perf, "trace", "-a", "-e", strings.Join(Syscalls, ","), "-o", out}
+	cmdline := shellJoin(args)
+	cmd := exec.Command(args[0], args[1:]...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	p, err := startTracer(cmd, false)
+	if err != nil {
+		return cmdline, err
+	}
+	if err := waitPerfFds(p, 30*time.Second); err != nil {
+		p.wait(0, os.Interrupt, 10*time.Second)
+		return cmdline, fmt.Errorf("perf trace: %v: %s", err, lastLine(stderr.String()))
+	}
+	time.Sleep(b.cfg.Settle)
+	werr := b.runWorkload(ctx, summary)
+	cpu, rss, perr := p.wait(0, os.Interrupt, 60*time.Second)
+	run.TracerCPU, run.TracerRSS = cpu, rss
+	if werr != nil {
+		return cmdline, werr
+	}
+	if perr != nil && !isInterrupted(cmd) {
+		return cmdline, fmt.Errorf("perf trace: %v: %s", perr, lastLine(stderr.String()))
+	}
+	if _, err := readSummary(run, summary); err != nil {
+		return cmdline, err
+	}
+	run.Count, err = b.countFile(out, func(r io.Reader) (Count, error) { return CountPerfTrace(r, b.comm) })
+	return cmdline, err
+}
+
+// isInterrupted reports whether the tracer ended because of our SIGINT
+// (perf exits with 128+SIGINT or by the signal after it has flushed).
+func isInterrupted(cmd *exec.Cmd) bool {
+	st := cmd.ProcessState
+	if st == nil {
+		return false
+	}
+	if st.ExitCode() == 0 || st.ExitCode() == 130 {
+		return true
+	}
+	return strings.Contains(st.String(), "interrupt")
+}
+
+// waitPerfFds waits until the tracer has perf event fds open and their
+// number has not changed for three polls 100ms apart: perf trace prints no
+// "attached" marker, and it opens its events after scanning /proc.
+func waitPerfFds(p *tracerProc, limit time.Duration) error {
+	pid := p.cmd.Process.Pid
+	deadline := time.Now().Add(limit)
+	last, stable := -1, 0
+	for time.Now().Before(deadline) {
+		select {
+		case <-p.exited:
+			return fmt.Errorf("exited before attaching")
+		default:
+		}
+		n := countPerfFds(pid)
+		if n > 0 && n == last {
+			stable++
+			if stable >= 3 {
+				return nil
+			}
+		} else {
+			stable = 0
+		}
+		last = n
+		time.Sleep(100 * time.Millisecond)
+	}
+	return fmt.Errorf("no stable perf event fds after %v", limit)
+}
+
+func countPerfFds(pid int) int {
+	dir := "/proc/" + strconv.Itoa(pid) + "/fd"
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return 0
+	}
+	n := 0
+	for _, e := range ents {
+		if t, err := os.Readlink(filepath.Join(dir, e.Name())); err == nil && t == "anon_inode:[perf_event]" {
+			n++
+		}
+	}
+	return n
+}
+
+// loadAvg is the 1, 5 and 15 minute load average.
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
+}
+
+func kernelRelease() string {
+	b, err := os.ReadFile("/proc/sys/kernel/osrelease")
+	if err != nil {
+		return "?"
+	}
+	return strings.TrimSpace(string(b))
+}
+
+func lastLine(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
+		s = s[i+1:]
+	}
+	if s == "" {
+		return "(no stderr)"
+	}
+	return s
+}
+
+// shellJoin renders a command line for the report (quoting only what needs it).
+func shellJoin(args []string) string {
+	q := make([]string, len(args))
+	for i, a := range args {
+		if a == "" || strings.ContainsAny(a, " \t\"'$\\|&;<>()*?") {
+			a = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+		}
+		q[i] = a
+	}
+	return strings.Join(q, " ")
+}
