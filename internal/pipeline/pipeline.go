@@ -1,0 +1,166 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/auperf/auperf/event"
+	"github.com/auperf/auperf/filter"
+)
+
+// Sink is where events go (output.Fanout).
+type Sink interface {
+	Write(ev *event.Event) // the event is borrowed
+	Stats() []event.Counter
+}
+
+// Attacher is a source that can attach before Run (perf opens its events),
+// so that a traced command starts only once tracing is on.
+type Attacher interface {
+	Attach() error
+}
+
+// Config is one pipeline.
+type Config struct {
+	Sources  []event.Source
+	Filter   filter.Spec // Init'ed by Run when not yet
+	Sink     Sink
+	Hostname string
+	// StatsInterval: an auperf_stats event this often (0: only at the end).
+	StatsInterval time.Duration
+	// Now is the clock of auperf's own events (nil: time.Now).
+	Now func() time.Time
+}
+
+// Pipeline runs sources into a sink.
+type Pipeline struct {
+	cfg Config
+
+	mu       sync.Mutex // one handler call at a time, across sources
+	received atomic.Uint64
+	emitted  atomic.Uint64
+	filtered atomic.Uint64
+	lost     atomic.Uint64
+	statsEv  event.Event
+}
+
+// New checks cfg.
+func New(cfg Config) (*Pipeline, error) {
+	if len(cfg.Sources) == 0 {
+		return nil, errors.New("pipeline: no source")
+	}
+	if cfg.Sink == nil {
+		return nil, errors.New("pipeline: no sink")
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	cfg.Filter.Init()
+	return &Pipeline{cfg: cfg}, nil
+}
+
+// Attach attaches every source that can attach ahead of Run.
+func (p *Pipeline) Attach() error {
+	for _, s := range p.cfg.Sources {
+		if a, ok := s.(Attacher); ok {
+			if err := a.Attach(); err != nil {
+				return fmt.Errorf("attach %s source: %w", s.Name(), err)
+			}
+		}
+	}
+	return nil
+}
+
+// handle is every source's handler.
+func (p *Pipeline) handle(ev *event.Event) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.received.Add(1)
+	if ev.EventName == event.NameLost && len(ev.Args) > 2 {
+		p.lost.Add(ev.Args[2].Value)
+	}
+	if ev.HostName == "" {
+		ev.HostName = p.cfg.Hostname
+	}
+	if !p.cfg.Filter.Match(ev) {
+		p.filtered.Add(1)
+		return
+	}
+	p.emitted.Add(1)
+	p.cfg.Sink.Write(ev)
+}
+
+// Run runs every source until ctx is done (or one fails: the others are
+// stopped then), and writes a final auperf_stats. It returns the first
+// source error.
+func (p *Pipeline) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	errs := make([]error, len(p.cfg.Sources))
+	for i, s := range p.cfg.Sources {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := s.Run(ctx, p.handle); err != nil {
+				errs[i] = fmt.Errorf("%s source: %w", s.Name(), err)
+				cancel()
+			}
+		}()
+	}
+	statsDone := make(chan struct{})
+	if p.cfg.StatsInterval > 0 {
+		go func() {
+			defer close(statsDone)
+			t := time.NewTicker(p.cfg.StatsInterval)
+			defer t.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-t.C:
+					p.WriteStats()
+				}
+			}
+		}()
+	} else {
+		close(statsDone)
+	}
+	wg.Wait()
+	cancel()
+	<-statsDone
+	p.WriteStats()
+	return errors.Join(errs...)
+}
+
+// Stats are the counters of every stage: sources, pipeline, sink.
+func (p *Pipeline) Stats() []event.Counter {
+	var out []event.Counter
+	for _, s := range p.cfg.Sources {
+		out = append(out, s.Stats()...)
+	}
+	out = append(out,
+		event.Counter{Source: "pipeline", Name: "received", Value: p.received.Load()},
+		event.Counter{Source: "pipeline", Name: "filtered", Value: p.filtered.Load()},
+		event.Counter{Source: "pipeline", Name: "emitted", Value: p.emitted.Load()},
+		event.Counter{Source: "pipeline", Name: "lost", Value: p.lost.Load()},
+	)
+	return append(out, p.cfg.Sink.Stats()...)
+}
+
+// Lost is the total the sources reported lost in-stream.
+func (p *Pipeline) Lost() uint64 { return p.lost.Load() }
+
+// WriteStats writes one auperf_stats event now.
+func (p *Pipeline) WriteStats() {
+	counters := p.Stats()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	event.NewStats(&p.statsEv, p.cfg.Now().UnixNano(), counters)
+	p.statsEv.HostName = p.cfg.Hostname
+	p.cfg.Sink.Write(&p.statsEv)
+}

@@ -1,0 +1,114 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/auperf/auperf/event"
+	"github.com/auperf/auperf/filter"
+)
+
+type fakeSource struct {
+	name   string
+	events []event.Event
+	err    error
+	wait   bool // run until ctx is done
+}
+
+func (f *fakeSource) Name() string { return f.name }
+func (f *fakeSource) Run(ctx context.Context, h event.Handler) error {
+	for i := range f.events {
+		h(&f.events[i])
+	}
+	if f.err != nil {
+		return f.err
+	}
+	if f.wait {
+		<-ctx.Done()
+	}
+	return nil
+}
+func (f *fakeSource) Stats() []event.Counter {
+	return []event.Counter{{Source: f.name, Name: "received", Value: uint64(len(f.events))}}
+}
+
+type memSink struct {
+	mu  sync.Mutex
+	evs []event.Event
+}
+
+func (m *memSink) Write(ev *event.Event) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	c := *ev
+	c.Args = append([]event.Arg(nil), ev.Args...)
+	m.evs = append(m.evs, c)
+}
+func (m *memSink) Stats() []event.Counter { return nil }
+
+func sys(pid int32, name string, ret int64) event.Event {
+	return event.Event{Known: event.HasProcess | event.HasReturn, ProcessID: pid, EventName: name, Syscall: name, ReturnValue: ret, Source: event.SourcePerf}
+}
+
+func TestMergeFilterStats(t *testing.T) {
+	var lost event.Event
+	event.NewLost(&lost, 5, event.SourcePerf, 1, 7, "ring")
+	a := &fakeSource{name: "perf", events: []event.Event{sys(1, "msync", 0), sys(2, "mmap", -12), lost}}
+	b := &fakeSource{name: "audit", events: []event.Event{sys(1, "munmap", -22), sys(3, "mlock", 0)}}
+	sink := &memSink{}
+	p, err := New(Config{Sources: []event.Source{a, b}, Sink: sink, Hostname: "h1",
+		Filter: filter.Spec{Failed: true}, Now: func() time.Time { return time.Unix(0, 99) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range sink.evs {
+		names = append(names, e.EventName)
+		if e.HostName != "h1" {
+			t.Errorf("%s: hostname %q", e.EventName, e.HostName)
+		}
+	}
+	// failed calls, the loss, and the final stats (order across sources is free)
+	want := map[string]bool{"mmap": true, "munmap": true, event.NameLost: true, event.NameStats: true}
+	if len(names) != len(want) {
+		t.Fatalf("got %v", names)
+	}
+	for _, n := range names {
+		if !want[n] {
+			t.Errorf("unexpected %s", n)
+		}
+	}
+	last := sink.evs[len(sink.evs)-1]
+	if last.EventName != event.NameStats || last.Timestamp != 99 {
+		t.Fatalf("last event %+v", last)
+	}
+	vals := map[string]uint64{}
+	for _, a := range last.Args {
+		vals[a.Name] = a.Value
+	}
+	if vals["pipeline.received"] != 5 || vals["pipeline.filtered"] != 2 || vals["pipeline.emitted"] != 3 || vals["pipeline.lost"] != 7 || vals["perf.received"] != 3 {
+		t.Errorf("stats %v", vals)
+	}
+}
+
+func TestSourceErrorStopsOthers(t *testing.T) {
+	bad := &fakeSource{name: "audit", err: errors.New("boom")}
+	good := &fakeSource{name: "perf", wait: true}
+	p, _ := New(Config{Sources: []event.Source{good, bad}, Sink: &memSink{}})
+	done := make(chan error)
+	go func() { done <- p.Run(context.Background()) }()
+	select {
+	case err := <-done:
+		if err == nil || err.Error() != "audit source: boom" {
+			t.Fatalf("err = %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a failing source did not stop the pipeline")
+	}
+}
