@@ -126,7 +126,7 @@ func (th *thread) call(id sysID, label string, expect syscall.Errno, a0, a1, a2,
 	cpu := th.pin()
 	ts := time.Now().UnixNano()
 	nr := uintptr(sysTable[id].nr)
-	r1, _, e := unix.Syscall6(nr, uintptr(a0), uintptr(a1), uintptr(a2), uintptr(a3), uintptr(a4), uintptr(a5))
+	r1, _, e := unix.RawSyscall6(nr, uintptr(a0), uintptr(a1), uintptr(a2), uintptr(a3), uintptr(a4), uintptr(a5))
 	ret := int64(r1)
 	if e != 0 {
 		ret = -int64(e)
