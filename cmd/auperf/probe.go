@@ -1,0 +1,113 @@
+package main
+
+import (
+	"errors"
+	"strings"
+
+	"github.com/auperf/auperf/decode"
+	"github.com/auperf/auperf/selector"
+	"github.com/urfave/cli/v2"
+)
+
+func init() {
+	register(&cli.Command{
+		Name:  "probe",
+		Usage: "show what this kernel offers (perf tracepoints, audit, ia32), what --source auto would pick per event, and why",
+		Description: "Read-only: probe mounts nothing, changes no audit setting and closes the one perf event it opens.\n" +
+			"With --source perf|audit it shows whether that source alone can work, and exits 2 if it cannot.",
+		Flags: []cli.Flag{
+			&cli.BoolFlag{Name: "json", Usage: "print one JSON document (shape: selector/doc.go)"},
+			&cli.StringFlag{Name: "events", Usage: "comma-separated syscalls to plan (default: the memory family)"},
+			&cli.StringFlag{Name: "source", Value: "auto", Usage: "plan for `auto`, perf or audit"},
+			// For tests and support: probe a host root copied elsewhere.
+			&cli.StringFlag{Name: "procfs", Hidden: true},
+			&cli.StringFlag{Name: "sysfs", Hidden: true},
+			&cli.StringFlag{Name: "rootfs", Hidden: true},
+			&cli.StringFlag{Name: "tracefs", Hidden: true},
+			&cli.StringFlag{Name: "fixture", Hidden: true, Usage: "a testdata/roots directory (kernel.yaml answers for the kernel)"},
+		},
+		Action: probeAction,
+	})
+}
+
+func probeAction(c *cli.Context) error {
+	if c.NArg() > 0 {
+		return usagef("probe takes no arguments (got %q)", c.Args().First())
+	}
+	force, err := selector.ParseSource(c.String("source"))
+	if err != nil {
+		return usagef("%v", err)
+	}
+	events, err := parseEvents(c.String("events"))
+	if err != nil {
+		return err
+	}
+	cfg, err := selectorConfig(c)
+	if err != nil {
+		return err
+	}
+	host := selector.Probe(cfg, events)
+	plan, planErr := host.Plan(events, force)
+	rep := selector.NewReport(host, plan, planErr)
+	if c.Bool("json") {
+		err = rep.WriteJSON(c.App.Writer)
+	} else {
+		err = rep.WriteText(c.App.Writer)
+	}
+	if err != nil {
+		return err
+	}
+	if planErr != nil {
+		return exitStatus(2)
+	}
+	return nil
+}
+
+// parseEvents splits --events; "" is the default memory family. Unknown
+// names are a usage error.
+func parseEvents(s string) ([]string, error) {
+	if strings.TrimSpace(s) == "" {
+		return append([]string(nil), decode.DefaultEvents...), nil
+	}
+	var out []string
+	for _, name := range strings.Split(s, ",") {
+		name = strings.TrimSpace(name)
+		if name == "" {
+			continue
+		}
+		if _, ok := decode.SyscallNumber(decode.ArchX86_64, name); !ok {
+			return nil, usagef("unknown event %q: not a syscall name", name)
+		}
+		out = append(out, name)
+	}
+	if len(out) == 0 {
+		return nil, usagef("--events is empty")
+	}
+	return out, nil
+}
+
+// selectorConfig builds the selector's host paths from the hidden flags.
+func selectorConfig(c *cli.Context) (selector.Config, error) {
+	var cfg selector.Config
+	if dir := c.String("fixture"); dir != "" {
+		var err error
+		if cfg, err = selector.FixtureConfig(dir); err != nil {
+			return cfg, usagef("--fixture: %v", err)
+		}
+	}
+	for _, f := range []struct {
+		flag string
+		dst  *string
+	}{{"procfs", &cfg.ProcFS}, {"sysfs", &cfg.SysFS}, {"rootfs", &cfg.RootFS}, {"tracefs", &cfg.TraceFS}} {
+		if v := c.String(f.flag); v != "" {
+			*f.dst = v
+		}
+	}
+	if cfg.ProcFS == "" && cfg.SysFS == "" && cfg.RootFS == "" && cfg.Kernel == nil && cfg.TraceFS == "" {
+		return cfg, nil
+	}
+	if cfg.Kernel == nil && (cfg.ProcFS != "" || cfg.SysFS != "") {
+		return cfg, errors.New("--procfs/--sysfs without --fixture would ask the running kernel about another host")
+	}
+	return cfg, nil
+}

@@ -1,0 +1,108 @@
+package selector
+
+import (
+	"compress/gzip"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// Config says where the host's files are and who answers for the kernel.
+// Every path the selector reads goes through it, so that tests (and
+// `auperf probe --rootfs`) run on the fixture roots under testdata/roots.
+type Config struct {
+	ProcFS  string // procfs mount, default "/proc"
+	SysFS   string // sysfs mount, default "/sys"
+	TraceFS string // tracefs (events/ inside); "" = find it from ProcFS/mounts
+	RootFS  string // root of everything else (/boot/config-*), default "/"
+	// Kernel makes the calls a file cannot answer. nil = the running kernel.
+	Kernel KernelCalls
+}
+
+func (c Config) withDefaults() Config {
+	if c.ProcFS == "" {
+		c.ProcFS = "/proc"
+	}
+	if c.SysFS == "" {
+		c.SysFS = "/sys"
+	}
+	if c.RootFS == "" {
+		c.RootFS = "/"
+	}
+	if c.Kernel == nil {
+		c.Kernel = HostKernel{}
+	}
+	return c
+}
+
+// proc and sys name a file under ProcFS / SysFS.
+func (c Config) proc(p ...string) string { return filepath.Join(append([]string{c.ProcFS}, p...)...) }
+func (c Config) sys(p ...string) string  { return filepath.Join(append([]string{c.SysFS}, p...)...) }
+
+// hostPath maps an absolute path as the host sees it (a mount point from
+// /proc/mounts, /boot/config-x) into the configured roots.
+func (c Config) hostPath(p string) string {
+	p = filepath.Clean("/" + p)
+	switch {
+	case p == "/sys" || strings.HasPrefix(p, "/sys/"):
+		return filepath.Join(c.SysFS, strings.TrimPrefix(p, "/sys"))
+	case p == "/proc" || strings.HasPrefix(p, "/proc/"):
+		return filepath.Join(c.ProcFS, strings.TrimPrefix(p, "/proc"))
+	}
+	return filepath.Join(c.RootFS, p)
+}
+
+// readTrim reads a small file and trims surrounding white space.
+func readTrim(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimSpace(string(b)), nil
+}
+
+func isDir(path string) bool {
+	st, err := os.Stat(path)
+	return err == nil && st.IsDir()
+}
+
+// kernelConfig reads the build configuration of the running kernel from
+// /proc/config.gz (CONFIG_IKCONFIG_PROC) or /boot/config-<release>. It
+// returns nil, with the paths it tried, when neither is there.
+func (c Config) kernelConfig(release string) (map[string]string, string) {
+	if f, err := os.Open(c.proc("config.gz")); err == nil {
+		defer f.Close()
+		if zr, err := gzip.NewReader(f); err == nil {
+			if b, err := io.ReadAll(io.LimitReader(zr, 8<<20)); err == nil {
+				return parseKernelConfig(string(b)), "/proc/config.gz"
+			}
+		}
+	}
+	if release != "" {
+		p := "/boot/config-" + release
+		if b, err := os.ReadFile(c.hostPath(p)); err == nil {
+			return parseKernelConfig(string(b)), p
+		}
+	}
+	return nil, ""
+}
+
+// parseKernelConfig maps CONFIG_X to "y", "m", a value, or "n" for
+// "# CONFIG_X is not set".
+func parseKernelConfig(s string) map[string]string {
+	m := map[string]string{}
+	for _, line := range strings.Split(s, "\n") {
+		line = strings.TrimSpace(line)
+		if name, ok := strings.CutPrefix(line, "# "); ok {
+			if name, ok = strings.CutSuffix(name, " is not set"); ok {
+				m[name] = "n"
+			}
+			continue
+		}
+		if k, v, ok := strings.Cut(line, "="); ok && strings.HasPrefix(k, "CONFIG_") {
+			m[k] = strings.Trim(v, `"`)
+		}
+	}
+	return m
+}
