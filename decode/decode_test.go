@@ -168,6 +168,14 @@ func TestDecodeSpecs(t *testing.T) {
 				uns("pgoff", "size_t", 1), null("flags", "int")},
 		},
 		{
+			what: "remap_file_pages, flags decoded as strace does (mmap flags)",
+			raw:  Raw{Arch: ArchX86_64, Nr: 216, Args: [6]uint64{addr, 8192, 0, 1, 0x10000}, Known: all6, Ret: -22, HasRet: true},
+			name: "remap_file_pages",
+			args: []wantArg{ptr("addr", "void*", addr), uns("size", "size_t", 8192), flg("prot", 0, "PROT_NONE"),
+				uns("pgoff", "size_t", 1), flg("flags", 0x10000, "0|MAP_NONBLOCK")},
+			ret: -22, errno: "EINVAL",
+		},
+		{
 			what: "madvise",
 			raw:  Raw{Arch: ArchX86_64, Nr: 28, Args: [6]uint64{addr, 4096, 4}, Known: all6, HasRet: true},
 			name: "madvise",

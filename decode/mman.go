@@ -47,8 +47,9 @@ var ProtARM64 = &FlagSet{
 	Bits: 32,
 }
 
-// MAP_* mapping types (the MAP_TYPE bits) from include/uapi/linux/mman.h
-// and, for MAP_DROPPABLE (6.11), include/uapi/asm-generic/mman-common.h.
+// MAP_* mapping types (the MAP_TYPE bits, MAP_TYPE itself in
+// include/uapi/asm-generic/mman-common.h) from include/uapi/linux/mman.h;
+// MAP_DROPPABLE since 6.11.
 const (
 	mapType           = 0x0f
 	mapShared         = 0x01

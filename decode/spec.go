@@ -113,7 +113,7 @@ var specs = []*SyscallSpec{
 		Args: []ArgSpec{}},
 	{Name: "remap_file_pages", Description: "rearrange the file pages behind a shared mapping (deprecated; emulated since 4.0)",
 		Args: []ArgSpec{argPtr("addr", "void*"), argULong("size", "size_t"), argFlags("prot", decProt),
-			argULong("pgoff", "size_t"), argInt("flags")}},
+			argULong("pgoff", "size_t"), argFlags("flags", decMmapFlags)}},
 	{Name: "madvise", Description: "advise the kernel how an address range will be used",
 		Args: []ArgSpec{argPtr("addr", "void*"), argULong("length", "size_t"), argFlags("advice", decMadvise)}},
 	{Name: "mincore", Description: "report which pages of an address range are resident in RAM",

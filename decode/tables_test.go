@@ -85,8 +85,7 @@ func TestProtTable(t *testing.T) {
 }
 
 func TestMmapFlagsTable(t *testing.T) {
-	// MAP_TYPE values: include/uapi/linux/mman.h, MAP_DROPPABLE from
-	// include/uapi/asm-generic/mman-common.h (6.11).
+	// MAP_TYPE values: include/uapi/linux/mman.h (MAP_DROPPABLE since 6.11).
 	checkValues(t, "map types", mapTypes, []nv{
 		{"MAP_SHARED", 0x01}, {"MAP_PRIVATE", 0x02}, {"MAP_SHARED_VALIDATE", 0x03}, {"MAP_DROPPABLE", 0x08},
 	})

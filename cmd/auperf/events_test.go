@@ -92,7 +92,8 @@ func TestEventsJSON(t *testing.T) {
 	for k, v := range map[string]string{
 		"msync.flags": "msync_flags", "mmap.prot": "prot", "mmap.flags": "mmap_flags",
 		"mprotect.prot": "prot", "mremap.flags": "mremap_flags", "mlock2.flags": "mlock_flags",
-		"mlockall.flags": "mlockall_flags", "remap_file_pages.prot": "prot", "madvise.advice": "madvise_advice",
+		"mlockall.flags": "mlockall_flags", "remap_file_pages.prot": "prot", "remap_file_pages.flags": "mmap_flags",
+		"madvise.advice": "madvise_advice",
 	} {
 		if dec[k] != v {
 			t.Errorf("%s decoder %q, want %q", k, dec[k], v)
