@@ -4,10 +4,10 @@ import "unicode/utf8"
 
 const hexDigits = "0123456789abcdef"
 
-// safeJSON[b] is true for an ASCII byte that is written into a JSON string
-// as is. Control bytes, DEL, '"' and '\\' are not; bytes >= 0x80 go through
-// the UTF-8 check.
-var safeJSON = func() (t [utf8.RuneSelf]bool) {
+// safeJSON[b] is true for a byte that is written into a JSON string (or
+// the text form) as is: printable ASCII but '"' and '\\'. Control bytes and
+// DEL are escaped; bytes >= 0x80 go through the UTF-8 check.
+var safeJSON = func() (t [256]bool) {
 	for b := 0x20; b < utf8.RuneSelf; b++ {
 		t[b] = b != '"' && b != '\\' && b != 0x7f
 	}
@@ -56,15 +56,14 @@ func appendJSONBody(dst []byte, s string) []byte {
 		for i+8 <= len(s) && plain8(load8(s, i)) {
 			i += 8
 		}
+		for i < len(s) && safeJSON[s[i]] {
+			i++
+		}
 		if i >= len(s) {
 			break
 		}
 		b := s[i]
 		if b < utf8.RuneSelf {
-			if safeJSON[b] {
-				i++
-				continue
-			}
 			dst = append(dst, s[start:i]...)
 			switch b {
 			case '"', '\\':
@@ -134,7 +133,7 @@ func plain8(x uint64) bool {
 // or backslashes).
 func jsonSafeBytes(b []byte) bool {
 	for _, c := range b {
-		if c >= utf8.RuneSelf || !safeJSON[c] {
+		if !safeJSON[c] {
 			return false
 		}
 	}
@@ -158,15 +157,14 @@ func AppendEscaped(dst []byte, s string) []byte {
 		for i+8 <= len(s) && plain8(load8(s, i)) { // same plain set as JSON
 			i += 8
 		}
+		for i < len(s) && safeJSON[s[i]] {
+			i++
+		}
 		if i >= len(s) {
 			break
 		}
 		b := s[i]
 		if b < utf8.RuneSelf {
-			if b >= 0x20 && b != 0x7f && b != '"' && b != '\\' {
-				i++
-				continue
-			}
 			dst = append(dst, s[start:i]...)
 			dst = appendEscapedByte(dst, b)
 			i++

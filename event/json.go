@@ -54,8 +54,9 @@ func AppendJSON(dst []byte, ev *Event) []byte {
 		dst = strconv.AppendUint(dst, uint64(ev.SessionID), 10)
 	}
 	if ev.ProcessName != "" {
-		dst = append(dst, `,"processName":`...)
-		dst = AppendJSONString(dst, ev.ProcessName)
+		dst = append(dst, `,"processName":"`...)
+		dst = appendJSONBody(dst, ev.ProcessName)
+		dst = append(dst, '"')
 	}
 	if ev.ExecutablePath != "" {
 		dst = append(dst, `,"executable":{"path":`...)
@@ -63,8 +64,9 @@ func AppendJSON(dst []byte, ev *Event) []byte {
 		dst = append(dst, '}')
 	}
 	if ev.HostName != "" {
-		dst = append(dst, `,"hostName":`...)
-		dst = AppendJSONString(dst, ev.HostName)
+		dst = append(dst, `,"hostName":"`...)
+		dst = appendJSONBody(dst, ev.HostName)
+		dst = append(dst, '"')
 	}
 	if k&HasEventID != 0 {
 		dst = append(dst, `,"eventId":"`...)
@@ -74,12 +76,14 @@ func AppendJSON(dst []byte, ev *Event) []byte {
 	dst = append(dst, `,"eventName":`...)
 	dst = AppendJSONString(dst, ev.EventName)
 	if ev.Syscall != "" {
-		dst = append(dst, `,"syscall":`...)
-		dst = AppendJSONString(dst, ev.Syscall)
+		dst = append(dst, `,"syscall":"`...)
+		dst = appendJSONBody(dst, ev.Syscall)
+		dst = append(dst, '"')
 	}
 	if ev.Arch != "" {
-		dst = append(dst, `,"arch":`...)
-		dst = AppendJSONString(dst, ev.Arch)
+		dst = append(dst, `,"arch":"`...)
+		dst = appendJSONBody(dst, ev.Arch)
+		dst = append(dst, '"')
 	}
 	dst = append(dst, `,"argsNum":`...)
 	dst = strconv.AppendInt(dst, int64(len(ev.Args)), 10)
@@ -94,8 +98,9 @@ func AppendJSON(dst []byte, ev *Event) []byte {
 		}
 	}
 	if ev.Errno != "" {
-		dst = append(dst, `,"errno":`...)
-		dst = AppendJSONString(dst, ev.Errno)
+		dst = append(dst, `,"errno":"`...)
+		dst = appendJSONBody(dst, ev.Errno)
+		dst = append(dst, '"')
 	}
 	dst = append(dst, `,"args":[`...)
 	for i := range ev.Args {
@@ -106,8 +111,9 @@ func AppendJSON(dst []byte, ev *Event) []byte {
 	}
 	dst = append(dst, ']')
 	if ev.Source != "" {
-		dst = append(dst, `,"source":`...)
-		dst = AppendJSONString(dst, ev.Source)
+		dst = append(dst, `,"source":"`...)
+		dst = appendJSONBody(dst, ev.Source)
+		dst = append(dst, '"')
 	}
 	if k&HasDuration != 0 {
 		dst = append(dst, `,"durationNs":`...)
@@ -117,11 +123,11 @@ func AppendJSON(dst []byte, ev *Event) []byte {
 }
 
 func appendJSONArg(dst []byte, a *Arg) []byte {
-	dst = append(dst, `{"name":`...)
-	dst = AppendJSONString(dst, a.Name)
-	dst = append(dst, `,"type":`...)
-	dst = AppendJSONString(dst, a.Type)
-	dst = append(dst, `,"value":`...)
+	dst = append(dst, `{"name":"`...)
+	dst = appendJSONBody(dst, a.Name)
+	dst = append(dst, `","type":"`...)
+	dst = appendJSONBody(dst, a.Type)
+	dst = append(dst, `","value":`...)
 	switch a.Kind {
 	case ArgInt:
 		dst = strconv.AppendInt(dst, int64(a.Value), 10)
