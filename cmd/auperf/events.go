@@ -136,7 +136,11 @@ func newEventsDoc(entries []decode.CatalogEntry) eventsDoc {
 			d.Notes = append(d.Notes, "i386 mmap (90) takes one pointer to a struct of the six arguments; 32-bit libcs call mmap2")
 		}
 		if len(e.Args) > 4 {
-			d.Notes = append(d.Notes, "audit records a0..a3 only: later arguments are null in audit events")
+			n := "audit's SYSCALL record holds a0..a3 only: later arguments are null in audit events"
+			if e.Name == "mmap" || e.Name == "mmap2" {
+				n += " (except fd, from the MMAP record of a file mapping)"
+			}
+			d.Notes = append(d.Notes, n)
 		}
 		doc.Events = append(doc.Events, d)
 	}
