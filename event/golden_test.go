@@ -263,3 +263,24 @@ func model(ev *Event) ([]string, map[string]any) {
 	}
 	return keys, m
 }
+
+// TestDesignExample: the example of DESIGN.md's "Event schema", byte for
+// byte (keys, order, spelling), so that the contract and the code agree.
+func TestDesignExample(t *testing.T) {
+	const want = `{"timestamp":1795689548283123456,"processorId":1,"processId":6188,"threadId":6188,` +
+		`"parentProcessId":6181,"userId":0,"processName":"python3",` +
+		`"executable":{"path":"/usr/bin/python3.11"},"hostName":"web01",` +
+		`"eventId":"26","eventName":"msync","syscall":"msync","arch":"x86_64",` +
+		`"argsNum":3,"returnValue":0,` +
+		`"args":[{"name":"addr","type":"void*","value":"0x7f6b0f98e000"},` +
+		`{"name":"length","type":"size_t","value":4096},` +
+		`{"name":"flags","type":"int","value":4,"decoded":"MS_SYNC"}],` +
+		`"source":"perf","durationNs":5120}` + "\n"
+	var ev Event
+	fixtures[0].fill(&ev) // perf_msync
+	ev.ThreadID = 6188
+	ev.UserID = 0
+	if got := string(AppendJSON(nil, &ev)); got != want {
+		t.Errorf("got\n%s\nwant\n%s", got, want)
+	}
+}
