@@ -1,0 +1,163 @@
+package auditsrc
+
+import (
+	"fmt"
+	"runtime"
+	"time"
+
+	"github.com/auperf/auperf/decode"
+	"github.com/auperf/auperf/filter"
+)
+
+// DefaultKey tags every rule auperf adds; only rules with it are deleted.
+const DefaultKey = "auperf"
+
+// Backpressure is what the kernel does when auperf reads too slowly and
+// the audit backlog is full.
+type Backpressure uint8
+
+const (
+	// BackpressureWait keeps (or sets) backlog_wait_time: an audited
+	// process waits for room in the backlog, up to that bound. Nothing
+	// is lost unless the bound is hit; the host slows down instead.
+	BackpressureWait Backpressure = iota
+	// BackpressureDrop sets backlog_wait_time to 0: nobody waits, the
+	// kernel drops records and counts them in "lost", which auperf reports.
+	BackpressureDrop
+)
+
+// ParseBackpressure parses "wait" or "drop" (the --audit-backpressure flag).
+func ParseBackpressure(s string) (Backpressure, error) {
+	switch s {
+	case "", "wait":
+		return BackpressureWait, nil
+	case "drop":
+		return BackpressureDrop, nil
+	}
+	return 0, fmt.Errorf("bad audit backpressure %q: want wait or drop", s)
+}
+
+func (b Backpressure) String() string {
+	if b == BackpressureDrop {
+		return "drop"
+	}
+	return "wait"
+}
+
+// Mode says how the source reads records.
+type Mode uint8
+
+const (
+	ModeAuto      Mode = iota // unicast if nobody owns the audit pid, else multicast
+	ModeUnicast               // become the audit daemon; fail if one runs
+	ModeMulticast             // read-only group next to the audit daemon
+)
+
+// Defaults.
+const (
+	// DefaultBacklogLimit is set while auperf is the audit daemon (when
+	// the kernel's is lower): the kernel default, 64, overflows at once.
+	DefaultBacklogLimit = 8192
+	// DefaultBacklogWaitTime (jiffies) is set in wait mode when the
+	// kernel's is 0; the kernel's own default is 60*HZ.
+	DefaultBacklogWaitTime = 15000
+	// DefaultRcvBuf is the netlink receive buffer asked for.
+	DefaultRcvBuf = 16 << 20
+)
+
+// Config configures a Source.
+type Config struct {
+	// Events are syscall names (nil: decode.DefaultEvents). Names are
+	// those of the native table; b32 rules use decode.I386Names.
+	Events []string
+	// Archs to add rules for (nil: the native arch, plus i386 on x86_64).
+	Archs []decode.Arch
+	// Filter is what the user asked to see. What audit rules can express
+	// (--pid, --uid, --failed) is pushed into the rules, the rest is
+	// matched in user space.
+	Filter filter.Spec
+	// Session, when not 0, narrows every rule to this audit session id
+	// (-F sessionid=): the `-- COMMAND` tree mode, see SessionCommand.
+	Session uint32
+	// RuleFields are extra "-F field=value" conditions added to every
+	// always rule (tests narrow rules to their workload with exe=).
+	RuleFields []string
+	// Key tags our rules ("" = DefaultKey).
+	Key string
+
+	Backpressure    Backpressure
+	BacklogLimit    uint32 // 0: DefaultBacklogLimit as daemon, unchanged in multicast
+	BacklogWaitTime uint32 // wait mode, when the kernel's is 0 (0: DefaultBacklogWaitTime)
+	RcvBuf          int    // bytes (0: DefaultRcvBuf)
+	Mode            Mode
+
+	// StatusInterval is how often the kernel's lost counter is polled
+	// (0: 1s). EOETimeout is how long a record group may wait for its
+	// EOE before it is emitted without (0: 2s).
+	StatusInterval time.Duration
+	EOETimeout     time.Duration
+
+	// StateDir holds the saved audit state of a running source, so that
+	// a run after a crash restores what the crashed one found ("" =
+	// /run/auperf).
+	StateDir string
+}
+
+func (c *Config) fill() {
+	if c.Events == nil {
+		c.Events = decode.DefaultEvents
+	}
+	if c.Archs == nil {
+		c.Archs = defaultArchs()
+	}
+	if c.Key == "" {
+		c.Key = DefaultKey
+	}
+	if c.BacklogWaitTime == 0 {
+		c.BacklogWaitTime = DefaultBacklogWaitTime
+	}
+	if c.RcvBuf == 0 {
+		c.RcvBuf = DefaultRcvBuf
+	}
+	if c.StatusInterval == 0 {
+		c.StatusInterval = time.Second
+	}
+	if c.EOETimeout == 0 {
+		c.EOETimeout = 2 * time.Second
+	}
+	if c.StateDir == "" {
+		c.StateDir = "/run/auperf"
+	}
+}
+
+// NativeArch is the arch of auperf's own build, the kernel's native ABI.
+func NativeArch() decode.Arch {
+	switch runtime.GOARCH {
+	case "amd64":
+		return decode.ArchX86_64
+	case "arm64":
+		return decode.ArchARM64
+	}
+	return decode.ArchUnknown
+}
+
+// defaultArchs: the native arch, and i386 on x86_64 (a b32 rule is
+// harmless on a kernel without ia32 emulation: nothing matches it).
+func defaultArchs() []decode.Arch {
+	a := NativeArch()
+	if a == decode.ArchX86_64 {
+		return []decode.Arch{a, decode.ArchI386}
+	}
+	return []decode.Arch{a}
+}
+
+// namesFor returns the syscall names of event in arch a's table.
+func namesFor(a decode.Arch, event string) []string {
+	if a == decode.ArchI386 && NativeArch() != decode.ArchI386 {
+		return decode.I386Names(event)
+	}
+	if _, ok := decode.SyscallNumber(a, event); ok {
+		return []string{event}
+	}
+	return nil
+}

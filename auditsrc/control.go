@@ -1,0 +1,391 @@
+package auditsrc
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"strings"
+	"syscall"
+	"unsafe"
+
+	libaudit "github.com/elastic/go-libaudit/v2"
+	"github.com/elastic/go-libaudit/v2/rule"
+	"golang.org/x/sys/unix"
+)
+
+// State is the part of the kernel's audit configuration that auperf may
+// change and must restore: the status fields it sets and the rule list.
+type State struct {
+	Enabled         uint32 // 0 off, 1 on, 2 locked
+	Failure         uint32 // never changed; recorded so tests can see it stayed
+	PID             uint32
+	RateLimit       uint32
+	BacklogLimit    uint32
+	BacklogWaitTime uint32
+	Lost            uint32 `json:"-"` // a counter, not configuration
+	Rules           [][]byte `json:"-"`
+}
+
+// Equal reports whether s and o are the same configuration (Lost aside).
+func (s State) Equal(o State) bool {
+	if s.Enabled != o.Enabled || s.Failure != o.Failure || s.PID != o.PID ||
+		s.RateLimit != o.RateLimit || s.BacklogLimit != o.BacklogLimit ||
+		s.BacklogWaitTime != o.BacklogWaitTime || len(s.Rules) != len(o.Rules) {
+		return false
+	}
+	for i := range s.Rules {
+		if !bytes.Equal(s.Rules[i], o.Rules[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// String prints s like auditctl -s / -l do, for test logs and reports.
+func (s State) String() string {
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "enabled=%d failure=%d pid=%d rate_limit=%d backlog_limit=%d backlog_wait_time=%d rules=%d",
+		s.Enabled, s.Failure, s.PID, s.RateLimit, s.BacklogLimit, s.BacklogWaitTime, len(s.Rules))
+	for _, r := range s.Rules {
+		line, err := rule.ToCommandLine(rule.WireFormat(r), false)
+		if err != nil {
+			line = fmt.Sprintf("(unparsable rule: %v)", err)
+		}
+		b.WriteString("\n  ")
+		b.WriteString(line)
+	}
+	return b.String()
+}
+
+// ReadState reads the current audit status and rule list.
+func ReadState() (State, error) {
+	c, err := openConn(0)
+	if err != nil {
+		return State{}, err
+	}
+	defer c.Close()
+	return readState(c)
+}
+
+func readState(c *conn) (State, error) {
+	cl := c.client()
+	st, err := cl.GetStatus()
+	if err != nil {
+		return State{}, fmt.Errorf("get audit status: %w", err)
+	}
+	rules, err := cl.GetRules()
+	if err != nil {
+		return State{}, fmt.Errorf("list audit rules: %w", err)
+	}
+	return State{
+		Enabled: st.Enabled, Failure: st.Failure, PID: st.PID, RateLimit: st.RateLimit,
+		BacklogLimit: st.BacklogLimit, BacklogWaitTime: st.BacklogWaitTime, Lost: st.Lost,
+		Rules: rules,
+	}, nil
+}
+
+// getStatus reads the status only (the lost counter poll).
+func getStatus(c *conn) (*libaudit.AuditStatus, error) {
+	st, err := c.client().GetStatus()
+	if err != nil {
+		return nil, fmt.Errorf("get audit status: %w", err)
+	}
+	return st, nil
+}
+
+// setStatus sends one AUDIT_SET and waits for its acknowledgement.
+// go-libaudit has no setter for an arbitrary mask (nor for pid 0 from
+// another socket of the same process, which is how we hand the pid back).
+func setStatus(c *conn, s libaudit.AuditStatus) error {
+	const size = int(unsafe.Sizeof(libaudit.AuditStatus{}))
+	data := make([]byte, size)
+	copy(data, (*[size]byte)(unsafe.Pointer(&s))[:])
+	seq, err := c.Send(syscall.NetlinkMessage{
+		Header: syscall.NlMsghdr{Type: libaudit.AuditSet, Flags: unix.NLM_F_REQUEST | unix.NLM_F_ACK},
+		Data:   data,
+	})
+	if err != nil {
+		return fmt.Errorf("send audit set: %w", err)
+	}
+	return waitAck(c, seq)
+}
+
+// waitAck reads until the acknowledgement of request seq, skipping audit
+// records (sequence 0) that arrive meanwhile.
+func waitAck(c *conn, seq uint32) error {
+	for tries := 0; tries < 1000; tries++ {
+		ready, err := c.wait(2000)
+		if err != nil {
+			return err
+		}
+		if !ready {
+			return fmt.Errorf("no acknowledgement from the kernel for audit request %d", seq)
+		}
+		n, err := c.recv(c.buf, true)
+		if err == unix.EAGAIN {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("read audit acknowledgement: %w", err)
+		}
+		h := (*syscall.NlMsghdr)(unsafe.Pointer(&c.buf[0]))
+		if h.Seq != seq {
+			continue
+		}
+		if h.Type != unix.NLMSG_ERROR {
+			continue
+		}
+		return libaudit.ParseNetlinkError(c.buf[unix.NLMSG_HDRLEN:n])
+	}
+	return fmt.Errorf("no acknowledgement from the kernel for audit request %d", seq)
+}
+
+// AUDIT_* rule field numbers and operators (include/uapi/linux/audit.h)
+// that go-libaudit's rule builder does not know.
+const (
+	fieldSessionID = 25         // AUDIT_SESSIONID, kernel 4.10+
+	fieldFilterKey = 210        // AUDIT_FILTERKEY
+	opEqual        = 0x40000000 // AUDIT_EQUAL
+	keySeparator   = 0x01       // AUDIT_KEY_SEPARATOR between several keys
+	maxRuleFields  = 64         // AUDIT_MAX_FIELDS
+	bitmaskSize    = 64         // AUDIT_BITMASK_SIZE
+)
+
+// Offsets in struct audit_rule_data (the wire format of a rule).
+const (
+	offFieldCount = 8
+	offFields     = 12 + 4*bitmaskSize
+	offValues     = offFields + 4*maxRuleFields
+	offFieldFlags = offValues + 4*maxRuleFields
+	offBufLen     = offFieldFlags + 4*maxRuleFields
+	offBuf        = offBufLen + 4
+)
+
+// ruleKeys returns the keys of a rule in wire format. String fields keep
+// their bytes in buf in field order; values[i] is a string's length.
+func ruleKeys(r []byte) []string {
+	if len(r) < offBuf {
+		return nil
+	}
+	le := binary.NativeEndian
+	n := int(le.Uint32(r[offFieldCount:]))
+	if n > maxRuleFields {
+		return nil
+	}
+	buf := r[offBuf:]
+	if bl := int(le.Uint32(r[offBufLen:])); bl <= len(buf) {
+		buf = buf[:bl]
+	}
+	var keys []string
+	pos := 0
+	for i := 0; i < n; i++ {
+		f := le.Uint32(r[offFields+4*i:])
+		if !isStringField(f) {
+			continue
+		}
+		l := int(le.Uint32(r[offValues+4*i:]))
+		if pos+l > len(buf) {
+			return keys
+		}
+		if f == fieldFilterKey {
+			for _, k := range bytes.Split(buf[pos:pos+l], []byte{keySeparator}) {
+				keys = append(keys, string(k))
+			}
+		}
+		pos += l
+	}
+	return keys
+}
+
+// isStringField reports whether a rule field keeps its value in buf
+// (audit_to_entry_common/audit_data_to_entry in kernel/auditfilter.c).
+func isStringField(f uint32) bool {
+	switch f {
+	case 13, 14, 15, 16, 17, // AUDIT_SUBJ_USER .. AUDIT_SUBJ_CLR
+		19, 20, 21, 22, 23, // AUDIT_OBJ_USER .. AUDIT_OBJ_LEV_HIGH
+		105, 107, // AUDIT_WATCH, AUDIT_DIR
+		112,            // AUDIT_EXE
+		fieldFilterKey: // AUDIT_FILTERKEY
+		return true
+	}
+	return false
+}
+
+// hasKey reports whether rule r carries key.
+func hasKey(r []byte, key string) bool {
+	for _, k := range ruleKeys(r) {
+		if k == key {
+			return true
+		}
+	}
+	return false
+}
+
+// buildRule turns an auditctl-style rule into wire format and appends
+// extra numeric fields go-libaudit cannot express (AUDIT_SESSIONID).
+func buildRule(line string, extra ...[2]uint32) ([]byte, error) {
+	r, err := parseRuleLine(line)
+	if err != nil {
+		return nil, fmt.Errorf("parse audit rule %q: %w", line, err)
+	}
+	wf, err := rule.Build(r)
+	if err != nil {
+		return nil, fmt.Errorf("build audit rule %q: %w", line, err)
+	}
+	if len(extra) == 0 {
+		return wf, nil
+	}
+	b := append([]byte(nil), wf...)
+	le := binary.NativeEndian
+	n := int(le.Uint32(b[offFieldCount:]))
+	if n+len(extra) > maxRuleFields {
+		return nil, fmt.Errorf("build audit rule %q: too many fields", line)
+	}
+	for _, fv := range extra {
+		le.PutUint32(b[offFields+4*n:], fv[0])
+		le.PutUint32(b[offValues+4*n:], fv[1])
+		le.PutUint32(b[offFieldFlags+4*n:], opEqual)
+		n++
+	}
+	le.PutUint32(b[offFieldCount:], uint32(n))
+	return b, nil
+}
+
+// parseRuleLine parses the auditctl syntax auperf writes its syscall rules
+// in: "-a LIST,ACTION", "-F FIELD<op>VALUE", "-S NAME|NR[,...]", "-k KEY".
+// (go-libaudit's flags parser would pull in one more module.)
+func parseRuleLine(line string) (*rule.SyscallRule, error) {
+	words := strings.Fields(line)
+	r := &rule.SyscallRule{Type: rule.AppendSyscallRuleType}
+	for i := 0; i < len(words); i++ {
+		opt := words[i]
+		if i+1 >= len(words) {
+			return nil, fmt.Errorf("option %s needs a value", opt)
+		}
+		i++
+		v := words[i]
+		switch opt {
+		case "-a", "-A":
+			if opt == "-A" {
+				r.Type = rule.PrependSyscallRuleType
+			}
+			list, action, ok := strings.Cut(v, ",")
+			if !ok {
+				return nil, fmt.Errorf("-a %s: want LIST,ACTION", v)
+			}
+			if list == "always" || list == "never" {
+				list, action = action, list
+			}
+			r.List, r.Action = list, action
+		case "-S":
+			r.Syscalls = append(r.Syscalls, strings.Split(v, ",")...)
+		case "-k":
+			r.Keys = append(r.Keys, v)
+		case "-F":
+			lhs, op, rhs, ok := cutOperator(v)
+			if !ok {
+				return nil, fmt.Errorf("-F %s: no operator", v)
+			}
+			r.Filters = append(r.Filters, rule.FilterSpec{Type: rule.ValueFilterType, LHS: lhs, Comparator: op, RHS: rhs})
+		default:
+			return nil, fmt.Errorf("unsupported option %s", opt)
+		}
+	}
+	if r.List == "" {
+		return nil, errors.New("no -a LIST,ACTION")
+	}
+	return r, nil
+}
+
+func cutOperator(s string) (lhs, op, rhs string, ok bool) {
+	for _, o := range []string{"!=", ">=", "<=", "&=", "=", ">", "<", "&"} {
+		if i := strings.Index(s, o); i > 0 {
+			return s[:i], o, s[i+len(o):], true
+		}
+	}
+	return "", "", "", false
+}
+
+func addRule(c *conn, r []byte) error {
+	if err := c.client().AddRule(r); err != nil {
+		return fmt.Errorf("add audit rule %s: %w", ruleString(r), err)
+	}
+	return nil
+}
+
+func deleteRule(c *conn, r []byte) error {
+	seq, err := c.Send(syscall.NetlinkMessage{
+		Header: syscall.NlMsghdr{Type: uint16(1012), Flags: unix.NLM_F_REQUEST | unix.NLM_F_ACK}, // AUDIT_DEL_RULE
+		Data:   r,
+	})
+	if err != nil {
+		return fmt.Errorf("delete audit rule %s: %w", ruleString(r), err)
+	}
+	if err := waitAck(c, seq); err != nil {
+		return fmt.Errorf("delete audit rule %s: %w", ruleString(r), err)
+	}
+	return nil
+}
+
+func ruleString(r []byte) string {
+	s, err := rule.ToCommandLine(rule.WireFormat(r), false)
+	if err != nil {
+		return "(unparsable rule)"
+	}
+	return s
+}
+
+// deleteKeyed deletes every rule carrying key and returns how many.
+func deleteKeyed(c *conn, key string) (int, error) {
+	rules, err := c.client().GetRules()
+	if err != nil {
+		return 0, fmt.Errorf("list audit rules: %w", err)
+	}
+	n := 0
+	var errs []error
+	for _, r := range rules {
+		if hasKey(r, key) {
+			if err := deleteRule(c, r); err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			n++
+		}
+	}
+	return n, errors.Join(errs...)
+}
+
+// restoreStatus sets the status fields of o (enabled, rate_limit,
+// backlog_limit, backlog_wait_time) that differ from the kernel's. It
+// never sets the pid, the failure mode, or enabled=2.
+func restoreStatus(c *conn, o State) error {
+	cur, err := getStatus(c)
+	if err != nil {
+		return err
+	}
+	set := libaudit.AuditStatus{}
+	if cur.BacklogLimit != o.BacklogLimit {
+		set.Mask |= libaudit.AuditStatusBacklogLimit
+		set.BacklogLimit = o.BacklogLimit
+	}
+	if cur.BacklogWaitTime != o.BacklogWaitTime {
+		set.Mask |= libaudit.AuditStatusBacklogWaitTime
+		set.BacklogWaitTime = o.BacklogWaitTime
+	}
+	if cur.RateLimit != o.RateLimit {
+		set.Mask |= libaudit.AuditStatusRateLimit
+		set.RateLimit = o.RateLimit
+	}
+	if cur.Enabled != o.Enabled && o.Enabled < 2 && cur.Enabled < 2 {
+		set.Mask |= libaudit.AuditStatusEnabled
+		set.Enabled = o.Enabled
+	}
+	if set.Mask == 0 {
+		return nil
+	}
+	if err := setStatus(c, set); err != nil {
+		return fmt.Errorf("restore audit status: %w", err)
+	}
+	return nil
+}

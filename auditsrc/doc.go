@@ -1,0 +1,36 @@
+// Package auditsrc is auperf's audit source: it reads syscall events from
+// the kernel audit subsystem over netlink (CONFIG_AUDITSYSCALL) and turns
+// them into auperf events.
+//
+// It is the fallback for kernels whose syscall tracepoints are missing or
+// whose perf_event_open is denied, and the only source that sees 32-bit
+// (int 0x80 / ia32) syscalls on x86_64.
+//
+// What it does to the machine, and how it undoes it:
+//
+//   - Reading. When nobody owns the audit pid, Source becomes the audit
+//     daemon (unicast). When auditd (or another daemon) owns it, Source
+//     listens on the read-only multicast group next to it (kernel 3.16+,
+//     CAP_AUDIT_READ) and never touches the pid.
+//   - Rules. One "never" rule for auperf's own pid, then "always,exit" rules
+//     for the selected syscalls, per arch (b64, and b32 where the kernel has
+//     ia32 emulation), narrowed by the filters audit can express, all tagged
+//     with Config.Key ("auperf"). Only rules carrying that key are ever
+//     deleted; stale ones from a crashed run are removed at start.
+//   - Status. enabled, pid, backlog_limit, backlog_wait_time and rate_limit
+//     are read at start and restored on exit. Failure mode is never touched
+//     and audit is never locked.
+//
+// Records (SYSCALL, MMAP, PROCTITLE, EOE) are grouped by their serial into
+// one event; audit reports only a0..a3, so later arguments are null, except
+// mmap's fd which the MMAP record gives. Loss comes from the kernel's lost
+// counter (polled on a second socket), wrap-safe serial gaps, ENOBUFS and
+// events missing their SYSCALL record, and is delivered in-stream as
+// auperf_lost events.
+//
+// The same record parser reads audit logs written by auditd (RAW and
+// ENRICHED formats, ausearch -r output): see NewLogReader.
+//
+// This package does not decide whether audit is the right source (package
+// selector does) and does not format events (package event, output).
+package auditsrc

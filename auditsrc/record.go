@@ -1,0 +1,348 @@
+package auditsrc
+
+import (
+	"bytes"
+	"errors"
+)
+
+// Record types auperf reads (include/uapi/linux/audit.h).
+const (
+	typeSyscall   = 1300 // AUDIT_SYSCALL
+	typeEOE       = 1320 // AUDIT_EOE: end of a multi-record event
+	typeMmap      = 1323 // AUDIT_MMAP: fd and flags of a file mmap
+	typeProctitle = 1327 // AUDIT_PROCTITLE
+	typeOther     = 1    // any other record: only its serial matters
+)
+
+// typeNames are the names auditd writes in "type=" for the types above.
+var typeNames = map[string]uint16{
+	"SYSCALL":   typeSyscall,
+	"EOE":       typeEOE,
+	"MMAP":      typeMmap,
+	"PROCTITLE": typeProctitle,
+}
+
+// record is one audit record: "audit(SEC.MSEC:SERIAL): key=value ...".
+type record struct {
+	typ    uint16
+	ts     int64  // nanoseconds since the epoch (audit has milliseconds)
+	serial uint32 // the event's serial; the kernel's counter is 32 bits and wraps
+	body   []byte // the key=value part, without any ENRICHED suffix
+}
+
+var errNoStamp = errors.New("no audit(SEC.MSEC:SERIAL) stamp")
+
+// parseStamp parses a record's "audit(1700000000.123:456): " prefix and
+// returns the rest. Anything before "audit(" is skipped.
+func parseStamp(b []byte) (ts int64, serial uint32, body []byte, err error) {
+	i := bytes.Index(b, []byte("audit("))
+	if i < 0 {
+		return 0, 0, nil, errNoStamp
+	}
+	b = b[i+len("audit("):]
+	end := bytes.IndexByte(b, ')')
+	if end < 0 {
+		return 0, 0, nil, errNoStamp
+	}
+	stamp := b[:end]
+	dot := bytes.IndexByte(stamp, '.')
+	colon := bytes.IndexByte(stamp, ':')
+	if dot < 0 || colon < dot {
+		return 0, 0, nil, errNoStamp
+	}
+	sec, ok1 := parseUint(stamp[:dot], 10)
+	msec, ok2 := parseUint(stamp[dot+1:colon], 10)
+	ser, ok3 := parseUint(stamp[colon+1:], 10)
+	if !ok1 || !ok2 || !ok3 || msec > 999 || ser > 0xffffffff || sec > 1<<33 {
+		return 0, 0, nil, errNoStamp
+	}
+	body = b[end+1:]
+	if len(body) > 0 && body[0] == ':' {
+		body = body[1:]
+	}
+	return int64(sec)*1e9 + int64(msec)*1e6, uint32(ser), trimEnriched(body), nil
+}
+
+// trimEnriched cuts auditd's ENRICHED suffix: the interpreted fields follow
+// a 0x1d (group separator) byte and are not part of the kernel's record.
+func trimEnriched(b []byte) []byte {
+	if i := bytes.IndexByte(b, 0x1d); i >= 0 {
+		return b[:i]
+	}
+	return b
+}
+
+// parseLogLine parses one line of an audit log as auditd writes it (RAW or
+// ENRICHED, optionally with "node=NAME " first) or as ausearch -r prints it.
+// ok is false for lines that are not records ("----" separators, blanks).
+func parseLogLine(line []byte) (r record, ok bool) {
+	line = bytes.TrimRight(line, "\r\n")
+	i := bytes.Index(line, []byte("type="))
+	if i < 0 {
+		return r, false
+	}
+	rest := line[i+len("type="):]
+	sp := bytes.IndexByte(rest, ' ')
+	if sp < 0 {
+		return r, false
+	}
+	name := rest[:sp]
+	r.typ = typeOther
+	if t, found := typeNames[string(name)]; found {
+		r.typ = t
+	} else if bytes.HasPrefix(name, []byte("UNKNOWN[")) && bytes.HasSuffix(name, []byte("]")) {
+		if n, ok := parseUint(name[len("UNKNOWN["):len(name)-1], 10); ok {
+			switch n {
+			case typeSyscall, typeEOE, typeMmap, typeProctitle:
+				r.typ = uint16(n)
+			}
+		}
+	}
+	var err error
+	r.ts, r.serial, r.body, err = parseStamp(rest[sp:])
+	if err != nil {
+		return r, false
+	}
+	return r, true
+}
+
+// nextField returns the first key=value pair of b and what follows it. A
+// value is either "quoted" (audit never puts a quote inside one), 'quoted'
+// (user-space messages), or runs to the next space.
+func nextField(b []byte) (key, val, rest []byte, quoted, ok bool) {
+	for len(b) > 0 && b[0] == ' ' {
+		b = b[1:]
+	}
+	eq := bytes.IndexByte(b, '=')
+	if eq <= 0 {
+		return nil, nil, nil, false, false
+	}
+	key = b[:eq]
+	if sp := bytes.IndexByte(key, ' '); sp >= 0 {
+		// A bare word without '=': skip it.
+		return nextField(b[sp:])
+	}
+	b = b[eq+1:]
+	if len(b) > 0 && (b[0] == '"' || b[0] == '\'') {
+		q := b[0]
+		end := bytes.IndexByte(b[1:], q)
+		if end < 0 {
+			return key, b[1:], nil, true, true
+		}
+		return key, b[1 : 1+end], b[2+end:], true, true
+	}
+	end := bytes.IndexByte(b, ' ')
+	if end < 0 {
+		return key, b, nil, false, true
+	}
+	return key, b[:end], b[end:], false, true
+}
+
+// appendUntrusted appends the value of a string field the kernel logged
+// with audit_log_untrustedstring: quoted as is, or hex when it holds a
+// quote, a space or a control byte. "(null)" and "(none)" append nothing
+// and report false.
+func appendUntrusted(dst, val []byte, quoted bool) ([]byte, bool) {
+	if quoted {
+		return append(dst, val...), true
+	}
+	if len(val) == 0 || val[0] == '(' || len(val)%2 != 0 {
+		return dst, false
+	}
+	start := len(dst)
+	for i := 0; i < len(val); i += 2 {
+		hi, ok1 := unhex(val[i])
+		lo, ok2 := unhex(val[i+1])
+		if !ok1 || !ok2 {
+			return dst[:start], false
+		}
+		dst = append(dst, hi<<4|lo)
+	}
+	return dst, true
+}
+
+func unhex(c byte) (byte, bool) {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0', true
+	case 'a' <= c && c <= 'f':
+		return c - 'a' + 10, true
+	case 'A' <= c && c <= 'F':
+		return c - 'A' + 10, true
+	}
+	return 0, false
+}
+
+// parseUint parses b without allocating.
+func parseUint(b []byte, base uint64) (uint64, bool) {
+	if len(b) == 0 {
+		return 0, false
+	}
+	if base == 16 && len(b) > 2 && b[0] == '0' && (b[1] == 'x' || b[1] == 'X') {
+		b = b[2:]
+	}
+	var v uint64
+	for _, c := range b {
+		d, ok := unhex(c)
+		if !ok || uint64(d) >= base {
+			return 0, false
+		}
+		nv := v*base + uint64(d)
+		if (nv-uint64(d))/base != v {
+			return 0, false // overflow
+		}
+		v = nv
+	}
+	return v, true
+}
+
+func parseInt(b []byte) (int64, bool) {
+	neg := len(b) > 0 && b[0] == '-'
+	if neg {
+		b = b[1:]
+	}
+	u, ok := parseUint(b, 10)
+	if !ok || u > 1<<63 || (!neg && u == 1<<63) {
+		return 0, false
+	}
+	if neg {
+		return -int64(u), true
+	}
+	return int64(u), true
+}
+
+// syscallRecord is what a SYSCALL record says.
+type syscallRecord struct {
+	arch    uint32
+	nr      int32
+	hasNr   bool
+	exit    int64
+	hasExit bool
+	args    [4]uint64
+	known   uint8 // bits 0-3: a0..a3 present
+	ppid    int32
+	pid     int32
+	uid     uint32
+	gid     uint32
+	auid    uint32
+	ses     uint32
+	has     uint8 // hasPPid, hasPid, ...
+	comm    []byte
+	exe     []byte
+	key     []byte
+}
+
+const (
+	hasPPid = 1 << iota
+	hasPid
+	hasUID
+	hasGID
+	hasAUID
+	hasSes
+	hasComm
+	hasExe
+)
+
+// parseSyscall fills s from a SYSCALL record's body, reusing s's buffers.
+// Unknown keys are skipped; a malformed value leaves its field unknown.
+func parseSyscall(s *syscallRecord, b []byte) {
+	comm, exe, key := s.comm[:0], s.exe[:0], s.key[:0]
+	*s = syscallRecord{comm: comm, exe: exe, key: key}
+	for {
+		k, v, rest, quoted, ok := nextField(b)
+		if !ok {
+			return
+		}
+		b = rest
+		switch string(k) {
+		case "arch":
+			if n, ok := parseUint(v, 16); ok && n <= 0xffffffff {
+				s.arch = uint32(n)
+			}
+		case "syscall":
+			if n, ok := parseInt(v); ok && n >= 0 && n < 1<<31 {
+				s.nr, s.hasNr = int32(n), true
+			}
+		case "exit":
+			s.exit, s.hasExit = parseInt(v)
+		case "a0", "a1", "a2", "a3":
+			if n, ok := parseUint(v, 16); ok {
+				i := k[1] - '0'
+				s.args[i] = n
+				s.known |= 1 << i
+			}
+		case "ppid":
+			s.ppid = int32(parseID(v, &s.has, hasPPid))
+		case "pid":
+			s.pid = int32(parseID(v, &s.has, hasPid))
+		case "uid":
+			s.uid = parseID(v, &s.has, hasUID)
+		case "gid":
+			s.gid = parseID(v, &s.has, hasGID)
+		case "auid":
+			s.auid = parseID(v, &s.has, hasAUID)
+		case "ses":
+			s.ses = parseID(v, &s.has, hasSes)
+		case "comm":
+			var ok bool
+			if s.comm, ok = appendUntrusted(s.comm, v, quoted); ok {
+				s.has |= hasComm
+			}
+		case "exe":
+			var ok bool
+			if s.exe, ok = appendUntrusted(s.exe, v, quoted); ok {
+				s.has |= hasExe
+			}
+		case "key":
+			s.key, _ = appendUntrusted(s.key, v, quoted)
+		}
+	}
+}
+
+func parseID(v []byte, has *uint8, bit uint8) uint32 {
+	n, ok := parseUint(v, 10)
+	if !ok || n > 0xffffffff {
+		return 0
+	}
+	*has |= bit
+	return uint32(n)
+}
+
+// mmapRecord is what an MMAP record says: the fd and flags of a file mmap
+// (arguments 4 and 3 of mmap/mmap2, which SYSCALL gives only up to a3).
+type mmapRecord struct {
+	fd       int64
+	flags    uint64
+	hasFd    bool
+	hasFlags bool
+}
+
+func parseMmap(b []byte) (m mmapRecord) {
+	for {
+		k, v, rest, _, ok := nextField(b)
+		if !ok {
+			return m
+		}
+		b = rest
+		switch string(k) {
+		case "fd":
+			m.fd, m.hasFd = parseInt(v)
+		case "flags":
+			m.flags, m.hasFlags = parseUint(v, 16)
+		}
+	}
+}
+
+// fieldString is for tests and error messages.
+func fieldString(b []byte, want string) string {
+	for {
+		k, v, rest, _, ok := nextField(b)
+		if !ok {
+			return ""
+		}
+		if string(k) == want {
+			return string(v)
+		}
+		b = rest
+	}
+}

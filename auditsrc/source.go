@@ -1,0 +1,818 @@
+package auditsrc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+	"unsafe"
+
+	libaudit "github.com/elastic/go-libaudit/v2"
+	"golang.org/x/sys/unix"
+
+	"github.com/auperf/auperf/decode"
+	"github.com/auperf/auperf/event"
+	"github.com/auperf/auperf/filter"
+)
+
+var _ event.Source = (*Source)(nil)
+
+// ErrLocked is returned when audit is locked (enabled=2) and auperf's
+// rules are not already loaded: nothing can be added until a reboot.
+var ErrLocked = errors.New("audit is locked (enabled=2, auditctl -e 2) and auperf's rules are not loaded: rules cannot be added until reboot; load them before locking (see `auperf events` for the rules)")
+
+// Source reads syscall events from the kernel audit subsystem.
+type Source struct {
+	cfg Config
+
+	never  []string // "-a never,exit ..." per arch: our own pid
+	always []string // "-a always,exit ..." rules
+
+	want   [4][]bool // per decode.Arch: syscall numbers we trace
+	mmapFd [4]int32  // per arch: the mmap whose fd is argument 4 (-1: none)
+
+	rest      filter.Spec // what the rules could not express
+	needMatch bool
+	self      int32
+
+	warnings []string
+	ready    chan struct{}
+
+	c counters
+}
+
+type counters struct {
+	records, emitted, filtered, notOurs, lostKernel, lostGap, lostIncomplete,
+	enobufs, late atomic.Uint64
+}
+
+// New validates cfg and reads the kernel's audit state (without changing
+// it) so that a source that cannot work is refused before anything is
+// attached: unknown syscalls, no permission, audit locked without our rules.
+func New(cfg Config) (*Source, error) {
+	cfg.fill()
+	s := &Source{cfg: cfg, self: int32(os.Getpid()), ready: make(chan struct{})}
+	for i := range s.mmapFd {
+		s.mmapFd[i] = -1
+	}
+	for _, a := range []decode.Arch{decode.ArchX86_64, decode.ArchARM64} {
+		if nr, ok := decode.SyscallNumber(a, "mmap"); ok {
+			s.mmapFd[a] = int32(nr)
+		}
+	}
+	if nr, ok := decode.SyscallNumber(decode.ArchI386, "mmap2"); ok {
+		s.mmapFd[decode.ArchI386] = int32(nr)
+	}
+	native := NativeArch()
+	for _, ev := range cfg.Events {
+		if _, ok := decode.SyscallNumber(native, ev); !ok {
+			return nil, fmt.Errorf("unknown syscall %q for %s", ev, native)
+		}
+	}
+	if err := s.buildRules(); err != nil {
+		return nil, err
+	}
+
+	st, err := ReadState()
+	if err != nil {
+		if errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES) {
+			return nil, fmt.Errorf("audit source needs root (CAP_AUDIT_CONTROL): %w", err)
+		}
+		return nil, err
+	}
+	if st.Enabled == 2 && !s.rulesLoaded(st.Rules) {
+		return nil, ErrLocked
+	}
+	s.warnings = stateWarnings(st, cfg)
+	return s, nil
+}
+
+// stateWarnings says what a user must know about the audit state found.
+func stateWarnings(st State, cfg Config) []string {
+	var w []string
+	if st.Enabled == 0 {
+		w = append(w, "audit was disabled: processes started before audit was first enabled on this boot are never audited, so the audit source cannot see them; boot with audit=1 on the kernel command line to see every process")
+	}
+	if st.RateLimit != 0 {
+		w = append(w, fmt.Sprintf("audit rate_limit is %d records/s: the kernel drops records beyond it (reported as lost)", st.RateLimit))
+	}
+	if st.PID != 0 && processAlive(int(st.PID)) && cfg.Mode != ModeUnicast {
+		w = append(w, fmt.Sprintf("audit daemon pid %d owns audit: reading by multicast alongside it (its log will also hold auperf's events)", st.PID))
+	}
+	if st.Enabled == 2 {
+		w = append(w, "audit is locked (enabled=2): using the auperf rules already loaded, with their filters")
+	}
+	return w
+}
+
+// Warnings are things the user should know about this host's audit state
+// (audit off at boot, rate limit, another daemon); `run` prints them.
+func (s *Source) Warnings() []string { return slices.Clone(s.warnings) }
+
+// Rules are the auditctl-style rules the source adds, in order.
+func (s *Source) Rules() []string { return append(slices.Clone(s.never), s.always...) }
+
+// Ready is closed once the rules are in and records flow: what a process
+// does from then on is seen.
+func (s *Source) Ready() <-chan struct{} { return s.ready }
+
+func (s *Source) Name() string { return event.SourceAudit }
+
+// Stats returns the source's counters. lost_kernel counts records (the
+// kernel's unit); lost_sequence_gap and lost_incomplete count events.
+func (s *Source) Stats() []event.Counter {
+	src := event.SourceAudit
+	return []event.Counter{
+		{Source: src, Name: "received_records", Value: s.c.records.Load()},
+		{Source: src, Name: "emitted", Value: s.c.emitted.Load()},
+		{Source: src, Name: "filtered", Value: s.c.filtered.Load()},
+		{Source: src, Name: "other_syscalls", Value: s.c.notOurs.Load()},
+		{Source: src, Name: "lost_kernel_records", Value: s.c.lostKernel.Load()},
+		{Source: src, Name: "lost_sequence_gap", Value: s.c.lostGap.Load()},
+		{Source: src, Name: "lost_incomplete", Value: s.c.lostIncomplete.Load()},
+		{Source: src, Name: "enobufs", Value: s.c.enobufs.Load()},
+	}
+}
+
+// buildRules makes the rule lines and the set of wanted syscalls, and
+// decides which filters the rules carry.
+func (s *Source) buildRules() error {
+	f := s.cfg.Filter
+	s.rest = f
+
+	var pidOpts, uidOpts []string
+	switch {
+	case s.cfg.Session != 0:
+		// The tree is the audit session: the rules say it all.
+		s.rest.PIDs, s.rest.Tree = nil, false
+	case len(f.PIDs) > 0 && !f.Tree:
+		for _, p := range f.PIDs {
+			pidOpts = append(pidOpts, "-F pid="+strconv.Itoa(p))
+		}
+	}
+	for _, u := range f.UIDs {
+		uidOpts = append(uidOpts, "-F uid="+strconv.FormatUint(uint64(u), 10))
+	}
+	// Conditions in one rule are ANDed; alternatives need one rule each.
+	// Keep the product small: what does not fit is matched in user space.
+	const maxCombos = 32
+	if len(pidOpts)*max(len(uidOpts), 1) > maxCombos {
+		uidOpts = nil
+	}
+	if len(pidOpts) > maxCombos {
+		pidOpts = nil
+	}
+	if pidOpts != nil {
+		s.rest.PIDs = nil
+	}
+	if uidOpts != nil {
+		s.rest.UIDs = nil
+	}
+	common := ""
+	if f.Failed {
+		common += " -F success=0"
+		s.rest.Failed = false
+	}
+	for _, rf := range s.cfg.RuleFields {
+		common += " " + rf
+	}
+	s.needMatch = !s.rest.Empty()
+	if len(pidOpts) == 0 {
+		pidOpts = []string{""}
+	}
+	if len(uidOpts) == 0 {
+		uidOpts = []string{""}
+	}
+
+	for _, a := range s.cfg.Archs {
+		if int(a) >= len(s.want) || a == decode.ArchUnknown {
+			return fmt.Errorf("audit rules: unsupported arch %v", a)
+		}
+		var nrs []string
+		for _, ev := range s.cfg.Events {
+			for _, name := range namesFor(a, ev) {
+				nr, ok := decode.SyscallNumber(a, name)
+				if !ok {
+					continue
+				}
+				for len(s.want[a]) <= nr {
+					s.want[a] = append(s.want[a], false)
+				}
+				if !s.want[a][nr] {
+					s.want[a][nr] = true
+					nrs = append(nrs, strconv.Itoa(nr))
+				}
+			}
+		}
+		if len(nrs) == 0 {
+			continue
+		}
+		head := "-F arch=" + a.AuditRuleArch() + " -S " + strings.Join(nrs, ",")
+		s.never = append(s.never, fmt.Sprintf("-a never,exit %s -F pid=%d -k %s", head, s.self, s.cfg.Key))
+		for _, p := range pidOpts {
+			for _, u := range uidOpts {
+				line := "-a always,exit " + head
+				for _, part := range []string{p, u} {
+					if part != "" {
+						line += " " + part
+					}
+				}
+				s.always = append(s.always, line+common+" -k "+s.cfg.Key)
+			}
+		}
+	}
+	if len(s.always) == 0 {
+		return errors.New("audit rules: no syscall of the selected events exists in the selected archs")
+	}
+	// Check that every rule builds before touching the kernel.
+	_, err := s.wireRules()
+	return err
+}
+
+func (s *Source) wireRules() ([][]byte, error) {
+	var extra [][2]uint32
+	if s.cfg.Session != 0 {
+		extra = append(extra, [2]uint32{fieldSessionID, s.cfg.Session})
+	}
+	var out [][]byte
+	for _, l := range s.never {
+		r, err := buildRule(l)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	for _, l := range s.always {
+		r, err := buildRule(l, extra...)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+// rulesLoaded reports whether every always rule of ours is in rules.
+func (s *Source) rulesLoaded(rules [][]byte) bool {
+	n := 0
+	for _, r := range rules {
+		if hasKey(r, s.cfg.Key) {
+			n++
+		}
+	}
+	return n > 0
+}
+
+func (s *Source) wanted(a decode.Arch, nr int32) bool {
+	w := s.want[a&3]
+	return nr >= 0 && int(nr) < len(w) && w[nr]
+}
+
+func processAlive(pid int) bool {
+	err := unix.Kill(pid, 0)
+	return err == nil || err == unix.EPERM
+}
+
+// session is what Run changed and must undo.
+type session struct {
+	s        *Source
+	ctl      *conn
+	reader   *conn
+	orig     State // what to restore
+	unicast  bool
+	ownPID   bool // we are the audit daemon: hand the pid back
+	locked   bool // audit locked: our rules were there, nothing to add or delete
+	enabled  bool // we set enabled=1
+	added    bool
+	lostBase uint32
+	saved    *stateFile
+}
+
+// Run attaches, delivers events to h until ctx is done, then deletes its
+// rules, drains what the kernel still holds, restores the audit status it
+// found and returns.
+func (s *Source) Run(ctx context.Context, h event.Handler) (err error) {
+	ss := &session{s: s}
+	ss.ctl, err = openConn(0)
+	if err != nil {
+		return err
+	}
+	defer ss.ctl.Close()
+
+	ss.saved, err = lockState(s.cfg.StateDir, s.cfg.Key)
+	if err != nil {
+		return err
+	}
+	defer ss.saved.unlock()
+
+	cur, err := readState(ss.ctl)
+	if err != nil {
+		return err
+	}
+	ss.orig = cur
+	if prev, ok := ss.saved.read(); ok {
+		// A run that crashed left its changes: restore what it found.
+		ss.orig.Enabled, ss.orig.RateLimit = prev.Enabled, prev.RateLimit
+		ss.orig.BacklogLimit, ss.orig.BacklogWaitTime = prev.BacklogLimit, prev.BacklogWaitTime
+		if cur.Enabled == 2 {
+			ss.orig.Enabled = 2
+		}
+	}
+	if cur.Enabled == 2 {
+		if !s.rulesLoaded(cur.Rules) {
+			return ErrLocked
+		}
+		ss.locked = true
+	} else {
+		if _, err := deleteKeyed(ss.ctl, s.cfg.Key); err != nil {
+			return fmt.Errorf("remove stale auperf audit rules: %w", err)
+		}
+		if err := ss.saved.write(ss.orig); err != nil {
+			return err
+		}
+	}
+	defer func() {
+		if rerr := ss.restore(); rerr != nil {
+			err = errors.Join(err, rerr)
+		}
+	}()
+
+	if err := ss.attach(cur); err != nil {
+		return err
+	}
+	close(s.ready)
+	return ss.loop(ctx, h)
+}
+
+func (ss *session) attach(cur State) error {
+	s := ss.s
+	daemonAlive := cur.PID != 0 && processAlive(int(cur.PID))
+	switch s.cfg.Mode {
+	case ModeUnicast:
+		ss.unicast = true
+	case ModeMulticast:
+		ss.unicast = false
+	default:
+		ss.unicast = !daemonAlive
+	}
+	var err error
+	if ss.unicast {
+		ss.reader, err = openConn(0)
+	} else {
+		ss.reader, err = openConn(libaudit.NetlinkGroupReadLog)
+	}
+	if err != nil {
+		return err
+	}
+	ss.reader.setRcvBuf(s.cfg.RcvBuf)
+	if ss.unicast {
+		// The kernel sends to the socket that asked to be the daemon.
+		if err := ss.reader.client().SetPID(libaudit.WaitForReply); err != nil {
+			if errors.Is(err, unix.EEXIST) {
+				return fmt.Errorf("become the audit daemon: another daemon owns audit (pid %d): %w", cur.PID, err)
+			}
+			return fmt.Errorf("become the audit daemon: %w", err)
+		}
+		ss.ownPID = true
+	}
+	if ss.locked {
+		return nil
+	}
+	set := libaudit.AuditStatus{}
+	if cur.Enabled == 0 {
+		set.Mask |= libaudit.AuditStatusEnabled
+		set.Enabled = 1
+		ss.enabled = true
+	}
+	limit := s.cfg.BacklogLimit
+	if limit == 0 && ss.unicast && cur.BacklogLimit < DefaultBacklogLimit && cur.BacklogLimit != 0 {
+		limit = DefaultBacklogLimit
+	}
+	if limit != 0 && limit != cur.BacklogLimit {
+		set.Mask |= libaudit.AuditStatusBacklogLimit
+		set.BacklogLimit = limit
+	}
+	wait := cur.BacklogWaitTime
+	if s.cfg.Backpressure == BackpressureDrop {
+		wait = 0
+	} else if wait == 0 {
+		wait = s.cfg.BacklogWaitTime
+	}
+	if wait != cur.BacklogWaitTime {
+		set.Mask |= libaudit.AuditStatusBacklogWaitTime
+		set.BacklogWaitTime = wait
+	}
+	if set.Mask != 0 {
+		if err := setStatus(ss.ctl, set); err != nil {
+			return fmt.Errorf("set audit status: %w", err)
+		}
+	}
+	st, err := getStatus(ss.ctl)
+	if err != nil {
+		return err
+	}
+	ss.lostBase = st.Lost
+	rules, err := s.wireRules()
+	if err != nil {
+		return err
+	}
+	for _, r := range rules {
+		ss.added = true
+		if err := addRule(ss.ctl, r); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// restore undoes attach: our rules, the pid, the status fields.
+func (ss *session) restore() error {
+	var errs []error
+	if ss.added {
+		if _, err := deleteKeyed(ss.ctl, ss.s.cfg.Key); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if ss.reader != nil {
+		if ss.ownPID {
+			// Only the daemon's own process may hand the pid back.
+			if err := setStatus(ss.ctl, libaudit.AuditStatus{Mask: libaudit.AuditStatusPID, PID: 0}); err != nil {
+				errs = append(errs, fmt.Errorf("release the audit pid: %w", err))
+			}
+		}
+		ss.reader.Close()
+	}
+	if !ss.locked {
+		if err := restoreStatus(ss.ctl, ss.orig); err != nil {
+			errs = append(errs, err)
+		}
+		if len(errs) == 0 {
+			ss.saved.clear()
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// loop reads records until ctx is done, then drains.
+func (ss *session) loop(ctx context.Context, h event.Handler) error {
+	s := ss.s
+	r := newReader(s, h)
+	buf := make([]byte, unix.NLMSG_HDRLEN+libaudit.AuditMessageMaxLength+64)
+	lastStatus := time.Now()
+	lastFlush := lastStatus
+
+	readAll := func() error {
+		for i := 0; i < 8192; i++ {
+			n, err := ss.reader.recv(buf, true)
+			if err == unix.EAGAIN {
+				return nil
+			}
+			if err == unix.ENOBUFS {
+				// The socket overflowed: records are gone; the
+				// serial gaps say how many events.
+				s.c.enobufs.Add(1)
+				continue
+			}
+			if err != nil {
+				return fmt.Errorf("read audit socket: %w", err)
+			}
+			r.message(buf[:n])
+		}
+		return nil
+	}
+	pollLost := func() {
+		st, err := getStatus(ss.ctl)
+		if err != nil {
+			return
+		}
+		if d := st.Lost - ss.lostBase; d != 0 && d < 1<<31 {
+			ss.lostBase = st.Lost
+			s.c.lostKernel.Add(uint64(d))
+			r.lost(uint64(d), "kernel_records")
+		}
+	}
+
+	for ctx.Err() == nil {
+		ready, err := ss.reader.wait(100)
+		if err != nil {
+			return err
+		}
+		if ready {
+			if err := readAll(); err != nil {
+				return err
+			}
+		}
+		now := time.Now()
+		if now.Sub(lastFlush) >= 250*time.Millisecond {
+			r.flushOlder(now.Add(-s.cfg.EOETimeout))
+			lastFlush = now
+		}
+		if now.Sub(lastStatus) >= s.cfg.StatusInterval {
+			pollLost()
+			lastStatus = now
+		}
+	}
+
+	// Stop: no new events, then take what the kernel still holds.
+	if ss.added {
+		if _, err := deleteKeyed(ss.ctl, s.cfg.Key); err != nil {
+			return err
+		}
+		ss.added = false
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		ready, err := ss.reader.wait(300)
+		if err != nil {
+			return err
+		}
+		if !ready {
+			if st, err := getStatus(ss.ctl); err == nil && st.Backlog > 0 {
+				continue
+			}
+			break
+		}
+		if err := readAll(); err != nil {
+			return err
+		}
+	}
+	pollLost()
+	r.finish()
+	return nil
+}
+
+// reader turns netlink messages into events.
+type reader struct {
+	s   *Source
+	h   event.Handler
+	ev  event.Event
+	gap gapTracker
+	pend map[uint32]*group
+	free []*group
+	strs interner
+}
+
+type group struct {
+	serial  uint32
+	ts      int64
+	arrived time.Time
+	hasSys  bool
+	hasAux  bool // MMAP, PROCTITLE or EOE: the records of a syscall event
+	sys     syscallRecord
+	mmap    mmapRecord
+	hasMmap bool
+}
+
+func newReader(s *Source, h event.Handler) *reader {
+	return &reader{s: s, h: h, pend: make(map[uint32]*group), strs: interner{m: make(map[string]string)}}
+}
+
+// message handles one netlink message from the kernel.
+func (r *reader) message(b []byte) {
+	h := (*syscall.NlMsghdr)(unsafe.Pointer(&b[0]))
+	typ := h.Type
+	// 1000-1099 are commands and replies; 1329 is AUDIT_REPLACE (a ping
+	// to the daemon); neither is a record.
+	if typ < 1100 || typ == 1329 {
+		return
+	}
+	body := b[unix.NLMSG_HDRLEN:]
+	for len(body) > 0 && (body[len(body)-1] == 0 || body[len(body)-1] == '\n') {
+		body = body[:len(body)-1]
+	}
+	ts, serial, rest, err := parseStamp(body)
+	if err != nil {
+		return
+	}
+	r.s.c.records.Add(1)
+	if d, late := r.gap.add(serial); d > 0 {
+		r.s.c.lostGap.Add(d)
+		r.lost(d, "sequence_gap")
+	} else if late {
+		r.s.c.late.Add(1)
+	}
+	r.record(record{typ: typ, ts: ts, serial: serial, body: rest}, time.Now())
+}
+
+// record adds one record to its group; EOE completes the group.
+func (r *reader) record(rec record, now time.Time) {
+	switch rec.typ {
+	case typeSyscall, typeMmap, typeProctitle, typeEOE:
+	default:
+		return
+	}
+	g := r.pend[rec.serial]
+	if g == nil {
+		if n := len(r.free); n > 0 {
+			g = r.free[n-1]
+			r.free = r.free[:n-1]
+		} else {
+			g = new(group)
+		}
+		comm, exe, key := g.sys.comm, g.sys.exe, g.sys.key
+		*g = group{serial: rec.serial, ts: rec.ts, arrived: now}
+		g.sys.comm, g.sys.exe, g.sys.key = comm, exe, key
+		r.pend[rec.serial] = g
+	}
+	switch rec.typ {
+	case typeSyscall:
+		parseSyscall(&g.sys, rec.body)
+		g.hasSys = true
+	case typeMmap:
+		g.mmap = parseMmap(rec.body)
+		g.hasMmap = true
+		g.hasAux = true
+	case typeProctitle:
+		g.hasAux = true
+	case typeEOE:
+		g.hasAux = true
+		r.complete(g)
+	}
+}
+
+func (r *reader) complete(g *group) {
+	delete(r.pend, g.serial)
+	r.emit(g)
+	r.free = append(r.free, g)
+}
+
+// flushOlder completes groups that arrived before t without their EOE.
+func (r *reader) flushOlder(t time.Time) {
+	for _, g := range r.pend {
+		if g.arrived.Before(t) {
+			r.complete(g)
+		}
+	}
+}
+
+func (r *reader) finish() {
+	if d := r.gap.finish(); d > 0 {
+		r.s.c.lostGap.Add(d)
+		r.lost(d, "sequence_gap")
+	}
+	r.flushOlder(time.Now().Add(time.Hour))
+}
+
+func (r *reader) lost(n uint64, cause string) {
+	event.NewLost(&r.ev, time.Now().UnixNano(), event.SourceAudit, -1, n, cause)
+	r.h(&r.ev)
+}
+
+func (r *reader) emit(g *group) {
+	s := r.s
+	if !g.hasSys {
+		if g.hasAux {
+			// The event's SYSCALL record was lost.
+			s.c.lostIncomplete.Add(1)
+			r.lost(1, "incomplete")
+		}
+		return
+	}
+	sys := &g.sys
+	arch := decode.ArchFromAudit(sys.arch)
+	if arch == decode.ArchUnknown || !sys.hasNr || !s.wanted(arch, sys.nr) {
+		s.c.notOurs.Add(1)
+		return
+	}
+	if sys.has&hasPid != 0 && sys.pid == s.self {
+		s.c.filtered.Add(1)
+		return
+	}
+	raw := decode.Raw{Arch: arch, Nr: sys.nr, Known: sys.known, Ret: sys.exit, HasRet: sys.hasExit}
+	copy(raw.Args[:4], sys.args[:])
+	if g.hasMmap && g.mmap.hasFd && sys.nr == s.mmapFd[arch] {
+		raw.Args[4] = uint64(g.mmap.fd)
+		raw.Known |= 1 << 4
+	}
+	ev := &r.ev
+	ev.Reset()
+	decode.Decode(ev, &raw, nil)
+	ev.Timestamp = g.ts
+	ev.Source = event.SourceAudit
+	if sys.has&hasPid != 0 {
+		ev.Known |= event.HasProcess
+		ev.ProcessID = sys.pid
+	}
+	if sys.has&hasPPid != 0 {
+		ev.Known |= event.HasParent
+		ev.ParentProcessID = sys.ppid
+	}
+	if sys.has&hasUID != 0 {
+		ev.Known |= event.HasUser
+		ev.UserID = sys.uid
+	}
+	if sys.has&hasGID != 0 {
+		ev.Known |= event.HasGroup
+		ev.GroupID = sys.gid
+	}
+	if sys.has&hasAUID != 0 {
+		ev.Known |= event.HasLoginUser
+		ev.LoginUserID = sys.auid
+	}
+	if sys.has&hasSes != 0 {
+		ev.Known |= event.HasSession
+		ev.SessionID = sys.ses
+	}
+	if sys.has&hasComm != 0 {
+		ev.ProcessName = r.strs.get(sys.comm)
+	}
+	if sys.has&hasExe != 0 {
+		ev.ExecutablePath = r.strs.get(sys.exe)
+	}
+	if s.needMatch && !s.rest.Match(ev) {
+		s.c.filtered.Add(1)
+		return
+	}
+	s.c.emitted.Add(1)
+	r.h(ev)
+}
+
+// interner keeps one string per distinct comm/exe so that events do not
+// allocate for them.
+type interner struct{ m map[string]string }
+
+func (in *interner) get(b []byte) string {
+	if s, ok := in.m[string(b)]; ok {
+		return s
+	}
+	if len(in.m) > 4096 {
+		clear(in.m)
+	}
+	s := string(b)
+	in.m[s] = s
+	return s
+}
+
+// gapTracker finds serials that never arrived. The kernel's serial is a
+// 32-bit counter that wraps, and records of concurrent events may arrive
+// slightly out of order, so a serial counts as missing only when it falls
+// out of a window behind the newest one (or at the end).
+type gapTracker struct {
+	started bool
+	base    uint32 // lowest serial not yet accounted for
+	max     uint32 // newest serial seen
+	bits    [gapWindow / 64]uint64
+}
+
+const gapWindow = 1 << 16
+
+func (g *gapTracker) bit(s uint32) (*uint64, uint64) {
+	i := s % gapWindow
+	return &g.bits[i/64], 1 << (i % 64)
+}
+
+// add records serial s and returns how many serials fell out of the
+// window unseen, and whether s came after its slot was accounted for.
+func (g *gapTracker) add(s uint32) (missing uint64, late bool) {
+	if !g.started {
+		g.started, g.base, g.max = true, s, s
+	}
+	d := int32(s - g.base)
+	if d < 0 {
+		return 0, true
+	}
+	if int32(s-g.max) > 0 {
+		g.max = s
+	}
+	if d >= gapWindow {
+		missing = g.advance(s - gapWindow + 1)
+	}
+	w, m := g.bit(s)
+	*w |= m
+	for {
+		w, m := g.bit(g.base)
+		if *w&m == 0 {
+			break
+		}
+		*w &^= m
+		g.base++
+	}
+	return missing, false
+}
+
+// advance accounts for every serial before to.
+func (g *gapTracker) advance(to uint32) (missing uint64) {
+	for int32(to-g.base) > 0 {
+		w, m := g.bit(g.base)
+		if *w&m == 0 {
+			missing++
+		}
+		*w &^= m
+		g.base++
+	}
+	return missing
+}
+
+// finish accounts for everything up to the newest serial.
+func (g *gapTracker) finish() uint64 {
+	if !g.started {
+		return 0
+	}
+	return g.advance(g.max + 1)
+}
