@@ -23,7 +23,7 @@ type State struct {
 	RateLimit       uint32
 	BacklogLimit    uint32
 	BacklogWaitTime uint32
-	Lost            uint32 `json:"-"` // a counter, not configuration
+	Lost            uint32   `json:"-"` // a counter, not configuration
 	Rules           [][]byte `json:"-"`
 }
 

@@ -549,10 +549,10 @@ func (ss *session) loop(ctx context.Context, h event.Handler) error {
 
 // reader turns netlink messages into events.
 type reader struct {
-	s   *Source
-	h   event.Handler
-	ev  event.Event
-	gap gapTracker
+	s    *Source
+	h    event.Handler
+	ev   event.Event
+	gap  gapTracker
 	pend map[uint32]*group
 	free []*group
 	strs interner
