@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"strings"
 
 	"github.com/auperf/auperf/decode"
@@ -107,7 +106,7 @@ func selectorConfig(c *cli.Context) (selector.Config, error) {
 		return cfg, nil
 	}
 	if cfg.Kernel == nil && (cfg.ProcFS != "" || cfg.SysFS != "") {
-		return cfg, errors.New("--procfs/--sysfs without --fixture would ask the running kernel about another host")
+		return cfg, usagef("--procfs/--sysfs need --fixture: the running kernel cannot answer for another host")
 	}
 	return cfg, nil
 }

@@ -1,0 +1,111 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata/roots/*/probe.{txt,json}")
+
+const rootsDir = "../../testdata/roots"
+
+func runProbe(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	app := newApp()
+	var out bytes.Buffer
+	app.Writer = &out
+	app.ErrWriter = &out
+	err := app.Run(append([]string{"auperf", "probe"}, args...))
+	return out.String(), err
+}
+
+// TestProbeGolden runs `auperf probe` (text and --json) on every fixture
+// root and compares with the golden outputs next to it.
+func TestProbeGolden(t *testing.T) {
+	roots, err := os.ReadDir(rootsDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range roots {
+		if !r.IsDir() {
+			continue
+		}
+		dir := filepath.Join(rootsDir, r.Name())
+		for _, form := range []struct{ file, flag string }{{"probe.txt", ""}, {"probe.json", "--json"}} {
+			t.Run(r.Name()+"/"+form.file, func(t *testing.T) {
+				args := []string{"--fixture", dir}
+				if form.flag != "" {
+					args = append(args, form.flag)
+				}
+				got, err := runProbe(t, args...)
+				if err != nil {
+					t.Fatalf("probe: %v\n%s", err, got)
+				}
+				golden := filepath.Join(dir, form.file)
+				if *update {
+					if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+						t.Fatal(err)
+					}
+					return
+				}
+				want, err := os.ReadFile(golden)
+				if err != nil {
+					t.Fatalf("%v (run with -update to create it)", err)
+				}
+				if got != string(want) {
+					t.Errorf("probe output differs from %s (run with -update if intended):\n%s", golden, got)
+				}
+				if form.flag == "--json" && !json.Valid([]byte(got)) {
+					t.Errorf("not JSON:\n%s", got)
+				}
+			})
+		}
+	}
+}
+
+// TestProbeForcedSourceExit2: a forced source that cannot work exits 2,
+// and says why on one line.
+func TestProbeForcedSourceExit2(t *testing.T) {
+	for _, tt := range []struct{ root, source, why string }{
+		{"tracefs-masked", "perf", "--source perf cannot work here: tracefs is not mounted and cannot be: /sys/kernel/tracing is covered by a tmpfs mount"},
+		{"audit-locked", "audit", "--source audit cannot work here: audit is locked (enabled=2)"},
+		{"container-paranoid3", "perf", "perf_event_paranoid=3 and no CAP_PERFMON or CAP_SYS_ADMIN"},
+	} {
+		t.Run(tt.root+"/"+tt.source, func(t *testing.T) {
+			out, err := runProbe(t, "--fixture", filepath.Join(rootsDir, tt.root), "--source", tt.source)
+			var st exitStatus
+			if !errors.As(err, &st) || st != 2 {
+				t.Fatalf("err = %v, want exit status 2", err)
+			}
+			lines := strings.Split(strings.TrimSpace(out), "\n")
+			last := lines[len(lines)-1]
+			if !strings.HasPrefix(last, "PLAN: ") || !strings.Contains(last, tt.why) {
+				t.Errorf("last line %q, want PLAN: ...%q", last, tt.why)
+			}
+		})
+	}
+}
+
+func TestProbeUsage(t *testing.T) {
+	for _, args := range [][]string{
+		{"--events", "msync,nosuchcall"},
+		{"--source", "bpf"},
+		{"extra-arg"},
+		{"--procfs", "/tmp"},
+	} {
+		_, err := runProbe(t, args...)
+		if err == nil {
+			t.Errorf("probe %v succeeded", args)
+			continue
+		}
+		if !isUsage(err) {
+			t.Errorf("probe %v: %v is not a usage error (exit 2)", args, err)
+		}
+	}
+}
