@@ -221,6 +221,13 @@ func (b *bench) runAuditd(ctx context.Context, run *Run, base, summary string) (
 		return cmdline, err
 	}
 	ruleAdded = false
+	// The kernel drops a daemon that does not keep up (kauditd retry queue
+	// overflow) and another process may then register: records of that
+	// time went elsewhere, so the run does not measure auditd.
+	if pid := statusInt(after, "pid"); pid != int64(p.cmd.Process.Pid) {
+		stop()
+		return cmdline, fmt.Errorf("auditd (pid %d) was no longer the audit daemon at the end of the run (kernel audit pid %d; see dmesg)", p.cmd.Process.Pid, pid)
+	}
 	if err := stop(); err != nil {
 		return cmdline, err
 	}
