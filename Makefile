@@ -8,7 +8,7 @@ GOFILES  = $(shell find . -name '*.go' -not -path './.git/*' -not -path '*/testd
 
 export CGO_ENABLED := 0
 
-.PHONY: build test vet fmt
+.PHONY: build test vet fmt bench
 
 # Every command under cmd/ into bin/: auperf, auperf-workload, ...
 build:
@@ -27,3 +27,10 @@ vet:
 fmt:
 	@out=$$(gofmt -l $(GOFILES)); \
 	if [ -n "$$out" ]; then echo "gofmt -l (run gofmt -w on these):"; echo "$$out"; exit 1; fi
+
+# The benchmark table (cmd/auperf-bench, internal/bench): the workload's loop
+# untraced, under auperf --source perf and --source audit, and, where
+# installed, under perf trace -a (linux-perf) and auditd (auditd). Needs root.
+# It reports, never asserts. E.g. make bench BENCHFLAGS="-n 100000 -rounds 5".
+bench: build
+	./bin/auperf-bench $(BENCHFLAGS)
