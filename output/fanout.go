@@ -127,7 +127,10 @@ func Open(specs []string, opts Options) (*Fanout, error) {
 	}
 	free := 8
 	for _, s := range parsed {
-		free += s.queue + 2
+		// Room for every batch a sink can hold (queue and retry
+		// buffer), so that none is dropped to the collector and
+		// allocated again.
+		free += s.queue + s.buffer/opts.BatchBytes + 2
 	}
 	f.pool = newBatchPool(opts.BatchBytes, free)
 

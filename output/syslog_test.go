@@ -349,3 +349,31 @@ func TestTCPPeerDown(t *testing.T) {
 		parse5424(t, m)
 	}
 }
+
+// discardListener accepts TCP connections and discards what they send.
+type discardListener struct {
+	ln net.Listener
+	wg sync.WaitGroup
+}
+
+func (d *discardListener) start(tb testing.TB) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	d.ln = ln
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() { io.Copy(io.Discard, c); c.Close() }()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+func (d *discardListener) stop() { d.ln.Close(); d.wg.Wait() }

@@ -1,0 +1,80 @@
+package output
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/auperf/auperf/internal/ktest"
+	"golang.org/x/sys/unix"
+)
+
+// TestIntegrationFullFilesystem fills a 64 KiB tmpfs under a file sink:
+// no crash, errors and drops counted, no broken line, and writing resumes
+// once space is freed.
+func TestIntegrationFullFilesystem(t *testing.T) {
+	ktest.Require(t)
+	dir := t.TempDir()
+	if err := unix.Mount("tmpfs", dir, "tmpfs", 0, "size=64k,mode=0755"); err != nil {
+		ktest.Skip(t, "mount tmpfs: "+err.Error())
+	}
+	t.Cleanup(func() {
+		if err := unix.Unmount(dir, 0); err != nil {
+			unix.Unmount(dir, unix.MNT_DETACH)
+		}
+	})
+	filler := filepath.Join(dir, "filler")
+	if err := os.WriteFile(filler, make([]byte, 48<<10), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(dir, "e.jsonl")
+	name := "output:json:" + p
+	f, err := Open([]string{"json:" + p + "?buffer=16k&flush=5ms"}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := 0
+	for counter(f, name, "errors") == 0 || counter(f, name, "dropped") == 0 {
+		writeEvents(f, next, next+5, testEvent)
+		next += 5
+		time.Sleep(5 * time.Millisecond)
+		if next > 100000 {
+			t.Fatalf("the filesystem never filled: %v", f.Stats())
+		}
+	}
+	full := next
+	t.Logf("full after %d events: %v", full, f.Stats())
+
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 4; i++ { // small batches: all fit in the retry buffer
+		writeEvents(f, next, next+5, testEvent)
+		next += 5
+		time.Sleep(10 * time.Millisecond)
+	}
+	waitFor(t, "writing to resume", func() bool {
+		return counter(f, name, "written")+counter(f, name, "dropped") == uint64(next)
+	})
+	f.Close()
+	recs := parseJSONLines(t, readFile(t, p)) // fails on a broken line
+	seen := make(map[int]bool)
+	resumed := 0
+	for _, r := range recs {
+		if seen[r.ThreadID] {
+			t.Fatalf("event %d written twice", r.ThreadID)
+		}
+		seen[r.ThreadID] = true
+		if r.ThreadID >= full {
+			resumed++
+		}
+	}
+	if resumed != 20 {
+		t.Errorf("%d of the 20 events after freeing space were written", resumed)
+	}
+	written, dropped := counter(f, name, "written"), counter(f, name, "dropped")
+	if int(written) != len(recs) || written+dropped != uint64(next) || counter(f, name, "received") != uint64(next) {
+		t.Errorf("%d lines in the file; counters %v", len(recs), f.Stats())
+	}
+}

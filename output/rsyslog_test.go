@@ -1,0 +1,282 @@
+package output
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"fmt"
+	"math/big"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/auperf/auperf/event"
+	"github.com/auperf/auperf/internal/ktest"
+)
+
+// rsyslog is an rsyslogd the test started with its own configuration:
+// one input on loopback or a temporary socket, everything received
+// written raw (%rawmsg%) to out, one message per line. It never touches
+// the system's rsyslog or /dev/log.
+type rsyslog struct {
+	dir, out string
+	cmd      *exec.Cmd
+	port     int
+}
+
+func freePort(t *testing.T, network string) int {
+	t.Helper()
+	if network == "udp" {
+		pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer pc.Close()
+		return pc.LocalAddr().(*net.UDPAddr).Port
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// startRsyslog runs rsyslogd with input ("unix", "udp", "tcp", "tls").
+func startRsyslog(t *testing.T, input string, tlsFiles *testPKI) *rsyslog {
+	t.Helper()
+	bin, err := exec.LookPath("rsyslogd")
+	if err != nil {
+		ktest.Skip(t, "rsyslogd not installed (Debian packages rsyslog, rsyslog-gnutls)")
+	}
+	dir := t.TempDir()
+	os.Chmod(dir, 0o755)
+	r := &rsyslog{dir: dir, out: filepath.Join(dir, "out.log")}
+	var conf strings.Builder
+	fmt.Fprintf(&conf, "global(workDirectory=%q maxMessageSize=\"64k\")\n", dir)
+	switch input {
+	case "unix":
+		fmt.Fprintf(&conf, "module(load=\"imuxsock\" SysSock.Use=\"off\")\ninput(type=\"imuxsock\" Socket=%q CreatePath=\"on\")\n",
+			filepath.Join(dir, "log.sock"))
+	case "udp":
+		r.port = freePort(t, "udp")
+		fmt.Fprintf(&conf, "module(load=\"imudp\")\ninput(type=\"imudp\" address=\"127.0.0.1\" port=\"%d\" rcvbufSize=\"4m\")\n", r.port)
+	case "tcp":
+		r.port = freePort(t, "tcp")
+		fmt.Fprintf(&conf, "module(load=\"imtcp\")\ninput(type=\"imtcp\" address=\"127.0.0.1\" port=\"%d\")\n", r.port)
+	case "tls":
+		if _, err := os.Stat("/usr/lib/x86_64-linux-gnu/rsyslog/lmnsd_gtls.so"); err != nil {
+			if m, _ := filepath.Glob("/usr/lib/*/rsyslog/lmnsd_gtls.so"); len(m) == 0 {
+				ktest.Skip(t, "rsyslog's gtls driver not installed (Debian package rsyslog-gnutls)")
+			}
+		}
+		r.port = freePort(t, "tcp")
+		fmt.Fprintf(&conf, "global(DefaultNetstreamDriver=\"gtls\" DefaultNetstreamDriverCAFile=%q DefaultNetstreamDriverCertFile=%q DefaultNetstreamDriverKeyFile=%q)\n",
+			tlsFiles.ca, tlsFiles.cert, tlsFiles.key)
+		fmt.Fprintf(&conf, "module(load=\"imtcp\" StreamDriver.Name=\"gtls\" StreamDriver.Mode=\"1\" StreamDriver.AuthMode=\"anon\")\n")
+		fmt.Fprintf(&conf, "input(type=\"imtcp\" address=\"127.0.0.1\" port=\"%d\")\n", r.port)
+	}
+	fmt.Fprintf(&conf, "template(name=\"raw\" type=\"string\" string=\"%%rawmsg%%\\n\")\n")
+	fmt.Fprintf(&conf, "action(type=\"omfile\" file=%q template=\"raw\")\n", r.out)
+	confPath := filepath.Join(dir, "rsyslog.conf")
+	if err := os.WriteFile(confPath, []byte(conf.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	r.cmd = exec.Command(bin, "-n", "-f", confPath, "-i", filepath.Join(dir, "rsyslogd.pid"))
+	r.cmd.Stdout, r.cmd.Stderr = &stderr, &stderr
+	r.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
+	if err := r.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		r.cmd.Process.Signal(syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { r.cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			r.cmd.Process.Kill()
+			<-done
+		}
+		if t.Failed() {
+			t.Logf("rsyslogd output:\n%s\nconfig:\n%s", stderr.String(), conf.String())
+		}
+	})
+	r.waitReady(t, input)
+	return r
+}
+
+// waitReady waits until the input takes messages: the socket exists, the
+// TCP port accepts, or a UDP probe arrives in the output.
+func (r *rsyslog) waitReady(t *testing.T, input string) {
+	t.Helper()
+	addr := "127.0.0.1:" + strconv.Itoa(r.port)
+	waitFor(t, "rsyslogd to listen", func() bool {
+		if r.cmd.ProcessState != nil {
+			t.Fatalf("rsyslogd exited")
+		}
+		switch input {
+		case "unix":
+			_, err := os.Stat(filepath.Join(r.dir, "log.sock"))
+			return err == nil
+		case "udp":
+			c, err := net.Dial("udp", addr)
+			if err == nil {
+				c.Write([]byte("<14>1 - - probe - - - probe"))
+				c.Close()
+			}
+			b, _ := os.ReadFile(r.out)
+			return bytes.Contains(b, []byte("probe"))
+		default:
+			c, err := net.Dial("tcp", addr)
+			if err == nil {
+				c.Close()
+			}
+			return err == nil
+		}
+	})
+}
+
+// messages returns the auperf messages rsyslog wrote, one per line.
+func (r *rsyslog) messages() [][]byte {
+	b, _ := os.ReadFile(r.out)
+	var out [][]byte
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		if bytes.Contains(sc.Bytes(), []byte(" auperf ")) {
+			out = append(out, append([]byte(nil), sc.Bytes()...))
+		}
+	}
+	return out
+}
+
+type testPKI struct{ ca, cert, key string }
+
+// newTestPKI writes a CA and a server certificate for 127.0.0.1 and
+// "localhost" signed by it.
+func newTestPKI(t *testing.T) *testPKI {
+	t.Helper()
+	dir := t.TempDir()
+	os.Chmod(dir, 0o755)
+	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	caTmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "auperf test CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
+	}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caCert, _ := x509.ParseCertificate(caDER)
+	srvKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	srvTmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "localhost"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		DNSNames: []string{"localhost"}, IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
+		KeyUsage:    x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	srvDER, err := x509.CreateCertificate(rand.Reader, srvTmpl, caCert, &srvKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, _ := x509.MarshalECPrivateKey(srvKey)
+	p := &testPKI{ca: filepath.Join(dir, "ca.pem"), cert: filepath.Join(dir, "cert.pem"), key: filepath.Join(dir, "key.pem")}
+	write := func(path, typ string, der []byte) {
+		if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(p.ca, "CERTIFICATE", caDER)
+	write(p.cert, "CERTIFICATE", srvDER)
+	write(p.key, "EC PRIVATE KEY", keyDER)
+	return p
+}
+
+// TestIntegrationRsyslog sends events, hostile ones among them, to a real
+// rsyslogd over each transport and parses every line it wrote as RFC 5424
+// with the JSON body intact.
+func TestIntegrationRsyslog(t *testing.T) {
+	ktest.Require(t)
+	pki := newTestPKI(t)
+	for _, input := range []string{"unix", "udp", "tcp", "tls"} {
+		t.Run(input, func(t *testing.T) {
+			r := startRsyslog(t, input, pki)
+			var spec string
+			switch input {
+			case "unix":
+				spec = "syslog?socket=" + filepath.Join(r.dir, "log.sock")
+			case "udp", "tcp":
+				spec = fmt.Sprintf("syslog:%s://127.0.0.1:%d", input, r.port)
+			case "tls":
+				spec = fmt.Sprintf("syslog:tls://127.0.0.1:%d?ca=%s&server_name=localhost", r.port, pki.ca)
+			}
+			f, err := Open([]string{spec}, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			const n = 200
+			writeEvents(f, 0, n, func(ev *event.Event, i int) {
+				if i%2 == 1 {
+					hostileEvent(ev, i)
+				} else {
+					testEvent(ev, i)
+				}
+			})
+			if err := f.Close(); err != nil {
+				t.Fatal(err)
+			}
+			var msgs [][]byte
+			waitFor(t, "rsyslog to write every message", func() bool {
+				msgs = r.messages()
+				return len(msgs) >= n
+			})
+			var seqs []int
+			for _, m := range msgs {
+				rec := parse5424(t, m)
+				if *rec.msg.Appname != "auperf" {
+					t.Fatalf("APP-NAME in %q", m)
+				}
+				seqs = append(seqs, rec.body.ThreadID)
+			}
+			checkSeqs(t, seqs, n)
+		})
+	}
+}
+
+// TestIntegrationRsyslogTLSVerifies: a server whose certificate does not
+// match server_name, or that the CA did not sign, is refused at Open.
+func TestIntegrationRsyslogTLSVerifies(t *testing.T) {
+	ktest.Require(t)
+	pki := newTestPKI(t)
+	other := newTestPKI(t)
+	r := startRsyslog(t, "tls", pki)
+	for _, spec := range []string{
+		fmt.Sprintf("syslog:tls://127.0.0.1:%d?ca=%s&server_name=elsewhere", r.port, pki.ca),
+		fmt.Sprintf("syslog:tls://127.0.0.1:%d?ca=%s", r.port, other.ca),
+	} {
+		f, err := Open([]string{spec}, Options{})
+		if err == nil {
+			f.Close()
+			t.Errorf("%s: connected", spec)
+			continue
+		}
+		if !strings.Contains(err.Error(), spec) {
+			t.Errorf("error does not name the spec: %v", err)
+		}
+	}
+}
