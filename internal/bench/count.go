@@ -71,8 +71,7 @@ type auperfSpecial struct {
 
 // CountAuperfJSON counts auperf JSON lines (--output json:FILE): events of
 // the loop's syscalls with processId pid, plus what auperf_lost events and
-// the last auperf_stats event report lost (counters named lost* or
-// dropped*, e.g. "perf.lost_ring", "output:json:/x.dropped").
+// the last auperf_stats event report lost (see statsLost).
 func CountAuperfJSON(r io.Reader, pid int) (Count, error) {
 	var c Count
 	var lastStats uint64
@@ -91,27 +90,14 @@ func CountAuperfJSON(r io.Reader, pid int) (Count, error) {
 			if err := json.Unmarshal(line, &s); err != nil {
 				return fmt.Errorf("auperf json: %s: %w", l.EventName, err)
 			}
-			var sum uint64
-			for _, a := range s.Args {
-				name := a.Name
-				if l.EventName == "auperf_stats" {
-					name = name[strings.LastIndexByte(name, '.')+1:]
-					if !strings.HasPrefix(name, "lost") && !strings.HasPrefix(name, "dropped") {
-						continue
-					}
-				} else if name != "lost" {
-					continue
-				}
-				v, err := strconv.ParseUint(string(a.Value), 10, 64)
-				if err != nil {
-					continue // null or not a count: nothing to add
-				}
-				sum += v
-			}
 			if l.EventName == "auperf_lost" {
-				c.LostEvents += sum
+				for _, a := range s.Args {
+					if v, ok := argCount(a.Name, a.Value, "lost"); ok {
+						c.LostEvents += v
+					}
+				}
 			} else {
-				lastStats = sum
+				lastStats = statsLost(s)
 			}
 		default:
 			if l.ProcessID == pid && isLoopSyscall(l.EventName) {
@@ -123,6 +109,65 @@ func CountAuperfJSON(r io.Reader, pid int) (Count, error) {
 	c.LostStats = lastStats
 	c.Lost = max(c.LostEvents, c.LostStats)
 	return c, err
+}
+
+func argCount(name string, value json.RawMessage, want string) (uint64, bool) {
+	if name != want {
+		return 0, false
+	}
+	v, err := strconv.ParseUint(string(value), 10, 64)
+	return v, err == nil // null or not a count: nothing to add
+}
+
+// statsLost reads the loss out of an auperf_stats event, whose counters are
+// named "<stage>.<counter>": for each source stage (perf, audit, pipeline)
+// its "lost" counter, or the sum of its "lost_*" counters when it has no
+// total; the largest of those (the stages report the same gaps on their
+// way down, and the bench runs one source at a time); plus what each
+// output sink dropped ("output:...dropped", a loss of its own after the
+// pipeline). Other counters ("dropped_self": auperf's own calls) are not
+// losses.
+func statsLost(s auperfSpecial) uint64 {
+	type stage struct {
+		total, parts uint64
+		hasTotal     bool
+	}
+	stages := map[string]*stage{}
+	var dropped uint64
+	for _, a := range s.Args {
+		i := strings.LastIndexByte(a.Name, '.')
+		group, name := a.Name[:max(i, 0)], a.Name[i+1:]
+		v, err := strconv.ParseUint(string(a.Value), 10, 64)
+		if err != nil {
+			continue
+		}
+		if strings.HasPrefix(group, "output:") {
+			if name == "dropped" {
+				dropped += v
+			}
+			continue
+		}
+		st := stages[group]
+		if st == nil {
+			st = &stage{}
+			stages[group] = st
+		}
+		switch {
+		case name == "lost":
+			st.total, st.hasTotal = v, true
+		case strings.HasPrefix(name, "lost_"):
+			st.parts += v
+		}
+	}
+	var lost uint64
+	for _, st := range stages {
+		if st.hasTotal {
+			lost = max(lost, st.total)
+		} else {
+			lost = max(lost, st.parts)
+		}
+	}
+	return lost + dropped
 }
 
 var (

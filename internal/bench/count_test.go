@@ -2,6 +2,7 @@ package bench
 
 import (
 	"os"
+	"strings"
 	"testing"
 )
 
@@ -22,7 +23,9 @@ func TestCountAuperfJSON(t *testing.T) {
 	}
 	// mmap, mprotect, msync, mlock2, munlock, munmap of pid 4242; not the
 	// madvise, not pid 4999's mmap. auperf_lost says 5; the last
-	// auperf_stats says lost_ring 5 + dropped 2 (null ignored), so 7.
+	// auperf_stats says perf.lost 5 (its lost_ring_cpu* are parts of it,
+	// dropped_self is no loss), audit 1, pipeline 5: the largest, 5, plus
+	// the sink's dropped 2 = 7.
 	want := Count{Captured: 6, Lost: 7, LostEvents: 5, LostStats: 7, Lines: 11}
 	if c != want {
 		t.Errorf("got %+v, want %+v", c, want)
@@ -66,5 +69,24 @@ func TestCountAuditLog(t *testing.T) {
 	want := Count{Captured: 4, Lines: 11}
 	if c != want {
 		t.Errorf("got %+v, want %+v", c, want)
+	}
+}
+
+func TestStatsLost(t *testing.T) {
+	for _, tc := range []struct {
+		line string
+		want uint64
+	}{
+		{`{"eventName":"auperf_stats","args":[{"name":"perf.received","value":9},{"name":"perf.dropped_self","value":40}]}`, 0},
+		{`{"eventName":"auperf_stats","args":[{"name":"audit.lost_kernel","value":4},{"name":"audit.lost_gap","value":3},{"name":"perf.lost","value":5}]}`, 7},
+		{`{"eventName":"auperf_stats","args":[{"name":"perf.lost","value":5},{"name":"output:syslog:udp://h:514.dropped","value":10},{"name":"output:json:/a.b.dropped","value":1}]}`, 16},
+	} {
+		c, err := CountAuperfJSON(strings.NewReader(tc.line+"\n"), 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.LostStats != tc.want || c.Lost != tc.want {
+			t.Errorf("%s: got %+v, want lost %d", tc.line, c, tc.want)
+		}
 	}
 }
