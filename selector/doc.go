@@ -94,7 +94,10 @@
 //	    ],
 //	    "perf": null | {"events": [string],
 //	                    "tracefs": {"state": "mounted" | "mountable", "path": string, "fstype": "tracefs" | "debugfs"}},
-//	    "audit": null | {"events": [string], "b32": [string], "multicast": bool,
+//	    "audit": null | {"events": [string],      // b64 (native) rules
+//	                     "b32Events": [string],   // events whose 32-bit callers b32 rules catch
+//	                     "b32": [string],         // the i386 names of those rules
+//	                     "multicast": bool,
 //	                     "owner": string, "enabled": 0 | 1},
 //	    "notes": [string]
 //	  },

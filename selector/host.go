@@ -583,7 +583,7 @@ func probeAuditBoot(h *Host) (string, error) {
 	if on, valid := kernelBool(v); ok && valid && on {
 		return "audit=1 on the kernel command line: every process is audited", nil
 	}
-	now := "audit is off now: unless it was on earlier since boot, every process already running is invisible to audit"
+	now := "audit is off now, and unless it was on earlier since boot every process already running is invisible to audit"
 	if h.Audit.Enabled != 0 {
 		now = "processes started before audit was first enabled are invisible to audit"
 	}

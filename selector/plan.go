@@ -56,7 +56,10 @@ type PerfPlan struct {
 type AuditPlan struct {
 	// Events get b64 (native) rules; B32 are the i386 names that get b32
 	// rules, for 32-bit processes (which syscall tracepoints never report).
-	Events    []string `json:"events"`
+	Events []string `json:"events"`
+	// B32Events are the events (native names) whose 32-bit callers the
+	// b32 rules catch; B32 are the i386 syscall names of those rules.
+	B32Events []string `json:"b32Events"`
 	B32       []string `json:"b32"`
 	Multicast bool     `json:"multicast"` // read alongside the audit daemon
 	Owner     string   `json:"owner,omitempty"`
@@ -184,24 +187,27 @@ func (h *Host) Plan(events []string, force Source) (*Plan, error) {
 	}
 
 	// 32-bit callers: syscall tracepoints report native syscalls only.
-	var b32 []string
+	var b32, b32Events []string
 	if auditErr == nil && h.IA32Err == nil {
 		for i := range p.Events {
 			if p.Events[i].Source == SourceNone {
 				continue
 			}
 			names := decode.I386Names(p.Events[i].Name)
+			if len(names) == 0 {
+				continue
+			}
 			p.Events[i].B32 = names
 			b32 = append(b32, names...)
+			b32Events = append(b32Events, p.Events[i].Name)
 		}
 	}
 	if evs := p.EventsOf(SourceAudit); len(evs) > 0 || len(b32) > 0 {
-		p.Audit = &AuditPlan{Events: evs, B32: b32, Multicast: h.Multicast, Owner: h.AuditOwner, Enabled: h.Audit.Enabled}
-		if p.Audit.Events == nil {
-			p.Audit.Events = []string{}
-		}
-		if p.Audit.B32 == nil {
-			p.Audit.B32 = []string{}
+		p.Audit = &AuditPlan{Events: evs, B32Events: b32Events, B32: b32, Multicast: h.Multicast, Owner: h.AuditOwner, Enabled: h.Audit.Enabled}
+		for _, l := range []*[]string{&p.Audit.Events, &p.Audit.B32Events, &p.Audit.B32} {
+			if *l == nil {
+				*l = []string{}
+			}
 		}
 		if h.AuditBoot != nil {
 			p.Notes = append(p.Notes, "audit: "+reason(h.AuditBoot))
@@ -219,6 +225,24 @@ func (h *Host) Plan(events []string, force Source) (*Plan, error) {
 		return nil, &UnusableError{Source: SourceAudit, Err: fmt.Errorf("none of the requested events can be traced by audit (%s)", noneReasons(p))}
 	}
 	return p, nil
+}
+
+// Replan probes again after run has mounted tracefs at dir (the plan said
+// "mountable") and plans the same events the same way, now with the real
+// tracepoints and a real perf_event_open.
+func (p *Plan) Replan(dir string) (*Plan, error) {
+	cfg := p.Host.cfg
+	cfg.TraceFS = dir
+	return Probe(cfg, p.Host.events).Plan(p.Host.events, p.Requested)
+}
+
+// WithoutPerf plans again as if perf were unusable, because starting the
+// perf source failed with why (something the probes could not foresee):
+// auto moves perf's events to audit; forced perf gets an *UnusableError.
+func (p *Plan) WithoutPerf(why error) (*Plan, error) {
+	h := *p.Host
+	h.PerfErr = &NotSupportedError{Feature: "perf source", Reason: "the perf source failed to start: " + why.Error()}
+	return h.Plan(h.events, p.Requested)
 }
 
 // eventErr is why event ev has no usable tracepoints (nil if it has).

@@ -316,3 +316,46 @@ func TestCovering(t *testing.T) {
 		t.Errorf("unescape: %q", got)
 	}
 }
+
+// TestReplanAfterMount: a "mountable" plan becomes a plan with tracepoint
+// ids once run has mounted tracefs (here: another fixture's tracefs).
+func TestReplanAfterMount(t *testing.T) {
+	p, err := Select(fixture(t, "tracefs-unmounted"), memory, SourceAuto)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Perf == nil || p.Perf.TraceFS.State != TraceFSMountable {
+		t.Fatalf("perf part %+v, want mountable tracefs", p.Perf)
+	}
+	dir := filepath.Join("..", "testdata", "roots", "linux-6.18", "sys", "kernel", "tracing")
+	q, err := p.Replan(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkPlan(t, q, memory, want{def: SourcePerf, defReason: "perf_event_open work", perf: true, tracefs: dir, audit: true, b32: true})
+}
+
+// TestWithoutPerf: when the perf source fails to start for a reason no
+// probe foresaw, auto moves its events to audit, and forced perf fails.
+func TestWithoutPerf(t *testing.T) {
+	p, err := Select(fixture(t, "linux-6.18"), memory, SourceAuto)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, err := p.WithoutPerf(errors.New("PERF_EVENT_IOC_ID: inappropriate ioctl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkPlan(t, q, memory, want{def: SourceAudit, defReason: "perf unusable: the perf source failed to start: PERF_EVENT_IOC_ID", audit: true, b32: true,
+		notes: []string{"not enabled at boot"}})
+	if !slices.Equal(q.Audit.Events, memory) || !slices.Equal(q.Audit.B32Events, memory) {
+		t.Errorf("audit events %v, b32 events %v; want all", q.Audit.Events, q.Audit.B32Events)
+	}
+	if p.Events[0].Source != SourcePerf {
+		t.Error("WithoutPerf changed the original plan")
+	}
+	p, _ = Select(fixture(t, "linux-6.18"), memory, SourcePerf)
+	if _, err := p.WithoutPerf(errors.New("boom")); !errors.As(err, new(*UnusableError)) {
+		t.Errorf("forced perf without perf: %v, want UnusableError", err)
+	}
+}

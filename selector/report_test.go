@@ -95,8 +95,9 @@ func validateReport(doc map[string]any) error {
 	if ap := plan["audit"]; ap != nil {
 		m, ok := ap.(map[string]any)
 		if v.ok(ok, "plan.audit: not an object or null") {
-			v.object("plan.audit", m, []string{"events", "b32", "multicast", "enabled"}, []string{"owner"})
+			v.object("plan.audit", m, []string{"events", "b32Events", "b32", "multicast", "enabled"}, []string{"owner"})
 			v.strs("plan.audit.events", m["events"])
+			v.strs("plan.audit.b32Events", m["b32Events"])
 			v.strs("plan.audit.b32", m["b32"])
 			_, isBool := m["multicast"].(bool)
 			v.ok(isBool, "plan.audit.multicast: not a bool")

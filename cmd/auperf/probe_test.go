@@ -6,9 +6,12 @@ import (
 	"errors"
 	"flag"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/auperf/auperf/internal/ktest"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/roots/*/probe.{txt,json}")
@@ -106,6 +109,61 @@ func TestProbeUsage(t *testing.T) {
 		}
 		if !isUsage(err) {
 			t.Errorf("probe %v: %v is not a usage error (exit 2)", args, err)
+		}
+	}
+}
+
+// TestIntegrationProbeMaskedTracefs runs the built binary in a private
+// mount namespace where tmpfs covers /sys/kernel/tracing and
+// /sys/kernel/debug: --source perf exits 2 saying why, and auto plans every
+// event to audit. The host's mounts are untouched (the namespace dies with
+// the shell).
+func TestIntegrationProbeMaskedTracefs(t *testing.T) {
+	ktest.Require(t)
+	unshare, err := exec.LookPath("unshare")
+	if err != nil {
+		ktest.Skip(t, "no unshare(1)")
+	}
+	bin := filepath.Join(t.TempDir(), "auperf")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	masked := func(args string) (string, int) {
+		script := "mount -t tmpfs -o ro,size=0 tmpfs /sys/kernel/tracing && " +
+			"mount -t tmpfs -o ro,size=0 tmpfs /sys/kernel/debug && exec " + bin + " probe " + args
+		cmd := exec.Command(unshare, "--mount", "--propagation", "private", "sh", "-c", script)
+		out, err := cmd.Output()
+		var ee *exec.ExitError
+		if err != nil && !errors.As(err, &ee) {
+			t.Fatalf("run: %v", err)
+		}
+		return string(out), cmd.ProcessState.ExitCode()
+	}
+
+	out, code := masked("--source perf")
+	if code != 2 || !strings.Contains(out, "PLAN: --source perf cannot work here: tracefs is not mounted and cannot be: /sys/kernel/tracing is covered by a tmpfs mount") {
+		t.Errorf("--source perf: exit %d, want 2 with the reason:\n%s", code, out)
+	}
+
+	out, code = masked("--json")
+	if code != 0 {
+		t.Fatalf("auto: exit %d\n%s", code, out)
+	}
+	var rep struct {
+		Plan struct {
+			Events []struct{ Name, Source, Reason string }
+			Perf   *struct{}
+		}
+	}
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if rep.Plan.Perf != nil || len(rep.Plan.Events) != 12 {
+		t.Fatalf("plan %+v, want 12 events and no perf", rep.Plan)
+	}
+	for _, e := range rep.Plan.Events {
+		if e.Source != "audit" || !strings.Contains(e.Reason, "covered by a tmpfs mount") {
+			t.Errorf("%s: %s (%s), want audit because tracefs is masked", e.Name, e.Source, e.Reason)
 		}
 	}
 }
