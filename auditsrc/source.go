@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -43,6 +44,9 @@ type Source struct {
 
 	warnings []string
 	ready    chan struct{}
+
+	mu   sync.Mutex
+	sess *session // set by Attach
 
 	c counters
 }
@@ -294,26 +298,44 @@ type session struct {
 	saved    *stateFile
 }
 
-// Run attaches, delivers events to h until ctx is done, then deletes its
-// rules, drains what the kernel still holds, restores the audit status it
-// found and returns.
-func (s *Source) Run(ctx context.Context, h event.Handler) (err error) {
-	ss := &session{s: s}
+// Attach takes audit (daemon pid or multicast), sets the status it needs
+// and adds the rules, so that a command started afterwards is traced from
+// its first call. Run calls it when the caller did not. If Attach fails,
+// whatever it changed is already undone.
+func (s *Source) Attach() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.sess != nil {
+		return errors.New("audit source attached twice")
+	}
+	ss, err := s.attach()
+	if err != nil {
+		return err
+	}
+	s.sess = ss
+	close(s.ready)
+	return nil
+}
+
+func (s *Source) attach() (ss *session, err error) {
+	ss = &session{s: s}
 	ss.ctl, err = openConn(0)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer ss.ctl.Close()
-
 	ss.saved, err = lockState(s.cfg.StateDir, s.cfg.Key)
 	if err != nil {
-		return err
+		ss.ctl.Close()
+		return nil, err
 	}
-	defer ss.saved.unlock()
-
+	defer func() {
+		if err != nil {
+			err = errors.Join(err, ss.close())
+		}
+	}()
 	cur, err := readState(ss.ctl)
 	if err != nil {
-		return err
+		return ss, err
 	}
 	ss.orig = cur
 	if prev, ok := ss.saved.read(); ok {
@@ -326,27 +348,48 @@ func (s *Source) Run(ctx context.Context, h event.Handler) (err error) {
 	}
 	if cur.Enabled == 2 {
 		if !s.rulesLoaded(cur.Rules) {
-			return ErrLocked
+			return ss, ErrLocked
 		}
 		ss.locked = true
 	} else {
 		if _, err := deleteKeyed(ss.ctl, s.cfg.Key); err != nil {
-			return fmt.Errorf("remove stale auperf audit rules: %w", err)
+			return ss, fmt.Errorf("remove stale auperf audit rules: %w", err)
 		}
 		if err := ss.saved.write(ss.orig); err != nil {
+			return ss, err
+		}
+	}
+	return ss, ss.attach(cur)
+}
+
+// close restores what the session changed and releases its sockets.
+func (ss *session) close() error {
+	err := ss.restore()
+	ss.saved.unlock()
+	ss.ctl.Close()
+	return err
+}
+
+// Run attaches (unless Attach was called), delivers events to h until ctx
+// is done, then deletes its rules, drains what the kernel still holds,
+// restores the audit status it found and returns.
+func (s *Source) Run(ctx context.Context, h event.Handler) (err error) {
+	s.mu.Lock()
+	attached := s.sess != nil
+	s.mu.Unlock()
+	if !attached {
+		if err := s.Attach(); err != nil {
 			return err
 		}
 	}
+	s.mu.Lock()
+	ss := s.sess
+	s.mu.Unlock()
 	defer func() {
-		if rerr := ss.restore(); rerr != nil {
-			err = errors.Join(err, rerr)
+		if cerr := ss.close(); cerr != nil {
+			err = errors.Join(err, cerr)
 		}
 	}()
-
-	if err := ss.attach(cur); err != nil {
-		return err
-	}
-	close(s.ready)
 	return ss.loop(ctx, h)
 }
 
