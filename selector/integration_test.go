@@ -1,6 +1,8 @@
 package selector
 
 import (
+	"bytes"
+	"encoding/json"
 	"os"
 	"testing"
 
@@ -49,6 +51,18 @@ func TestIntegrationProbe(t *testing.T) {
 	}
 	if p.Audit == nil || len(p.Audit.Events) != 0 || len(p.Audit.B32) < len(memory) {
 		t.Errorf("audit part %+v, want b32 rules only (perf takes every native event)", p.Audit)
+	}
+
+	var buf bytes.Buffer
+	if err := NewReport(h, p, nil).WriteJSON(&buf); err != nil {
+		t.Fatal(err)
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(buf.Bytes(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	if err := validateReport(doc); err != nil {
+		t.Errorf("this host's report: %v\n%s", err, buf.Bytes())
 	}
 
 	after, err := HostKernel{}.AuditStatus()
