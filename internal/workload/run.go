@@ -118,7 +118,7 @@ func Run(cfg Config) error {
 		}
 	}
 
-	perRound := 40 // calls per script round and thread, with room
+	perRound := 64 // calls per script round and thread (43 with -int80), with room
 	iters := cfg.Rounds
 	if cfg.Loop > 0 {
 		perRound, iters = 6, cfg.Loop

@@ -9,15 +9,16 @@ import (
 // Distinctive lengths, so that a test can tell the workload's calls from
 // the Go runtime's (which uses other sizes) at a glance.
 const (
-	lenAnon   = 0x5000 // the private anonymous mapping
-	lenFile   = 0x3000 // the shared file mapping
-	offFile   = 0x2000 // its file offset (non-zero on purpose)
-	lenRemap  = 0x7000 // the anonymous mapping after mremap
-	fileSize  = 0x10000
-	badFD     = 12345              // never open in the workload
-	hugeLen   = 0x7000000000000000 // beyond any TASK_SIZE: ENOMEM
-	badAdvice = 12345              // no such MADV_*: EINVAL
-	pageSize  = 0x1000
+	lenAnon     = 0x5000 // the private anonymous mapping
+	lenFile     = 0x3000 // the shared file mapping
+	offFile     = 0x2000 // its file offset (non-zero on purpose)
+	lenPreRemap = 0x4000 // the anonymous mapping that mremap grows
+	lenRemap    = 0x7000 // to this
+	fileSize    = 0x10000
+	badFD       = 12345              // never open in the workload
+	hugeLen     = 0x7000000000000000 // beyond any TASK_SIZE: ENOMEM
+	badAdvice   = 12345              // no such MADV_*: EINVAL
+	pageSize    = 0x1000
 
 	// once: msync of an address below mmap_min_addr: never mapped, ENOMEM.
 	onceAddr = 0x5000
@@ -59,9 +60,14 @@ func (th *thread) scriptRound(fd int) {
 	th.call(idMlock2, "mlock2_bad_flags", unix.EINVAL, A+3*pageSize, pageSize, 0x10, 0, 0, 0)
 	th.call(idMunlock, "munlock_onfault", 0, A+3*pageSize, 2*pageSize, 0, 0, 0, 0)
 
-	// mremap needs one vma: undo the protection splits first.
 	th.call(idMprotect, "mprotect_restore", 0, A, lenAnon, protRW, 0, 0, 0)
-	B := uint64(th.call(idMremap, "mremap_maymove", 0, A, lenAnon, lenRemap, unix.MREMAP_MAYMOVE, 0, 0))
+
+	// mremap needs its range inside one vma. A was split by the calls
+	// above, and whether the kernel merges it back depends on its
+	// neighbours (other threads' mappings), so mremap a mapping that
+	// nothing has split.
+	R := uint64(th.call(idMmap, "mmap_anon_remap", 0, 0, lenPreRemap, protRW, mapPrivAno, noFD, 0))
+	B := uint64(th.call(idMremap, "mremap_maymove", 0, R, lenPreRemap, lenRemap, unix.MREMAP_MAYMOVE, 0, 0))
 
 	th.call(idMadvise, "madvise_dontneed", 0, B, lenRemap, unix.MADV_DONTNEED, 0, 0, 0)
 	th.call(idMadvise, "madvise_willneed", 0, B, 2*pageSize, unix.MADV_WILLNEED, 0, 0, 0)
@@ -80,7 +86,8 @@ func (th *thread) scriptRound(fd int) {
 
 	th.call(idMunmap, "munmap_file", 0, F, lenFile, 0, 0, 0, 0)
 	th.call(idMunmap, "munmap_unaligned", unix.EINVAL, B+1, pageSize, 0, 0, 0, 0)
-	th.call(idMunmap, "munmap_anon", 0, B, lenRemap, 0, 0, 0, 0)
+	th.call(idMunmap, "munmap_remapped", 0, B, lenRemap, 0, 0, 0, 0)
+	th.call(idMunmap, "munmap_anon", 0, A, lenAnon, 0, 0, 0, 0)
 }
 
 // processRound issues the calls that act on the whole process (mlockall);

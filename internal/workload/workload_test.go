@@ -75,9 +75,9 @@ var scriptLabels = []string{
 	"msync_sync", "msync_async_invalidate", "msync_bad_flags", "msync_unaligned", "msync_unmapped",
 	"mprotect_read", "mprotect_none", "mprotect_unknown_bits", "pkey_mprotect",
 	"mlock", "munlock", "mlock2_onfault", "mlock2_bad_flags", "munlock_onfault",
-	"mprotect_restore", "mremap_maymove",
+	"mprotect_restore", "mmap_anon_remap", "mremap_maymove",
 	"madvise_dontneed", "madvise_willneed", "madvise_sequential", "madvise_random", "madvise_normal", "madvise_free", "madvise_bad_advice",
-	"mincore", "remap_file_pages", "munmap_file", "munmap_unaligned", "munmap_anon",
+	"mincore", "remap_file_pages", "munmap_file", "munmap_unaligned", "munmap_remapped", "munmap_anon",
 }
 
 var int80Labels = []string{
