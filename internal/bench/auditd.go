@@ -208,7 +208,7 @@ func (b *bench) runAuditd(ctx context.Context, run *Run, base, summary string) (
 	if err != nil {
 		return cmdline, err
 	}
-	werr := b.runWorkload(ctx, summary)
+	_, werr := b.runWorkload(ctx, summary)
 	// Let auditd read what the kernel still queues (at most backlog_limit
 	// records: a full backlog makes the workload wait, with the default
 	// backlog_wait_time), then stop it.

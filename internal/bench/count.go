@@ -174,29 +174,22 @@ var (
 	// "  12.345 ( 0.003 ms): comm/tid name(args) = ret" and
 	// "       ? (         ): comm/tid  ... [continued]: name()) = ret".
 	// The comm is taken up to the first "/<digits> ", so a comm holding
-	// "/<digits> " itself would be misread; thread comms do not.
+	// "/<digits> " itself would be misread.
 	perfTraceLine = regexp.MustCompile(`^\s*\S+ \([^)]*\): (.*?)/(\d+) +(\.\.\. \[continued\]: )?([a-z0-9_]+)\(`)
 	perfTraceLost = regexp.MustCompile(`LOST (\d+) events!`)
 )
 
-// perfTraceCommLen is how much of a comm perf trace prints.
-const perfTraceCommLen = 14
-
 // CountPerfTrace counts `perf trace -o FILE` output: calls of the loop's
-// syscalls by threads named comm, and the events its "LOST n events!"
-// lines report. A call whose entry perf trace printed early (interrupted,
-// the line ends in "...") is counted once, at its "[continued]" exit line;
-// an entry whose exit never came is not a completed call and is not
-// counted. perf trace shows the thread id, not the process id, hence the
-// match by comm; it prints at most 14 characters of it ("%.14s/%d"), so
-// only those are compared (a thread whose comm perf trace did not know is
-// shown as ":tid" and is missed). Its LOST lines count every process's
-// events, as it traces all of them.
-func CountPerfTrace(r io.Reader, comm string) (Count, error) {
+// syscalls by the threads tids, and the events its "LOST n events!" lines
+// report. A call whose entry perf trace printed early (interrupted, the
+// line ends in "...") is counted once, at its "[continued]" exit line; an
+// entry whose exit never came is not a completed call and is not counted.
+// perf trace shows "comm/tid", not the process id; the comm is not used:
+// perf trace sometimes keeps showing the parent's comm after an exec, and
+// other processes may share the workload's name. Its LOST lines count every
+// process's events, as it traces all of them.
+func CountPerfTrace(r io.Reader, tids map[int]bool) (Count, error) {
 	var c Count
-	if len(comm) > perfTraceCommLen {
-		comm = comm[:perfTraceCommLen]
-	}
 	err := scanLines(r, func(line []byte) error {
 		if len(bytes.TrimSpace(line)) == 0 {
 			return nil
@@ -211,7 +204,10 @@ func CountPerfTrace(r io.Reader, comm string) (Count, error) {
 			return nil
 		}
 		m := perfTraceLine.FindSubmatch(line)
-		if m == nil || string(m[1]) != comm || !isLoopSyscall(string(m[4])) {
+		if m == nil || !isLoopSyscall(string(m[4])) {
+			return nil
+		}
+		if tid, err := strconv.Atoi(string(m[2])); err != nil || !tids[tid] {
 			return nil
 		}
 		if len(m[3]) == 0 && bytes.HasSuffix(bytes.TrimRight(line, " "), []byte("...")) {

@@ -46,14 +46,15 @@ func TestCountAuperfJSONBadLine(t *testing.T) {
 }
 
 func TestCountPerfTrace(t *testing.T) {
-	c, err := CountPerfTrace(openFixture(t, "perftrace.txt"), "auperf-workload")
+	c, err := CountPerfTrace(openFixture(t, "perftrace.txt"), map[int]bool{4242: true, 4243: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Six completed loop calls of auperf-workload (munlock once, at its
-	// [continued] line); not the madvise, not the unfinished mmap entry, not
-	// ":4250" or "auperf-workloadX". LOST 7 + LOST 3.
-	want := Count{Captured: 6, Lost: 10, Lines: 16}
+	// Seven completed loop calls of tids 4242 and 4243 (munlock once, at
+	// its [continued] line; one mmap shown with the parent's comm
+	// "auperf-bench"); not the madvise, not the unfinished mmap entry, not
+	// tids 4250 or 4244. LOST 7 + LOST 3.
+	want := Count{Captured: 7, Lost: 10, Lines: 17}
 	if c != want {
 		t.Errorf("got %+v, want %+v", c, want)
 	}

@@ -59,7 +59,6 @@ var ErrAuditState = errors.New("audit state not restored")
 
 type bench struct {
 	cfg         Config
-	comm        string // the workload's comm, as perf trace shows it
 	auditBefore *AuditState
 }
 
@@ -68,10 +67,6 @@ type bench struct {
 // restored, or the context ended.
 func Measure(ctx context.Context, cfg Config) (*Report, error) {
 	b := &bench{cfg: cfg}
-	b.comm = filepath.Base(cfg.Workload)
-	if len(b.comm) > 15 {
-		b.comm = b.comm[:15] // TASK_COMM_LEN - 1
-	}
 	rep := &Report{
 		Command: cfg.Command, Kernel: kernelRelease(), CPUs: runtime.NumCPU(),
 		Iterations: cfg.Iterations, Threads: cfg.Threads, Rounds: cfg.Rounds, Syscalls: Syscalls,
@@ -201,7 +196,7 @@ func (b *bench) notes() []string {
 		"expected = calls the workload made (its summary), captured = loop-syscall records of the workload's pid in the tracer's output, lost = what the tracer reported lost; all summed over the row's runs. Captured may exceed expected by a few: the workload's Go runtime maps and unmaps memory too",
 		"tracer CPU s = user+sys of the tracer process alone (median per run); peak RSS = largest run (auperf rows: VmHWM polled every 50ms, since auperf is the workload's parent)",
 		"auperf rows trace the workload with `auperf run --source S -- WORKLOAD` (the command starts after auperf has attached, and auperf exits when it does)",
-		fmt.Sprintf("perf trace row: `perf trace -a`, attached once its perf fds stop changing, plus %v settle; stopped with SIGINT after the workload; captured counted by comm %q (perf trace shows tids)", b.cfg.Settle, b.comm),
+		fmt.Sprintf("perf trace row: `perf trace -a`, attached once its perf fds stop changing, plus %v settle; stopped with SIGINT after the workload; captured counted by the workload's thread ids (perf trace shows tids; its comms are unreliable after exec); its LOST lines count all processes", b.cfg.Settle),
 		"auditd row: a private auditd (-n -s nochange, temporary config and log dir, Debian's default settings otherwise) and one rule -a always,exit -F arch=b64 -S " + strings.Join(Syscalls, ",") + " -F exe=WORKLOAD -k " + AuditKey + "; lost = kernel lost counter delta; stopped with SIGTERM; audit state restored",
 	}
 }
@@ -226,7 +221,7 @@ func (b *bench) runOnce(ctx context.Context, id string, round int) (Run, string,
 	var err error
 	switch id {
 	case RowUntraced:
-		if err = b.runWorkload(ctx, summary); err == nil {
+		if _, err = b.runWorkload(ctx, summary); err == nil {
 			_, err = readSummary(&run, summary)
 		}
 	case RowAuperfPerf, RowAuperfAudit:
@@ -254,15 +249,44 @@ func readSummary(run *Run, path string) (workload.Summary, error) {
 }
 
 // runWorkload runs the workload as the harness's child and waits for it.
-func (b *bench) runWorkload(ctx context.Context, summary string) error {
+// It returns the ids of the workload's threads, read from /proc/PID/task
+// every 10ms while it runs (its loop threads live for the whole loop).
+func (b *bench) runWorkload(ctx context.Context, summary string) (map[int]bool, error) {
 	args := b.workloadArgs(summary)
 	cmd := exec.CommandContext(ctx, args[0], args[1:]...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
-	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("workload: %v: %s", err, lastLine(stderr.String()))
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("workload: %w", err)
 	}
-	return nil
+	tids := map[int]bool{cmd.Process.Pid: true}
+	done := make(chan struct{})
+	polled := make(chan struct{})
+	go func() {
+		defer close(polled)
+		dir := "/proc/" + strconv.Itoa(cmd.Process.Pid) + "/task"
+		for {
+			if ents, err := os.ReadDir(dir); err == nil {
+				for _, e := range ents {
+					if tid, err := strconv.Atoi(e.Name()); err == nil {
+						tids[tid] = true
+					}
+				}
+			}
+			select {
+			case <-done:
+				return
+			case <-time.After(10 * time.Millisecond):
+			}
+		}
+	}()
+	err := cmd.Wait()
+	close(done)
+	<-polled
+	if err != nil {
+		return tids, fmt.Errorf("workload: %v: %s", err, lastLine(stderr.String()))
+	}
+	return tids, nil
 }
 
 func (b *bench) countFile(path string, count func(io.Reader) (Count, error)) (Count, error) {
@@ -324,7 +348,7 @@ func (b *bench) runPerfTrace(ctx context.Context, run *Run, base, summary string
 		return cmdline, fmt.Errorf("perf trace: %v: %s", err, lastLine(stderr.String()))
 	}
 	time.Sleep(b.cfg.Settle)
-	werr := b.runWorkload(ctx, summary)
+	tids, werr := b.runWorkload(ctx, summary)
 	cpu, rss, perr := p.wait(0, os.Interrupt, 60*time.Second)
 	run.TracerCPU, run.TracerRSS = cpu, rss
 	if werr != nil {
@@ -336,7 +360,7 @@ func (b *bench) runPerfTrace(ctx context.Context, run *Run, base, summary string
 	if _, err := readSummary(run, summary); err != nil {
 		return cmdline, err
 	}
-	run.Count, err = b.countFile(out, func(r io.Reader) (Count, error) { return CountPerfTrace(r, b.comm) })
+	run.Count, err = b.countFile(out, func(r io.Reader) (Count, error) { return CountPerfTrace(r, tids) })
 	return cmdline, err
 }
 
