@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/auperf/auperf/internal/ktest"
 )
 
 // run runs the built workload with args and fails t unless it exits 0.
@@ -21,21 +23,13 @@ func run(t *testing.T, args ...string) {
 	var ee *exec.ExitError
 	if errors.As(err, &ee) {
 		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() && ws.Signal() == syscall.SIGSEGV && contains(args, "-int80") {
-			skipNoIA32(t)
+			// int $0x80 faults without IA32 emulation; this machine is expected to have it.
+			ktest.Skip(t, "int $0x80 faulted: kernel without IA32 emulation")
 		}
 	}
 	if err != nil {
 		t.Fatalf("auperf-workload %s: %v\n%s", strings.Join(args, " "), err, out)
 	}
-}
-
-func skipNoIA32(t *testing.T) {
-	t.Helper()
-	// int $0x80 faults without IA32 emulation; this machine is expected to have it.
-	if os.Getenv("AUPERF_REQUIRE_KERNEL") == "1" {
-		t.Fatal("int $0x80 faulted: kernel without IA32 emulation")
-	}
-	t.Skip("int $0x80 faulted: kernel without IA32 emulation")
 }
 
 func contains(ss []string, s string) bool {
