@@ -48,12 +48,8 @@ func (s State) String() string {
 	fmt.Fprintf(&b, "enabled=%d failure=%d pid=%d rate_limit=%d backlog_limit=%d backlog_wait_time=%d rules=%d",
 		s.Enabled, s.Failure, s.PID, s.RateLimit, s.BacklogLimit, s.BacklogWaitTime, len(s.Rules))
 	for _, r := range s.Rules {
-		line, err := rule.ToCommandLine(rule.WireFormat(r), false)
-		if err != nil {
-			line = fmt.Sprintf("(unparsable rule: %v)", err)
-		}
 		b.WriteString("\n  ")
-		b.WriteString(line)
+		b.WriteString(ruleString(r))
 	}
 	return b.String()
 }
@@ -329,11 +325,51 @@ func deleteRule(c *conn, r []byte) error {
 }
 
 func ruleString(r []byte) string {
-	s, err := rule.ToCommandLine(rule.WireFormat(r), false)
+	// go-libaudit does not know AUDIT_SESSIONID: print the rule without
+	// it and add it back.
+	b, extra := withoutField(r, fieldSessionID)
+	s, err := rule.ToCommandLine(rule.WireFormat(b), false)
 	if err != nil {
 		return "(unparsable rule)"
 	}
+	for _, v := range extra {
+		s += fmt.Sprintf(" -F sessionid=%d", v)
+	}
 	return s
+}
+
+// withoutField returns a copy of rule r without the numeric field f, and
+// the values it had.
+func withoutField(r []byte, f uint32) ([]byte, []uint32) {
+	if len(r) < offBuf {
+		return r, nil
+	}
+	le := binary.NativeEndian
+	n := int(le.Uint32(r[offFieldCount:]))
+	if n > maxRuleFields {
+		return r, nil
+	}
+	b := append([]byte(nil), r...)
+	var vals []uint32
+	j := 0
+	for i := 0; i < n; i++ {
+		fi := le.Uint32(r[offFields+4*i:])
+		if fi == f {
+			vals = append(vals, le.Uint32(r[offValues+4*i:]))
+			continue
+		}
+		le.PutUint32(b[offFields+4*j:], fi)
+		le.PutUint32(b[offValues+4*j:], le.Uint32(r[offValues+4*i:]))
+		le.PutUint32(b[offFieldFlags+4*j:], le.Uint32(r[offFieldFlags+4*i:]))
+		j++
+	}
+	for k := j; k < n; k++ {
+		le.PutUint32(b[offFields+4*k:], 0)
+		le.PutUint32(b[offValues+4*k:], 0)
+		le.PutUint32(b[offFieldFlags+4*k:], 0)
+	}
+	le.PutUint32(b[offFieldCount:], uint32(j))
+	return b, vals
 }
 
 // deleteKeyed deletes every rule carrying key and returns how many.

@@ -1,6 +1,7 @@
 package auditsrc
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -38,6 +39,7 @@ type Source struct {
 	want   [4][]bool // per decode.Arch: syscall numbers we trace
 	mmapFd [4]int32  // per arch: the mmap whose fd is argument 4 (-1: none)
 
+	all       bool        // every syscall (decoding a log without --events)
 	rest      filter.Spec // what the rules could not express
 	needMatch bool
 	self      int32
@@ -194,26 +196,12 @@ func (s *Source) buildRules() error {
 		uidOpts = []string{""}
 	}
 
+	perArch, err := s.fillWanted()
+	if err != nil {
+		return err
+	}
 	for _, a := range s.cfg.Archs {
-		if int(a) >= len(s.want) || a == decode.ArchUnknown {
-			return fmt.Errorf("audit rules: unsupported arch %v", a)
-		}
-		var nrs []string
-		for _, ev := range s.cfg.Events {
-			for _, name := range namesFor(a, ev) {
-				nr, ok := decode.SyscallNumber(a, name)
-				if !ok {
-					continue
-				}
-				for len(s.want[a]) <= nr {
-					s.want[a] = append(s.want[a], false)
-				}
-				if !s.want[a][nr] {
-					s.want[a][nr] = true
-					nrs = append(nrs, strconv.Itoa(nr))
-				}
-			}
-		}
+		nrs := perArch[a]
 		if len(nrs) == 0 {
 			continue
 		}
@@ -235,8 +223,35 @@ func (s *Source) buildRules() error {
 		return errors.New("audit rules: no syscall of the selected events exists in the selected archs")
 	}
 	// Check that every rule builds before touching the kernel.
-	_, err := s.wireRules()
+	_, err = s.wireRules()
 	return err
+}
+
+// fillWanted marks the syscall numbers of the selected events in every
+// selected arch and returns them per arch, in event order.
+func (s *Source) fillWanted() (map[decode.Arch][]string, error) {
+	perArch := map[decode.Arch][]string{}
+	for _, a := range s.cfg.Archs {
+		if int(a) >= len(s.want) || a == decode.ArchUnknown {
+			return nil, fmt.Errorf("audit rules: unsupported arch %v", a)
+		}
+		for _, ev := range s.cfg.Events {
+			for _, name := range namesFor(a, ev) {
+				nr, ok := decode.SyscallNumber(a, name)
+				if !ok {
+					continue
+				}
+				for len(s.want[a]) <= nr {
+					s.want[a] = append(s.want[a], false)
+				}
+				if !s.want[a][nr] {
+					s.want[a][nr] = true
+					perArch[a] = append(perArch[a], strconv.Itoa(nr))
+				}
+			}
+		}
+	}
+	return perArch, nil
 }
 
 func (s *Source) wireRules() ([][]byte, error) {
@@ -274,6 +289,9 @@ func (s *Source) rulesLoaded(rules [][]byte) bool {
 }
 
 func (s *Source) wanted(a decode.Arch, nr int32) bool {
+	if s.all {
+		return true
+	}
 	w := s.want[a&3]
 	return nr >= 0 && int(nr) < len(w) && w[nr]
 }
@@ -599,9 +617,13 @@ type reader struct {
 	pend map[uint32]*group
 	free []*group
 	strs interner
+	next uint64 // order of the next new group
+	node []byte // hostName of the records being read (logs with node=)
+	logs bool   // reading a log: loss is counted, not put in the stream
 }
 
 type group struct {
+	order   uint64 // arrival order of the group's first record
 	serial  uint32
 	ts      int64
 	arrived time.Time
@@ -659,7 +681,8 @@ func (r *reader) record(rec record, now time.Time) {
 			g = new(group)
 		}
 		comm, exe, key := g.sys.comm, g.sys.exe, g.sys.key
-		*g = group{serial: rec.serial, ts: rec.ts, arrived: now}
+		*g = group{order: r.next, serial: rec.serial, ts: rec.ts, arrived: now}
+		r.next++
 		g.sys.comm, g.sys.exe, g.sys.key = comm, exe, key
 		r.pend[rec.serial] = g
 	}
@@ -687,10 +710,20 @@ func (r *reader) complete(g *group) {
 
 // flushOlder completes groups that arrived before t without their EOE.
 func (r *reader) flushOlder(t time.Time) {
+	var old []*group
 	for _, g := range r.pend {
 		if g.arrived.Before(t) {
-			r.complete(g)
+			old = append(old, g)
 		}
+	}
+	r.completeInOrder(old)
+}
+
+// completeInOrder completes gs in the order their groups began.
+func (r *reader) completeInOrder(gs []*group) {
+	slices.SortFunc(gs, func(a, b *group) int { return cmp.Compare(a.order, b.order) })
+	for _, g := range gs {
+		r.complete(g)
 	}
 }
 
@@ -703,6 +736,9 @@ func (r *reader) finish() {
 }
 
 func (r *reader) lost(n uint64, cause string) {
+	if r.logs {
+		return
+	}
 	event.NewLost(&r.ev, time.Now().UnixNano(), event.SourceAudit, -1, n, cause)
 	r.h(&r.ev)
 }
@@ -767,6 +803,9 @@ func (r *reader) emit(g *group) {
 	}
 	if sys.has&hasExe != 0 {
 		ev.ExecutablePath = r.strs.get(sys.exe)
+	}
+	if len(r.node) > 0 {
+		ev.HostName = r.strs.get(r.node)
 	}
 	if s.needMatch && !s.rest.Match(ev) {
 		s.c.filtered.Add(1)

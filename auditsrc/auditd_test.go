@@ -1,0 +1,157 @@
+package auditsrc
+
+import (
+	"bytes"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/auperf/auperf/internal/ktest"
+)
+
+var recordLogs = flag.Bool("record", false, "record testdata/audit logs with the real auditd (root)")
+
+// auditd is a real auditd started by a test with a private configuration
+// and log, never left running.
+type auditd struct {
+	before State // status before auditd: enabled is put back on stop
+	cmd    *exec.Cmd
+	dir string
+	log string
+}
+
+// startAuditd starts Debian's auditd in the foreground (-n) with a
+// configuration in a temporary directory. It enables audit if it was off
+// (-s enable, which disables it again on exit) and otherwise leaves the
+// flag alone.
+func startAuditd(t *testing.T, format string) *auditd {
+	t.Helper()
+	path, err := exec.LookPath("auditd")
+	if err != nil {
+		ktest.Skip(t, "auditd not installed")
+	}
+	st, err := ReadState()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.PID != 0 && processAlive(int(st.PID)) {
+		t.Skipf("an audit daemon (pid %d) is already running", st.PID)
+	}
+	dir := t.TempDir()
+	os.Chmod(dir, 0o750)
+	if err := os.Mkdir(filepath.Join(dir, "plugins.d"), 0o750); err != nil {
+		t.Fatal(err)
+	}
+	a := &auditd{before: st, dir: dir, log: filepath.Join(dir, "audit.log")}
+	conf := fmt.Sprintf(`local_events = yes
+write_logs = yes
+log_file = %s
+log_group = root
+log_format = %s
+flush = SYNC
+freq = 0
+max_log_file = 64
+num_logs = 1
+priority_boost = 0
+name_format = NONE
+max_log_file_action = IGNORE
+space_left = 2
+space_left_action = IGNORE
+admin_space_left = 1
+admin_space_left_action = IGNORE
+disk_full_action = IGNORE
+disk_error_action = IGNORE
+use_libwrap = no
+tcp_listen_queue = 5
+tcp_max_per_addr = 1
+tcp_client_max_idle = 0
+transport = TCP
+distribute_network = no
+q_depth = 2000
+overflow_action = IGNORE
+max_restarts = 0
+plugin_dir = %s
+end_of_event_timeout = 2
+`, a.log, format, filepath.Join(dir, "plugins.d"))
+	if err := os.WriteFile(filepath.Join(dir, "auditd.conf"), []byte(conf), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	enable := "nochange"
+	if st.Enabled == 0 {
+		enable = "enable"
+	}
+	a.cmd = exec.Command(path, "-n", "-c", dir, "-s", enable)
+	var stderr bytes.Buffer
+	a.cmd.Stderr = &stderr
+	if err := a.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.stop(t) })
+	if !waitFor(10*time.Second, func() bool {
+		st, err := ReadState()
+		return err == nil && int(st.PID) == a.cmd.Process.Pid
+	}) {
+		t.Fatalf("auditd did not take the audit pid; stderr: %s", stderr.String())
+	}
+	return a
+}
+
+// stop stops auditd by its pid and waits for it.
+func (a *auditd) stop(t *testing.T) {
+	if a.cmd == nil || a.cmd.Process == nil {
+		return
+	}
+	a.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan error, 1)
+	go func() { done <- a.cmd.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(15 * time.Second):
+		t.Errorf("auditd (pid %d) ignored SIGTERM: killing it", a.cmd.Process.Pid)
+		a.cmd.Process.Kill()
+		<-done
+	}
+	a.cmd = nil
+	// auditd -s enable does not always disable audit again on exit.
+	c, err := openConn(0)
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	defer c.Close()
+	if err := restoreStatus(c, a.before); err != nil {
+		t.Error(err)
+	}
+}
+
+// auditctl runs auditctl with args.
+func auditctl(t *testing.T, args ...string) string {
+	t.Helper()
+	out, err := exec.Command("auditctl", args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("auditctl %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// addRules adds rule lines ("-a ...") with auditctl and deletes them when
+// t ends.
+func addRules(t *testing.T, lines []string) {
+	t.Helper()
+	for _, l := range lines {
+		auditctl(t, strings.Fields(l)...)
+	}
+	t.Cleanup(func() {
+		for _, l := range lines {
+			f := strings.Fields(l)
+			f[0] = "-d"
+			exec.Command("auditctl", f...).Run()
+		}
+	})
+}
