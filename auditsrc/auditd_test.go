@@ -22,8 +22,8 @@ var recordLogs = flag.Bool("record", false, "record testdata/audit logs with the
 type auditd struct {
 	before State // status before auditd: enabled is put back on stop
 	cmd    *exec.Cmd
-	dir string
-	log string
+	dir    string
+	log    string
 }
 
 // startAuditd starts Debian's auditd in the foreground (-n) with a
