@@ -163,7 +163,11 @@ func (r *rsyslog) messages() [][]byte {
 	return out
 }
 
-type testPKI struct{ ca, cert, key string }
+type testPKI struct {
+	ca, cert, key         string // CA and server certificate
+	clientCert, clientKey string // a client certificate signed by the CA
+	caPool                *x509.CertPool
+}
 
 // newTestPKI writes a CA and a server certificate for 127.0.0.1 and
 // "localhost" signed by it.
@@ -201,6 +205,23 @@ func newTestPKI(t *testing.T) *testPKI {
 			t.Fatal(err)
 		}
 	}
+	cliKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	cliTmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(3), Subject: pkix.Name{CommonName: "auperf client"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		KeyUsage:    x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	}
+	cliDER, err := x509.CreateCertificate(rand.Reader, cliTmpl, caCert, &cliKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cliKeyDER, _ := x509.MarshalECPrivateKey(cliKey)
+	p.clientCert, p.clientKey = filepath.Join(dir, "client.pem"), filepath.Join(dir, "client-key.pem")
+	p.caPool = x509.NewCertPool()
+	p.caPool.AddCert(caCert)
+	write(p.clientCert, "CERTIFICATE", cliDER)
+	write(p.clientKey, "EC PRIVATE KEY", cliKeyDER)
 	write(p.ca, "CERTIFICATE", caDER)
 	write(p.cert, "CERTIFICATE", srvDER)
 	write(p.key, "EC PRIVATE KEY", keyDER)
