@@ -1,0 +1,254 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/auperf/auperf/decode"
+	"github.com/auperf/auperf/event"
+	"github.com/auperf/auperf/filter"
+	"github.com/auperf/auperf/internal/pipeline"
+	"github.com/auperf/auperf/output"
+	"github.com/auperf/auperf/perfsrc"
+)
+
+func init() {
+	register(&cli.Command{
+		Name:      "run",
+		Usage:     "trace syscalls (default: the memory family) and write them as events",
+		ArgsUsage: "[-- COMMAND [ARGS...]]",
+		Description: "Without a command it traces the whole host until SIGINT/SIGTERM (or --duration).\n" +
+			"With `-- COMMAND ARGS` it starts COMMAND once tracing is on, traces it and its descendants only,\n" +
+			"stops when it exits and exits with its status. SIGHUP reopens output files (logrotate).",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "source", Value: "auto", Usage: "`auto`, perf or audit"},
+			&cli.StringFlag{Name: "events", Usage: "comma-separated syscall `LIST` (default: the memory family)"},
+			&cli.StringSliceFlag{Name: "output", Usage: "`SPEC`: json, text, json:PATH, text:PATH, syslog[:udp|tcp|tls://H:P] (repeatable; default text on a terminal, json otherwise)"},
+			&cli.IntSliceFlag{Name: "pid", Usage: "only process `N` (repeatable)"},
+			&cli.StringSliceFlag{Name: "comm", Usage: "only processes named `NAME` (repeatable)"},
+			&cli.IntSliceFlag{Name: "uid", Usage: "only processes of user `N` (repeatable)"},
+			&cli.BoolFlag{Name: "failed", Usage: "only calls that failed"},
+			&cli.DurationFlag{Name: "duration", Usage: "stop after `D` (0: until a signal)"},
+			&cli.DurationFlag{Name: "stats-interval", Value: time.Minute, Usage: "write auperf_stats every `D` (0: only at the end)"},
+			&cli.IntFlag{Name: "ring-pages", Usage: "perf ring size per CPU in `PAGES`, a power of two (default 512)"},
+			&cli.StringFlag{Name: "config", Usage: "YAML `FILE` with the same settings (not supported yet)"},
+		},
+		Action: runAction,
+	})
+}
+
+// runOptions is what the flags say, shared by every source's constructor.
+type runOptions struct {
+	Events    []string
+	Filter    filter.Spec
+	RingPages int
+}
+
+// sourceCtors builds a source by name. auto is resolved before (for now to
+// perf; the selector will pick per event).
+var sourceCtors = map[string]func(runOptions) (event.Source, error){
+	"perf": func(o runOptions) (event.Source, error) {
+		return perfsrc.New(perfsrc.Config{Events: o.Events, Filter: o.Filter, RingPages: o.RingPages})
+	},
+	"audit": func(runOptions) (event.Source, error) {
+		return nil, errors.New("the audit source is not yet wired into auperf run")
+	},
+}
+
+func runAction(c *cli.Context) error {
+	if c.IsSet("config") {
+		return usagef("--config: configuration files are not supported yet; use flags")
+	}
+	opts, err := runFlags(c)
+	if err != nil {
+		return err
+	}
+	command := c.Args().Slice()
+	if len(command) > 0 && len(opts.Filter.PIDs) > 0 {
+		return usagef("--pid and -- COMMAND exclude each other")
+	}
+	if len(command) > 0 {
+		// The command is our only child: its tree is rooted at us (and
+		// our own events are dropped by every source anyway).
+		opts.Filter.PIDs = []int{os.Getpid()}
+		opts.Filter.Tree = true
+	}
+	opts.Filter.Init()
+
+	name := c.String("source")
+	switch name {
+	case "auto":
+		name = "perf"
+	case "perf", "audit":
+	default:
+		return usagef("--source %q: want auto, perf or audit", name)
+	}
+
+	specs := c.StringSlice("output")
+	if len(specs) == 0 {
+		specs = []string{output.DefaultSpec(output.IsTerminal(os.Stdout))}
+	}
+	host, _ := os.Hostname()
+	out, err := output.Open(specs, output.Options{Hostname: host})
+	if err != nil {
+		return usagef("%v", err)
+	}
+	defer out.Close()
+
+	src, err := sourceCtors[name](opts)
+	if err != nil {
+		return usagef("%s source: %v", name, err)
+	}
+	p, err := pipeline.New(pipeline.Config{
+		Sources:       []event.Source{src},
+		Filter:        opts.Filter,
+		Sink:          out,
+		Hostname:      host,
+		StatsInterval: c.Duration("stats-interval"),
+	})
+	if err != nil {
+		return err
+	}
+	if err := p.Attach(); err != nil {
+		return usagef("%v", err)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if d := c.Duration("duration"); d > 0 {
+		ctx, cancel = context.WithTimeout(ctx, d)
+		defer cancel()
+	}
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	defer signal.Stop(sigs)
+
+	var cmd *exec.Cmd
+	cmdDone := make(chan error, 1)
+	if len(command) > 0 {
+		cmd = exec.Command(command[0], command[1:]...)
+		cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+		if err := cmd.Start(); err != nil {
+			cancel()
+			p.Run(ctx) // detach cleanly
+			return fmt.Errorf("start %s: %w", command[0], err)
+		}
+		go func() { cmdDone <- cmd.Wait() }()
+	}
+
+	runDone := make(chan error, 1)
+	go func() { runDone <- p.Run(ctx) }()
+
+	var cmdErr error
+	cmdExited := cmd == nil
+	stopping := false
+	for {
+		select {
+		case sig := <-sigs:
+			switch {
+			case sig == syscall.SIGHUP:
+				out.Reopen()
+			case cmd != nil && !cmdExited && !stopping:
+				// The command decides when we stop: pass the signal on.
+				cmd.Process.Signal(sig)
+				stopping = true
+			default:
+				cancel()
+			}
+		case cmdErr = <-cmdDone:
+			cmdExited = true
+			cancel()
+		case err := <-runDone:
+			if !cmdExited {
+				// The source stopped first (failure or --duration):
+				// the command runs on untraced; wait for it.
+				cmdErr = <-cmdDone
+			}
+			if cerr := out.Close(); err == nil && cerr != nil {
+				err = cerr
+			}
+			if err != nil {
+				return err
+			}
+			if cmd != nil {
+				return commandStatus(cmdErr)
+			}
+			return nil
+		}
+	}
+}
+
+// commandStatus maps the command's end to our exit status (a signal N: 128+N).
+func commandStatus(err error) error {
+	if err == nil {
+		return nil
+	}
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			return exitStatus(128 + int(ws.Signal()))
+		}
+		return exitStatus(ee.ExitCode())
+	}
+	return err
+}
+
+// runFlags validates the flags (no kernel touched yet).
+func runFlags(c *cli.Context) (runOptions, error) {
+	var o runOptions
+	arch := perfsrc.NativeArch()
+	if s := strings.TrimSpace(c.String("events")); s != "" {
+		for _, n := range strings.Split(s, ",") {
+			n = strings.TrimSpace(n)
+			if n == "" {
+				continue
+			}
+			if _, ok := decode.SyscallNumber(arch, n); !ok {
+				return o, usagef("unknown event %q: not a %s syscall name", n, arch)
+			}
+			o.Events = append(o.Events, n)
+		}
+		if len(o.Events) == 0 {
+			return o, usagef("--events is empty")
+		}
+	}
+	for _, pid := range c.IntSlice("pid") {
+		if pid <= 0 {
+			return o, usagef("--pid %d: want a positive process id", pid)
+		}
+		o.Filter.PIDs = append(o.Filter.PIDs, pid)
+	}
+	for _, uid := range c.IntSlice("uid") {
+		if uid < 0 || uid > 1<<32-1 {
+			return o, usagef("--uid %d: out of range", uid)
+		}
+		o.Filter.UIDs = append(o.Filter.UIDs, uint32(uid))
+	}
+	for _, comm := range c.StringSlice("comm") {
+		if comm == "" || len(comm) > 15 {
+			return o, usagef("--comm %q: want a process name of 1 to 15 bytes (the kernel's comm)", comm)
+		}
+		o.Filter.Comms = append(o.Filter.Comms, comm)
+	}
+	o.Filter.Failed = c.Bool("failed")
+	if c.IsSet("ring-pages") {
+		n := c.Int("ring-pages")
+		if n <= 0 || n&(n-1) != 0 {
+			return o, usagef("--ring-pages %d: want a power of two", n)
+		}
+		o.RingPages = n
+	}
+	if c.Duration("duration") < 0 || c.Duration("stats-interval") < 0 {
+		return o, usagef("--duration and --stats-interval must not be negative")
+	}
+	return o, nil
+}

@@ -1,0 +1,105 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+
+	"github.com/auperf/auperf/internal/ktest"
+	"github.com/auperf/auperf/internal/workload"
+)
+
+// buildAuperf builds this command into dir.
+func buildAuperf(t *testing.T, dir string) string {
+	t.Helper()
+	bin := filepath.Join(dir, "auperf")
+	cmd := exec.Command("go", "build", "-o", bin, ".")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build auperf: %v\n%s", err, out)
+	}
+	return bin
+}
+
+func TestRunUsageErrors(t *testing.T) {
+	for _, args := range [][]string{
+		{"run", "--events", "msync,notasyscall"},
+		{"run", "--source", "ebpf"},
+		{"run", "--ring-pages", "3"},
+		{"run", "--pid", "-4"},
+		{"run", "--output", "bogus:thing"},
+		{"run", "--config", "x.yaml"},
+		{"run", "--pid", "1", "--", "true"},
+	} {
+		if st := runMain(append([]string{"auperf"}, args...)); st != 2 {
+			t.Errorf("%v: exit status %d, want 2", args, st)
+		}
+	}
+}
+
+// TestIntegrationRunCommand: `auperf run --source perf -- sh -c './child;
+// exit 3'` traces the child (and only the command's tree) and exits 3.
+func TestIntegrationRunCommand(t *testing.T) {
+	ktest.Require(t)
+	dir := t.TempDir()
+	bin := buildAuperf(t, dir)
+	workload.CopyAs(t, dir, "child")
+	out := filepath.Join(dir, "events.json")
+	cmd := exec.Command(bin, "run", "--source", "perf", "--output", "json:"+out, "--",
+		"sh", "-c", "./child -once -out /dev/null; exit 3")
+	cmd.Dir = dir
+	outb, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 3 {
+		t.Fatalf("auperf run: %v, want exit status 3\n%s", err, outb)
+	}
+	f, err := os.Open(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var childMsync, stats int
+	pids := map[int]string{}
+	sc := bufio.NewScanner(f)
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		var ev struct {
+			PID   int    `json:"processId"`
+			PPID  int    `json:"parentProcessId"`
+			Comm  string `json:"processName"`
+			Name  string `json:"eventName"`
+			Errno string `json:"errno"`
+			Exe   struct {
+				Path string `json:"path"`
+			} `json:"executable"`
+			Args []struct {
+				Value any `json:"value"`
+			} `json:"args"`
+		}
+		if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
+			t.Fatalf("bad line %q: %v", sc.Text(), err)
+		}
+		if ev.Name == "auperf_stats" {
+			stats++
+			continue
+		}
+		pids[ev.PID] = ev.Comm
+		if ev.Comm == "child" && ev.Name == "msync" && ev.Errno == "ENOMEM" && ev.Exe.Path == filepath.Join(dir, "child") {
+			childMsync++
+		}
+	}
+	if childMsync != 1 {
+		t.Errorf("child's msync reported %d times, want 1", childMsync)
+	}
+	if stats == 0 {
+		t.Error("no final auperf_stats")
+	}
+	// Only the command's tree: sh and the child.
+	if len(pids) > 2 {
+		t.Errorf("events of %d processes, want sh and child only: %v", len(pids), pids)
+	}
+}
