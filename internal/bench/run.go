@@ -318,13 +318,23 @@ func (b *bench) runAuperf(ctx context.Context, run *Run, source, base, summary s
 	cpu, rss, werr := p.wait(b.cfg.Timeout, os.Interrupt, 30*time.Second)
 	run.TracerCPU, run.TracerRSS = cpu, rss
 	if werr != nil {
-		if st := cmd.ProcessState; st != nil && st.ExitCode() == 2 {
+		st := cmd.ProcessState
+		if st != nil && st.ExitCode() == 2 {
 			return cmdline, notAvailable{fmt.Sprintf("auperf run --source %s: %s", source, lastLine(stderr.String()))}
 		}
-		return cmdline, fmt.Errorf("auperf: %v: %s", werr, lastLine(stderr.String()))
+		// auperf exits 1 when it reports loss; the run still happened
+		// and its output says how much. Without a summary the workload
+		// did not finish and there is nothing to measure.
+		if st == nil || st.ExitCode() != 1 {
+			return cmdline, fmt.Errorf("auperf: %v: %s", werr, lastLine(stderr.String()))
+		}
+		run.Note = fmt.Sprintf("auperf %v: %s", werr, lastLine(stderr.String()))
 	}
 	s, err := readSummary(run, summary)
 	if err != nil {
+		if run.Note != "" {
+			err = fmt.Errorf("%s; %w", run.Note, err)
+		}
 		return cmdline, err
 	}
 	run.Count, err = b.countFile(out, func(r io.Reader) (Count, error) { return CountAuperfJSON(r, s.PID) })

@@ -17,6 +17,9 @@ type Run struct {
 	TracerRSS   uint64  `json:"tracerPeakRssBytes"`
 	WallSeconds float64 `json:"wallSeconds"` // from starting the tracer to having counted
 	Err         string  `json:"error,omitempty"`
+	// Note is something the run said that does not void it (auperf's exit
+	// status 1 when it reports loss).
+	Note string `json:"note,omitempty"`
 }
 
 // Row is one line of the table: a tracer (or none) and its runs.
@@ -101,21 +104,22 @@ func WriteTable(w io.Writer, r *Report) error {
 		r.Kernel, r.CPUs, strings.Join(r.Syscalls, "+"), r.Iterations, r.Threads, r.Rounds)
 	fmt.Fprintf(w, "command: %s\n\n", r.Command)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	// Names are padded here because tabwriter aligns every column alike;
-	// a row that did not run puts its reason in a trailing cell, which
-	// tabwriter does not use to size the columns.
+	// Names are padded here because tabwriter aligns every column alike.
+	// A row that did not run fills every column (a line with fewer cells
+	// would end tabwriter's column block) and puts its reason in a
+	// trailing cell, which tabwriter does not use to size the columns.
 	width := len("row")
 	for _, row := range r.Rows {
 		width = max(width, len(row.Name))
 	}
 	fmt.Fprintf(tw, "%-*s\truns\tsyscalls/s median\tmin\tmax\tslowdown\texpected\tcaptured\tlost\ttracer CPU s\tpeak RSS\t\n", width, "row")
 	for _, row := range r.Rows {
-		if row.Skip != "" {
-			fmt.Fprintf(tw, "%-*s\t-\t  %s\n", width, row.Name, row.Skip)
-			continue
-		}
-		if row.OK == 0 {
-			fmt.Fprintf(tw, "%-*s\t0/%d\t  failed (see below)\n", width, row.Name, len(row.Runs))
+		if row.Skip != "" || row.OK == 0 {
+			runs, why := "-", row.Skip
+			if row.Skip == "" {
+				runs, why = fmt.Sprintf("0/%d", len(row.Runs)), "failed (see below)"
+			}
+			fmt.Fprintf(tw, "%-*s\t%s%s\t  %s\n", width, row.Name, runs, strings.Repeat("\t-", 9), why)
 			continue
 		}
 		slow := "-"
@@ -149,7 +153,10 @@ func WriteTable(w io.Writer, r *Report) error {
 	for _, row := range r.Rows {
 		for _, run := range row.Runs {
 			if run.Err != "" {
-				notes = append(notes, fmt.Sprintf("%s, round %d: %s", row.Name, run.Round, run.Err))
+				notes = append(notes, fmt.Sprintf("%s, round %d: failed: %s", row.Name, run.Round, run.Err))
+			}
+			if run.Note != "" {
+				notes = append(notes, fmt.Sprintf("%s, round %d: %s", row.Name, run.Round, run.Note))
 			}
 		}
 	}

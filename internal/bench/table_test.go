@@ -19,10 +19,11 @@ func sampleReport() *Report {
 			{Name: "auperf perf", Tracer: true, Command: "auperf run --source perf -- w", Runs: []Run{
 				{Round: 1, CallsPerSec: 250000, Expected: 6000, Count: Count{Captured: 6000}, TracerCPU: 0.5, TracerRSS: 20 << 20},
 				{Round: 2, Err: "auperf exited with status 1: boom"},
-				{Round: 3, CallsPerSec: 200000, Expected: 6000, Count: Count{Captured: 5990, Lost: 10}, TracerCPU: 0.7, TracerRSS: 30 << 20},
+				{Round: 3, CallsPerSec: 200000, Expected: 6000, Count: Count{Captured: 5990, Lost: 10}, TracerCPU: 0.7, TracerRSS: 30 << 20, Note: "exit status 1: lost 10"},
 			}},
 			{Name: "auperf audit", Tracer: true, Runs: []Run{{Round: 1, Err: "no audit"}}},
 			{Name: "auditd", Tracer: true, Skip: "not installed (apt-get install auditd)"},
+			{Name: "perf-trace", Tracer: true, Runs: []Run{{Round: 1, CallsPerSec: 100000, Expected: 6000, Count: Count{Captured: 6000}, TracerCPU: 1, TracerRSS: 1 << 20}}},
 		},
 		Notes: []string{"a note"},
 	}
