@@ -431,3 +431,33 @@ func TestTextColor(t *testing.T) {
 }
 
 var _ = bufio.NewReader
+
+// TestSpecHelpDocumentsEveryOption keeps --help in step with the parser.
+func TestSpecHelpDocumentsEveryOption(t *testing.T) {
+	for _, l := range [][]string{commonOpts, textOpts, fileOpts, syslogOpts, tlsOpts} {
+		for _, k := range l {
+			if !strings.Contains(SpecHelp, k+"=") {
+				t.Errorf("SpecHelp does not document %s=", k)
+			}
+		}
+	}
+}
+
+func TestFsyncAndFlushOptions(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "e.jsonl")
+	f, err := Open([]string{"json:" + p + "?fsync=5ms&flush=1ms"}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeEvents(f, 0, 10, testEvent)
+	// The flush delay, not Close, brings the events to the file.
+	waitFor(t, "events in the file", func() bool {
+		st, err := os.Stat(p)
+		return err == nil && st.Size() > 0 && counter(f, "output:json:"+p, "written") == 10
+	})
+	writeEvents(f, 10, 20, testEvent)
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	checkSeqs(t, seqsOf(parseJSONLines(t, readFile(t, p))), 20)
+}
