@@ -27,7 +27,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strings"
@@ -81,9 +80,9 @@ func run() int {
 	cfg := bench.Config{
 		Workload:   wl,
 		Auperf:     existing(filepath.Join(*binDir, "auperf")),
-		Perf:       lookTool("perf"),
-		Auditd:     lookTool("auditd"),
-		Auditctl:   lookTool("auditctl"),
+		Perf:       bench.LookTool("perf"),
+		Auditd:     bench.LookTool("auditd"),
+		Auditctl:   bench.LookTool("auditctl"),
 		Dir:        absDir,
 		Iterations: *n, Threads: *threads, Rounds: *rounds,
 		Rows:    rowList,
@@ -157,18 +156,4 @@ func existing(path string) string {
 		return ""
 	}
 	return abs
-}
-
-// lookTool finds a tool on PATH or in the sbin directories a non-login
-// root shell may not have on PATH.
-func lookTool(name string) string {
-	if p, err := exec.LookPath(name); err == nil {
-		return p
-	}
-	for _, d := range []string{"/usr/sbin", "/sbin", "/usr/bin"} {
-		if p := existing(filepath.Join(d, name)); p != "" {
-			return p
-		}
-	}
-	return ""
 }

@@ -430,6 +430,21 @@ func countPerfFds(pid int) int {
 	return n
 }
 
+// LookTool finds a tool on PATH or in the sbin directories that a
+// non-login root shell may not have on PATH; "" when it is not installed.
+func LookTool(name string) string {
+	if p, err := exec.LookPath(name); err == nil {
+		return p
+	}
+	for _, d := range []string{"/usr/sbin", "/sbin", "/usr/bin"} {
+		p := filepath.Join(d, name)
+		if st, err := os.Stat(p); err == nil && !st.IsDir() && st.Mode()&0o111 != 0 {
+			return p
+		}
+	}
+	return ""
+}
+
 // loadAvg is the 1, 5 and 15 minute load average.
 func loadAvg() string {
 	b, err := os.ReadFile("/proc/loadavg")
