@@ -141,10 +141,10 @@ func (b *bench) runAuditd(ctx context.Context, run *Run, base, summary string) (
 		return "", err
 	}
 	if pid := statusInt(st, "pid"); pid != 0 {
-		return "", fmt.Errorf("an audit daemon (pid %d) is registered already: not starting auditd", pid)
+		return "", notAvailable{fmt.Sprintf("an audit daemon (pid %d) is running: the bench starts its own auditd only when the slot is free", pid)}
 	}
 	if st.Status["enabled"] == "2" {
-		return "", fmt.Errorf("audit is locked (enabled 2): cannot add rules")
+		return "", notAvailable{"audit is locked (enabled 2): no rules can be added"}
 	}
 	dir := base + ".auditd"
 	os.RemoveAll(dir)
