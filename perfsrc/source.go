@@ -162,26 +162,33 @@ func New(cfg Config) (*Source, error) {
 		s.unmount()
 		return nil, fmt.Errorf("tracepoint id %d out of range", maxID)
 	}
+	if err := s.index(maxID); err != nil {
+		s.unmount()
+		return nil, err
+	}
+	return s, nil
+}
+
+// index builds the table of tracepoints by id, from s.calls.
+func (s *Source) index(maxID uint64) error {
 	s.tps = make([]*tracepoint, maxID+1)
 	for _, c := range s.calls {
 		for _, f := range []*Format{c.Enter, c.Exit} {
 			tp := &tracepoint{call: c, enter: f == c.Enter, nrOff: f.SyscallNr().Offset}
 			for _, a := range f.Args() {
 				if a.Size != 8 {
-					s.unmount()
-					return nil, fmt.Errorf("tracepoint %s: field %s is %d bytes, want 8", f.Name, a.Name, a.Size)
+					return fmt.Errorf("tracepoint %s: field %s is %d bytes, want 8", f.Name, a.Name, a.Size)
 				}
 				tp.args = append(tp.args, a.Offset)
 				tp.names = append(tp.names, a.Name)
 			}
 			if len(tp.args) > 6 || (!tp.enter && len(tp.args) != 1) {
-				s.unmount()
-				return nil, fmt.Errorf("tracepoint %s: unexpected fields", f.Name)
+				return fmt.Errorf("tracepoint %s: unexpected fields", f.Name)
 			}
 			s.tps[f.ID] = tp
 		}
 	}
-	return s, nil
+	return nil
 }
 
 // NativeArch is the arch whose syscalls the tracepoints report.
@@ -478,8 +485,10 @@ func (s *Source) Run(ctx context.Context, h event.Handler) error {
 // time this round read it). final processes everything.
 func (s *Source) round(final bool) {
 	var newest uint64
-	for i, r := range s.rings {
-		r.drain(i, s)
+	for i := range s.queues {
+		if i < len(s.rings) {
+			s.rings[i].drain(i, s)
+		}
 		if q := s.queues[i]; len(q) > 0 {
 			newest = max(newest, q[len(q)-1].ts)
 		}

@@ -1,0 +1,253 @@
+package perfsrc
+
+import (
+	"encoding/binary"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+
+	"github.com/elastic/go-perf"
+
+	"github.com/auperf/auperf/decode"
+	"github.com/auperf/auperf/event"
+	"github.com/auperf/auperf/filter"
+)
+
+// fakeSource is a Source with the 6.18 msync/mmap formats and no kernel:
+// tests feed it ring records.
+func fakeSource(t *testing.T, spec filter.Spec) (*Source, *[]event.Event) {
+	t.Helper()
+	var calls []*Syscall
+	var maxID uint64
+	for _, name := range []string{"msync", "mmap"} {
+		c := &Syscall{Name: name,
+			Enter: readFixture(t, "linux-6.18", "sys_enter_"+name),
+			Exit:  readFixture(t, "linux-6.18", "sys_exit_"+name)}
+		calls = append(calls, c)
+		maxID = max(maxID, c.Enter.ID, c.Exit.ID)
+	}
+	spec.Init()
+	s := &Source{cfg: Config{Filter: spec}, arch: decode.ArchX86_64, self: 1, calls: calls,
+		cpus: []int{0, 1}, lost: make([]atomic.Uint64, 2), queues: make([][]rec, 2), heads: make([]int, 2),
+		pending: map[int32]rec{}, procs: newProcTable(filepath.Join(t.TempDir(), "noproc"))}
+	if err := s.index(maxID); err != nil {
+		t.Fatal(err)
+	}
+	var got []event.Event
+	s.h = func(ev *event.Event) {
+		c := *ev
+		c.Args = append([]event.Arg(nil), ev.Args...)
+		got = append(got, c)
+	}
+	return s, &got
+}
+
+const (
+	msyncNr = 26
+	mmapNr  = 9
+)
+
+// sample builds a PERF_RECORD_SAMPLE body (Tid|Time|CPU|Raw).
+func sample(f *Format, pid, tid int32, ts uint64, cpu uint32, nr int32, words ...uint64) []byte {
+	raw := make([]byte, 16+8*len(words)+4)
+	binary.NativeEndian.PutUint16(raw[0:], uint16(f.ID))
+	binary.NativeEndian.PutUint32(raw[4:], uint32(tid))
+	binary.NativeEndian.PutUint32(raw[8:], uint32(nr))
+	for i, w := range words {
+		binary.NativeEndian.PutUint64(raw[16+8*i:], w)
+	}
+	b := make([]byte, 28, 28+len(raw))
+	binary.NativeEndian.PutUint32(b[0:], uint32(pid))
+	binary.NativeEndian.PutUint32(b[4:], uint32(tid))
+	binary.NativeEndian.PutUint64(b[8:], ts)
+	binary.NativeEndian.PutUint32(b[16:], cpu)
+	binary.NativeEndian.PutUint32(b[24:], uint32(len(raw)))
+	return append(b, raw...)
+}
+
+// sampleID is the trailing sample_id of side-band records.
+func sampleID(pid, tid int32, ts uint64, cpu uint32) []byte {
+	b := make([]byte, 24)
+	binary.NativeEndian.PutUint32(b[0:], uint32(pid))
+	binary.NativeEndian.PutUint32(b[4:], uint32(tid))
+	binary.NativeEndian.PutUint64(b[8:], ts)
+	binary.NativeEndian.PutUint32(b[16:], cpu)
+	return b
+}
+
+func commRec(pid int32, name string, ts uint64) []byte {
+	b := make([]byte, 8)
+	binary.NativeEndian.PutUint32(b[0:], uint32(pid))
+	binary.NativeEndian.PutUint32(b[4:], uint32(pid))
+	n := append([]byte(name), 0)
+	for len(n)%8 != 0 {
+		n = append(n, 0)
+	}
+	return append(append(b, n...), sampleID(pid, pid, ts, 0)...)
+}
+
+func mmapRec(pid int32, file string, ts uint64) []byte {
+	b := make([]byte, 32)
+	binary.NativeEndian.PutUint32(b[0:], uint32(pid))
+	binary.NativeEndian.PutUint32(b[4:], uint32(pid))
+	n := append([]byte(file), 0)
+	for len(n)%8 != 0 {
+		n = append(n, 0)
+	}
+	return append(append(b, n...), sampleID(pid, pid, ts, 0)...)
+}
+
+func taskRec(pid, ppid int32, ts uint64) []byte {
+	b := make([]byte, 24)
+	binary.NativeEndian.PutUint32(b[0:], uint32(pid))
+	binary.NativeEndian.PutUint32(b[4:], uint32(ppid))
+	binary.NativeEndian.PutUint32(b[8:], uint32(pid))
+	binary.NativeEndian.PutUint32(b[12:], uint32(ppid))
+	binary.NativeEndian.PutUint64(b[16:], ts)
+	return append(b, sampleID(pid, pid, ts, 0)...)
+}
+
+func lostRec(n uint64, ts uint64) []byte {
+	b := make([]byte, 16)
+	binary.NativeEndian.PutUint64(b[8:], n)
+	return append(b, sampleID(0, 0, ts, 0)...)
+}
+
+const typSample = uint32(perf.RecordTypeSample)
+
+// An exit read (on CPU 1) a round before its enter (on CPU 0) still pairs,
+// and is reported once both are safely ordered.
+func TestExitReadBeforeEnter(t *testing.T) {
+	s, got := fakeSource(t, filter.Spec{})
+	c := s.calls[0]
+	s.record(1, typSample, 0, sample(c.Exit, 100, 101, 2000, 1, msyncNr, uint64(^uint64(11))))
+	s.round(false)
+	if len(*got) != 0 {
+		t.Fatalf("reported before it was safe: %+v", *got)
+	}
+	s.record(0, typSample, 0, sample(c.Enter, 100, 101, 1000, 0, msyncNr, 0x5000, 0x3000, 1))
+	s.round(false)
+	s.round(false)
+	if len(*got) != 1 {
+		t.Fatalf("got %d events, want 1", len(*got))
+	}
+	ev := (*got)[0]
+	if ev.Syscall != "msync" || ev.Timestamp != 1000 || ev.DurationNs != 1000 || ev.ReturnValue != -12 || ev.Errno != "ENOMEM" ||
+		ev.ProcessID != 100 || ev.ThreadID != 101 || ev.ProcessorID != 0 || len(ev.Args) != 3 || ev.Args[0].Value != 0x5000 {
+		t.Fatalf("event %s", event.AppendJSON(nil, &ev))
+	}
+}
+
+// An exit whose enter predates the start: reported with unknown arguments;
+// an enter still running at stop: reported without a return value.
+func TestUnpairedHonest(t *testing.T) {
+	s, got := fakeSource(t, filter.Spec{})
+	c := s.calls[0]
+	s.record(0, typSample, 0, sample(c.Exit, 100, 101, 500, 0, msyncNr, 0))
+	s.record(0, typSample, 0, sample(c.Enter, 100, 102, 600, 0, msyncNr, 0x1000, 0x1000, 4))
+	s.round(false)
+	s.round(true)
+	s.flushPending()
+	if len(*got) != 2 {
+		t.Fatalf("got %d events, want 2", len(*got))
+	}
+	exitOnly, enterOnly := (*got)[0], (*got)[1]
+	if exitOnly.Known&event.HasReturn == 0 || exitOnly.ReturnValue != 0 || len(exitOnly.Args) != 3 {
+		t.Fatalf("exit only: %s", event.AppendJSON(nil, &exitOnly))
+	}
+	for _, a := range exitOnly.Args {
+		if a.Kind != event.ArgNull {
+			t.Errorf("exit only: arg %s known: %s", a.Name, event.AppendJSON(nil, &exitOnly))
+		}
+	}
+	if enterOnly.Known&(event.HasReturn|event.HasDuration) != 0 || enterOnly.Args[2].Value != 4 {
+		t.Fatalf("enter only: %s", event.AppendJSON(nil, &enterOnly))
+	}
+}
+
+// Side-band records name a process that forks, execs and calls within one
+// round, and feed the process tree; loss is reported in-stream.
+func TestSidebandAndLoss(t *testing.T) {
+	spec := filter.Spec{Tree: true, PIDs: []int{50}}
+	s, got := fakeSource(t, spec)
+	s.procs.m[50] = &proc{comm: "shell", exe: "/bin/sh", hasPPID: true, ppid: 1, hasUID: true, uid: 1000}
+	c := s.calls[0]
+	s.record(0, uint32(perf.RecordTypeFork), 0, taskRec(60, 50, 10))
+	s.record(1, uint32(perf.RecordTypeComm), 1<<13, commRec(60, "child", 20))
+	s.record(1, uint32(perf.RecordTypeMmap), 0, mmapRec(60, "/opt/child", 21))
+	s.record(1, uint32(perf.RecordTypeMmap), 0, mmapRec(60, "/lib/ld.so", 22))
+	s.record(1, typSample, 0, sample(c.Enter, 60, 60, 30, 1, msyncNr, 1, 2, 4))
+	s.record(0, typSample, 0, sample(c.Exit, 60, 60, 31, 0, msyncNr, 0))
+	s.record(0, typSample, 0, sample(c.Enter, 70, 70, 32, 0, msyncNr, 1, 2, 4)) // not in the tree
+	s.record(0, typSample, 0, sample(c.Exit, 70, 70, 33, 0, msyncNr, 0))
+	s.record(0, uint32(perf.RecordTypeLost), 0, lostRec(7, 40))
+	s.record(1, uint32(perf.RecordTypeExit), 0, taskRec(60, 50, 50))
+	s.round(false)
+	s.round(true)
+	if len(*got) != 2 {
+		t.Fatalf("got %d events, want 2", len(*got))
+	}
+	ev := (*got)[0]
+	if ev.ProcessName != "child" || ev.ExecutablePath != "/opt/child" || ev.ParentProcessID != 50 || ev.UserID != 1000 || ev.DurationNs != 1 {
+		t.Errorf("child: %s", event.AppendJSON(nil, &ev))
+	}
+	lost := (*got)[1]
+	if lost.EventName != event.NameLost || lost.Args[2].Value != 7 || s.Lost() != 7 {
+		t.Errorf("lost: %s", event.AppendJSON(nil, &lost))
+	}
+	if s.cfg.Filter.Procs.Contains(60) {
+		t.Error("exited child still in the tree")
+	}
+	if _, ok := s.procs.m[60]; ok {
+		t.Error("exited child still in the process table")
+	}
+}
+
+// Our own process is dropped.
+func TestSelfDropped(t *testing.T) {
+	s, got := fakeSource(t, filter.Spec{})
+	c := s.calls[1]
+	s.record(0, typSample, 0, sample(c.Enter, 1, 3, 10, 0, mmapNr, 0, 4096, 3, 0x22, ^uint64(0), 0))
+	s.record(0, typSample, 0, sample(c.Exit, 1, 3, 11, 0, mmapNr, 0x7f0000000000))
+	s.round(true)
+	if len(*got) != 0 {
+		t.Fatalf("own events reported: %d", len(*got))
+	}
+}
+
+// The hot path does not allocate: parsing, ordering, pairing, decoding.
+func TestSteadyStateAllocs(t *testing.T) {
+	s, _ := fakeSource(t, filter.Spec{})
+	s.h = func(*event.Event) {}
+	s.procs.m[100] = &proc{comm: "w"}
+	c := s.calls[1]
+	enter := sample(c.Enter, 100, 101, 0, 0, mmapNr, 0, 4096, 3, 0x22, ^uint64(0), 0)
+	exit := sample(c.Exit, 100, 101, 0, 1, mmapNr, 0x7f0000000000)
+	ts := uint64(1)
+	step := func() {
+		for i := 0; i < 64; i++ {
+			binary.NativeEndian.PutUint64(enter[8:], ts)
+			binary.NativeEndian.PutUint64(exit[8:], ts+1)
+			ts += 2
+			s.record(0, typSample, 0, enter)
+			s.record(1, typSample, 0, exit)
+		}
+		s.round(false)
+	}
+	for i := 0; i < 10; i++ {
+		step()
+	}
+	if n := testing.AllocsPerRun(100, step); n != 0 {
+		t.Errorf("%v allocations per round of 64 syscalls", n)
+	}
+}
+
+func TestOnlineCPUs(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "online")
+	os.WriteFile(p, []byte("0-2,5\n"), 0o644)
+	got, err := onlineCPUs(p)
+	if err != nil || len(got) != 4 || got[3] != 5 {
+		t.Fatalf("onlineCPUs = %v, %v", got, err)
+	}
+}
