@@ -88,6 +88,7 @@ func Measure(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	rep.Rows = rows
 	rep.Notes = b.notes()
+	rep.Versions = b.versions(rows)
 	if b.touchesAudit(rows) && cfg.Auditctl != "" {
 		st, err := b.auditState()
 		if err != nil {
@@ -199,6 +200,31 @@ func (b *bench) notes() []string {
 		fmt.Sprintf("perf trace row: `perf trace -a`, attached once its perf fds stop changing, plus %v settle; stopped with SIGINT after the workload; captured counted by the workload's thread ids (perf trace shows tids; its comms are unreliable after exec); its LOST lines count all processes", b.cfg.Settle),
 		"auditd row: a private auditd (-n -s nochange, temporary config and log dir, Debian's default settings otherwise) and one rule -a always,exit -F arch=b64 -S " + strings.Join(Syscalls, ",") + " -F exe=WORKLOAD -k " + AuditKey + "; lost = kernel lost counter delta; stopped with SIGTERM; audit state restored",
 	}
+}
+
+// versions asks each tracer that will run for its version line.
+func (b *bench) versions(rows []*Row) []string {
+	var v []string
+	seen := map[string]bool{}
+	for _, row := range rows {
+		var args []string
+		switch row.Name {
+		case RowAuperfPerf, RowAuperfAudit:
+			args = []string{b.cfg.Auperf, "version"}
+		case RowPerfTrace:
+			args = []string{b.cfg.Perf, "--version"}
+		case RowAuditd:
+			args = []string{b.cfg.Auditctl, "-v"}
+		}
+		if row.Skip != "" || args == nil || seen[args[0]] {
+			continue
+		}
+		seen[args[0]] = true
+		if out, err := exec.Command(args[0], args[1:]...).Output(); err == nil {
+			v = append(v, strings.TrimSpace(string(out)))
+		}
+	}
+	return v
 }
 
 // workloadArgs returns the workload's loop command for a run.

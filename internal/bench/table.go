@@ -52,6 +52,7 @@ type Report struct {
 	Threads    int      `json:"threads"`
 	Rounds     int      `json:"rounds"`
 	Syscalls   []string `json:"syscalls"`
+	Versions   []string `json:"versions,omitempty"` // of the tracers, as they print them
 	Rows       []*Row   `json:"rows"`
 	Notes      []string `json:"notes,omitempty"`
 }
@@ -102,7 +103,11 @@ func (row *Row) finish() {
 func WriteTable(w io.Writer, r *Report) error {
 	fmt.Fprintf(w, "auperf bench: kernel %s, %d CPUs; workload loop %s x %d iterations x %d threads; %d rounds (rows alternate within each round)\n",
 		r.Kernel, r.CPUs, strings.Join(r.Syscalls, "+"), r.Iterations, r.Threads, r.Rounds)
-	fmt.Fprintf(w, "command: %s\n\n", r.Command)
+	fmt.Fprintf(w, "command: %s\n", r.Command)
+	if len(r.Versions) > 0 {
+		fmt.Fprintf(w, "versions: %s\n", strings.Join(r.Versions, "; "))
+	}
+	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	// Names are padded here because tabwriter aligns every column alike.
 	// A row that did not run fills every column (a line with fewer cells

@@ -10,6 +10,7 @@ func sampleReport() *Report {
 	r := &Report{
 		Command: "auperf-bench -n 1000", Kernel: "6.18.0", CPUs: 2,
 		Iterations: 1000, Threads: 1, Rounds: 3, Syscalls: Syscalls,
+		Versions: []string{"auperf dev", "perf version 6.1"},
 		Rows: []*Row{
 			{Name: "untraced", Runs: []Run{
 				{Round: 1, CallsPerSec: 500000, Expected: 6000},
