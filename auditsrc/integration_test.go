@@ -13,7 +13,7 @@ import (
 	"github.com/auperf/auperf/internal/workload"
 )
 
-const mapAnonymous = 0x20
+
 
 // traced keeps the calls of the default events (the workload makes a few
 // more, such as mincore and pkey_mprotect).

@@ -54,7 +54,7 @@ type Source struct {
 }
 
 type counters struct {
-	records, emitted, filtered, notOurs, lostKernel, lostGap, lostIncomplete,
+	records, emitted, filtered, notOurs, lostKernel, lostBacklog, lostGap, lostIncomplete,
 	enobufs, late atomic.Uint64
 }
 
@@ -130,8 +130,9 @@ func (s *Source) Ready() <-chan struct{} { return s.ready }
 
 func (s *Source) Name() string { return event.SourceAudit }
 
-// Stats returns the source's counters. lost_kernel counts records (the
-// kernel's unit); lost_sequence_gap and lost_incomplete count events.
+// Stats returns the source's counters. lost_kernel_records counts records
+// (the kernel's unit); lost_backlog (the events among them, as the daemon),
+// lost_sequence_gap and lost_incomplete count events.
 func (s *Source) Stats() []event.Counter {
 	src := event.SourceAudit
 	return []event.Counter{
@@ -140,6 +141,7 @@ func (s *Source) Stats() []event.Counter {
 		{Source: src, Name: "filtered", Value: s.c.filtered.Load()},
 		{Source: src, Name: "other_syscalls", Value: s.c.notOurs.Load()},
 		{Source: src, Name: "lost_kernel_records", Value: s.c.lostKernel.Load()},
+		{Source: src, Name: "lost_backlog", Value: s.c.lostBacklog.Load()},
 		{Source: src, Name: "lost_sequence_gap", Value: s.c.lostGap.Load()},
 		{Source: src, Name: "lost_incomplete", Value: s.c.lostIncomplete.Load()},
 		{Source: src, Name: "enobufs", Value: s.c.enobufs.Load()},
@@ -547,16 +549,18 @@ func (ss *session) loop(ctx context.Context, h event.Handler) error {
 		}
 		return nil
 	}
+	r.unicast = ss.unicast
 	pollLost := func() {
 		st, err := getStatus(ss.ctl)
 		if err != nil {
 			return
 		}
-		if d := st.Lost - ss.lostBase; d != 0 && d < 1<<31 {
-			ss.lostBase = st.Lost
-			s.c.lostKernel.Add(uint64(d))
-			r.lost(uint64(d), "kernel_records")
+		d := st.Lost - ss.lostBase // the kernel's counter is 32 bits and wraps
+		ss.lostBase = st.Lost
+		if d >= 1<<31 {
+			d = 0 // reset by someone (AUDIT_STATUS_LOST): not a loss of ours
 		}
+		r.kernelLost(uint64(d), time.Now())
 	}
 
 	for ctx.Err() == nil {
@@ -608,6 +612,53 @@ func (ss *session) loop(ctx context.Context, h event.Handler) error {
 	return nil
 }
 
+// kernelLost takes d more records the kernel counted lost. In multicast
+// mode they are reported as they are (records: an upper bound of the
+// events lost, the socket may also have dropped some). As the daemon,
+// the kernel's loss is exact and is turned into events: when a SYSCALL
+// record cannot be queued the kernel drops the whole event
+// (audit_log_exit returns), so an event lost is one record lost, and
+// every other lost record is an MMAP, PROCTITLE or EOE missing from an
+// event that did arrive. Those are known once their group completes, so
+// the count is settled EOETimeout later.
+func (r *reader) kernelLost(d uint64, now time.Time) {
+	r.s.c.lostKernel.Add(d)
+	if !r.unicast {
+		if d > 0 {
+			r.lost(d, "kernel_records")
+		}
+		return
+	}
+	r.kernelTotal += d
+	r.samples = append(r.samples, lostSample{now, r.kernelTotal})
+	r.settle(now.Add(-r.s.cfg.EOETimeout - 500*time.Millisecond))
+}
+
+type lostSample struct {
+	at    time.Time
+	total uint64
+}
+
+// settle reports the events lost up to the newest sample taken before t.
+func (r *reader) settle(t time.Time) {
+	i := -1
+	for j, s := range r.samples {
+		if s.at.Before(t) {
+			i = j
+		}
+	}
+	if i < 0 {
+		return
+	}
+	total := r.samples[i].total
+	r.samples = r.samples[i:]
+	if n := int64(total) - int64(r.auxMissing) - int64(r.reportedLost); n > 0 {
+		r.reportedLost += uint64(n)
+		r.s.c.lostBacklog.Add(uint64(n))
+		r.lost(uint64(n), "backlog")
+	}
+}
+
 // reader turns netlink messages into events.
 type reader struct {
 	s    *Source
@@ -618,6 +669,12 @@ type reader struct {
 	free []*group
 	strs interner
 	next uint64 // order of the next new group
+
+	unicast      bool         // we are the daemon: kernel loss becomes events
+	kernelTotal  uint64       // records the kernel lost since we started
+	samples      []lostSample // kernelTotal over time
+	auxMissing   uint64       // MMAP/PROCTITLE/EOE records missing from groups with a SYSCALL
+	reportedLost uint64       // events reported lost from kernelTotal
 	node []byte // hostName of the records being read (logs with node=)
 	logs bool   // reading a log: loss is counted, not put in the stream
 }
@@ -629,6 +686,8 @@ type group struct {
 	arrived time.Time
 	hasSys  bool
 	hasAux  bool // MMAP, PROCTITLE or EOE: the records of a syscall event
+	hasPT   bool // PROCTITLE
+	hasEOE  bool
 	sys     syscallRecord
 	mmap    mmapRecord
 	hasMmap bool
@@ -696,8 +755,15 @@ func (r *reader) record(rec record, now time.Time) {
 		g.hasAux = true
 	case typeProctitle:
 		g.hasAux = true
+		g.hasPT = true
+		if r.logs && g.hasSys {
+			// auditd does not write EOE records; PROCTITLE is the
+			// last record of a syscall event.
+			r.complete(g)
+		}
 	case typeEOE:
 		g.hasAux = true
+		g.hasEOE = true
 		r.complete(g)
 	}
 }
@@ -728,11 +794,15 @@ func (r *reader) completeInOrder(gs []*group) {
 }
 
 func (r *reader) finish() {
+	r.flushOlder(time.Now().Add(time.Hour))
 	if d := r.gap.finish(); d > 0 {
 		r.s.c.lostGap.Add(d)
 		r.lost(d, "sequence_gap")
 	}
-	r.flushOlder(time.Now().Add(time.Hour))
+	if r.unicast {
+		r.samples = append(r.samples, lostSample{time.Time{}, r.kernelTotal})
+		r.settle(time.Unix(1<<40, 0))
+	}
 }
 
 func (r *reader) lost(n uint64, cause string) {
@@ -755,6 +825,9 @@ func (r *reader) emit(g *group) {
 	}
 	sys := &g.sys
 	arch := decode.ArchFromAudit(sys.arch)
+	if !r.logs {
+		r.auxMissing += uint64(r.missingAux(g, arch))
+	}
 	if arch == decode.ArchUnknown || !sys.hasNr || !s.wanted(arch, sys.nr) {
 		s.c.notOurs.Add(1)
 		return
@@ -814,6 +887,29 @@ func (r *reader) emit(g *group) {
 	s.c.emitted.Add(1)
 	r.h(ev)
 }
+
+// missingAux is how many records the kernel always sends with this SYSCALL
+// that did not arrive: PROCTITLE and EOE, and MMAP for an mmap of a file
+// (ksys_mmap_pgoff logs it before it even looks the fd up; x86_64 mmap
+// rejects an unaligned offset, EINVAL, before that).
+func (r *reader) missingAux(g *group, arch decode.Arch) int {
+	n := 0
+	if !g.hasPT {
+		n++
+	}
+	if !g.hasEOE {
+		n++
+	}
+	sys := &g.sys
+	if !g.hasMmap && sys.hasNr && sys.nr == r.s.mmapFd[arch] && sys.known&8 != 0 &&
+		sys.args[3]&mapAnonymous == 0 && !(arch != decode.ArchI386 && sys.exit == -22) {
+		n++
+	}
+	return n
+}
+
+// mapAnonymous is MAP_ANONYMOUS (the same on x86_64, i386 and arm64).
+const mapAnonymous = 0x20
 
 // interner keeps one string per distinct comm/exe so that events do not
 // allocate for them.
