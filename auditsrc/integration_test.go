@@ -13,8 +13,6 @@ import (
 	"github.com/auperf/auperf/internal/workload"
 )
 
-
-
 // traced keeps the calls of the default events (the workload makes a few
 // more, such as mincore and pkey_mprotect).
 func traced(truth []workload.Call) []workload.Call {

@@ -675,8 +675,8 @@ type reader struct {
 	samples      []lostSample // kernelTotal over time
 	auxMissing   uint64       // MMAP/PROCTITLE/EOE records missing from groups with a SYSCALL
 	reportedLost uint64       // events reported lost from kernelTotal
-	node []byte // hostName of the records being read (logs with node=)
-	logs bool   // reading a log: loss is counted, not put in the stream
+	node         []byte       // hostName of the records being read (logs with node=)
+	logs         bool         // reading a log: loss is counted, not put in the stream
 }
 
 type group struct {
