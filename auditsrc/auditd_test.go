@@ -7,11 +7,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/auperf/auperf/decode"
+	"github.com/auperf/auperf/event"
 	"github.com/auperf/auperf/internal/ktest"
 )
 
@@ -154,4 +157,73 @@ func addRules(t *testing.T, lines []string) {
 			exec.Command("auditctl", f...).Run()
 		}
 	})
+}
+
+// With a real auditd owning audit, auperf reads by multicast next to it,
+// adds and removes only its own rules, leaves auditd's rule intact, and
+// both see the events.
+func TestIntegrationAuditdMulticast(t *testing.T) {
+	ktest.Require(t)
+	guardState(t)
+	a := startAuditd(t, "RAW")
+	bin := workloadCopy(t, "auperf-wl-auditd")
+	theirs := "-a always,exit -F arch=b64 -S msync -F exe=" + bin + " -k " + testKey + "-auditd"
+	addRules(t, []string{theirs})
+	listed := func() string { return auditctl(t, "-l") }
+	before := listed()
+
+	r := startSource(t, Config{RuleFields: []string{"-F exe=" + bin}})
+	if w := strings.Join(r.src.Warnings(), "\n"); !strings.Contains(w, "multicast") {
+		t.Errorf("no multicast warning: %q", w)
+	}
+	during := listed()
+	if !strings.Contains(during, testKey+"-auditd") || !strings.Contains(during, "key="+testKey+"\n") && !strings.Contains(during, "-k "+testKey+"\n") {
+		t.Errorf("rules while running:\n%s", during)
+	}
+	st, _ := ReadState()
+	if int(st.PID) != a.cmd.Process.Pid {
+		t.Errorf("audit pid %d while auperf runs, want auditd's %d", st.PID, a.cmd.Process.Pid)
+	}
+	truth := runWorkload(t, bin, "-threads", "2")
+	waitFor(10*time.Second, func() bool { return r.col.count() >= len(traced(truth)) })
+	time.Sleep(300 * time.Millisecond)
+	r.stop(t)
+	if after := listed(); after != before {
+		t.Errorf("rules after auperf stopped:\n%s\nwant (auditd's only):\n%s", after, before)
+	}
+	st, _ = ReadState()
+	if int(st.PID) != a.cmd.Process.Pid {
+		t.Errorf("audit pid %d after auperf stopped, want auditd's %d", st.PID, a.cmd.Process.Pid)
+	}
+	ours := r.col.snapshot()
+	t.Logf("auperf (multicast): %d events, lost %v, stats %v", len(ours), r.col.lost, r.src.Stats())
+	checkTruth(t, truth, ours, int32(os.Getpid()))
+
+	// auditd's log holds the same events (its rule's msync ones and ours).
+	a.stop(t)
+	f, err := os.Open(a.log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var theirEvents []event.Event
+	keys := map[string]int{}
+	if _, err := DecodeLog(f, LogConfig{Events: decode.DefaultEvents}, func(ev *event.Event) {
+		if int(ev.ProcessID) == truth[0].PID {
+			cp := *ev
+			cp.Args = slices.Clone(ev.Args)
+			theirEvents = append(theirEvents, cp)
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(a.log)
+	for _, k := range []string{testKey + "-auditd", testKey} {
+		keys[k] = strings.Count(string(b), `key="`+k+`"`)
+	}
+	t.Logf("auditd's log: %d workload events, records by key %v", len(theirEvents), keys)
+	if keys[testKey+"-auditd"] == 0 || keys[testKey] == 0 {
+		t.Errorf("auditd's log lacks events of its rule or of ours: %v", keys)
+	}
+	checkTruth(t, truth, theirEvents, int32(os.Getpid()))
 }
