@@ -77,8 +77,13 @@ type Config struct {
 	// matched in user space.
 	Filter filter.Spec
 	// Session, when not 0, narrows every rule to this audit session id
-	// (-F sessionid=): the `-- COMMAND` tree mode, see SessionCommand.
+	// (-F sessionid=); StartCommand sets one up for `-- COMMAND`.
 	Session uint32
+	// StartsCommand says that, in Tree mode, the caller starts the traced
+	// command with StartCommand: Attach then adds only the never rules
+	// and StartCommand adds the rules narrowed to the command's audit
+	// session (no host-wide rules at any time).
+	StartsCommand bool
 	// RuleFields are extra "-F field=value" conditions added to every
 	// always rule (tests narrow rules to their workload with exe=).
 	RuleFields []string

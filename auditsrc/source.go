@@ -47,8 +47,9 @@ type Source struct {
 	warnings []string
 	ready    chan struct{}
 
-	mu   sync.Mutex
-	sess *session // set by Attach
+	mu      sync.Mutex
+	sess    *session      // set by Attach
+	session atomic.Uint32 // the command's audit session (StartCommand)
 
 	c counters
 }
@@ -119,7 +120,11 @@ func stateWarnings(st State, cfg Config) []string {
 
 // Warnings are things the user should know about this host's audit state
 // (audit off at boot, rate limit, another daemon); `run` prints them.
-func (s *Source) Warnings() []string { return slices.Clone(s.warnings) }
+func (s *Source) Warnings() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.warnings)
+}
 
 // Rules are the auditctl-style rules the source adds, in order.
 func (s *Source) Rules() []string { return append(slices.Clone(s.never), s.always...) }
@@ -311,6 +316,8 @@ type session struct {
 	orig     State // what to restore
 	unicast  bool
 	ownPID   bool // we are the audit daemon: hand the pid back
+	broad    [][]byte // the always rules Attach added (tree mode narrows them)
+	ctlMu    sync.Mutex // ctl is shared by the reader loop and StartCommand
 	locked   bool // audit locked: our rules were there, nothing to add or delete
 	enabled  bool // we set enabled=1
 	added    bool
@@ -384,7 +391,9 @@ func (s *Source) attach() (ss *session, err error) {
 
 // close restores what the session changed and releases its sockets.
 func (ss *session) close() error {
+	ss.ctlMu.Lock()
 	err := ss.restore()
+	ss.ctlMu.Unlock()
 	ss.saved.unlock()
 	ss.ctl.Close()
 	return err
@@ -485,10 +494,16 @@ func (ss *session) attach(cur State) error {
 	if err != nil {
 		return err
 	}
-	for _, r := range rules {
+	for i, r := range rules {
+		if i >= len(s.never) && s.cfg.StartsCommand && s.cfg.Filter.Tree {
+			break // StartCommand adds them, narrowed to the command
+		}
 		ss.added = true
 		if err := addRule(ss.ctl, r); err != nil {
 			return err
+		}
+		if i >= len(s.never) {
+			ss.broad = append(ss.broad, r)
 		}
 	}
 	return nil
@@ -551,7 +566,9 @@ func (ss *session) loop(ctx context.Context, h event.Handler) error {
 	}
 	r.unicast = ss.unicast
 	pollLost := func() {
+		ss.ctlMu.Lock()
 		st, err := getStatus(ss.ctl)
+		ss.ctlMu.Unlock()
 		if err != nil {
 			return
 		}
@@ -585,12 +602,15 @@ func (ss *session) loop(ctx context.Context, h event.Handler) error {
 	}
 
 	// Stop: no new events, then take what the kernel still holds.
+	ss.ctlMu.Lock()
 	if ss.added {
 		if _, err := deleteKeyed(ss.ctl, s.cfg.Key); err != nil {
+			ss.ctlMu.Unlock()
 			return err
 		}
 		ss.added = false
 	}
+	ss.ctlMu.Unlock()
 	deadline := time.Now().Add(5 * time.Second)
 	for time.Now().Before(deadline) {
 		ready, err := ss.reader.wait(300)
@@ -598,7 +618,10 @@ func (ss *session) loop(ctx context.Context, h event.Handler) error {
 			return err
 		}
 		if !ready {
-			if st, err := getStatus(ss.ctl); err == nil && st.Backlog > 0 {
+			ss.ctlMu.Lock()
+			st, err := getStatus(ss.ctl)
+			ss.ctlMu.Unlock()
+			if err == nil && st.Backlog > 0 {
 				continue
 			}
 			break
@@ -880,6 +903,7 @@ func (r *reader) emit(g *group) {
 	if len(r.node) > 0 {
 		ev.HostName = r.strs.get(r.node)
 	}
+	s.feedTree(sys)
 	if s.needMatch && !s.rest.Match(ev) {
 		s.c.filtered.Add(1)
 		return
