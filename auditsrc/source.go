@@ -315,11 +315,11 @@ type session struct {
 	reader   *conn
 	orig     State // what to restore
 	unicast  bool
-	ownPID   bool // we are the audit daemon: hand the pid back
-	broad    [][]byte // the always rules Attach added (tree mode narrows them)
+	ownPID   bool       // we are the audit daemon: hand the pid back
+	broad    [][]byte   // the always rules Attach added (tree mode narrows them)
 	ctlMu    sync.Mutex // ctl is shared by the reader loop and StartCommand
-	locked   bool // audit locked: our rules were there, nothing to add or delete
-	enabled  bool // we set enabled=1
+	locked   bool       // audit locked: our rules were there, nothing to add or delete
+	enabled  bool       // we set enabled=1
 	added    bool
 	lostBase uint32
 	saved    *stateFile
