@@ -1,17 +1,21 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/urfave/cli/v2"
+	"gopkg.in/yaml.v3"
 
 	"github.com/auperf/auperf/decode"
 	"github.com/auperf/auperf/event"
@@ -40,7 +44,7 @@ func init() {
 			&cli.DurationFlag{Name: "duration", Usage: "stop after `D` (0: until a signal)"},
 			&cli.DurationFlag{Name: "stats-interval", Value: time.Minute, Usage: "write auperf_stats every `D` (0: only at the end)"},
 			&cli.IntFlag{Name: "ring-pages", Usage: "perf ring size per CPU in `PAGES`, a power of two (default 512)"},
-			&cli.StringFlag{Name: "config", Usage: "YAML `FILE` with the same settings (not supported yet)"},
+			&cli.StringFlag{Name: "config", Usage: "YAML `FILE` with the same settings (keys as the long flags; flags win)"},
 		},
 		Action: runAction,
 	})
@@ -65,8 +69,10 @@ var sourceCtors = map[string]func(runOptions) (event.Source, error){
 }
 
 func runAction(c *cli.Context) error {
-	if c.IsSet("config") {
-		return usagef("--config: configuration files are not supported yet; use flags")
+	if path := c.String("config"); path != "" {
+		if err := applyConfig(c, path); err != nil {
+			return err
+		}
 	}
 	opts, err := runFlags(c)
 	if err != nil {
@@ -257,3 +263,71 @@ func runFlags(c *cli.Context) (runOptions, error) {
 // takes bursts of ~300k events/s from the perf source (json, ~250 MB/s)
 // only with a deeper queue than output's default; 16 MiB per sink at most.
 const outputQueue = 512
+
+// runConfig is the --config file: the flags' settings under their names.
+type runConfig struct {
+	Source        string   `yaml:"source"`
+	Events        []string `yaml:"events"`
+	Output        []string `yaml:"output"`
+	PID           []int    `yaml:"pid"`
+	Comm          []string `yaml:"comm"`
+	UID           []int    `yaml:"uid"`
+	Failed        *bool    `yaml:"failed"`
+	Duration      string   `yaml:"duration"`
+	StatsInterval string   `yaml:"stats-interval"`
+	RingPages     int      `yaml:"ring-pages"`
+}
+
+// applyConfig sets every flag the command line did not set from the file.
+func applyConfig(c *cli.Context, path string) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return usagef("--config: %v", err)
+	}
+	var rc runConfig
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&rc); err != nil && !errors.Is(err, io.EOF) {
+		return usagef("--config %s: %s", path, strings.Join(strings.Fields(err.Error()), " "))
+	}
+	set := func(name string, values ...string) error {
+		if c.IsSet(name) {
+			return nil
+		}
+		for _, v := range values {
+			if err := c.Set(name, v); err != nil {
+				return usagef("--config %s: %s: %v", path, name, err)
+			}
+		}
+		return nil
+	}
+	ints := func(v []int) []string {
+		out := make([]string, len(v))
+		for i, n := range v {
+			out[i] = strconv.Itoa(n)
+		}
+		return out
+	}
+	steps := []error{}
+	if rc.Source != "" {
+		steps = append(steps, set("source", rc.Source))
+	}
+	if len(rc.Events) > 0 {
+		steps = append(steps, set("events", strings.Join(rc.Events, ",")))
+	}
+	steps = append(steps, set("output", rc.Output...), set("pid", ints(rc.PID)...),
+		set("comm", rc.Comm...), set("uid", ints(rc.UID)...))
+	if rc.Failed != nil {
+		steps = append(steps, set("failed", strconv.FormatBool(*rc.Failed)))
+	}
+	if rc.Duration != "" {
+		steps = append(steps, set("duration", rc.Duration))
+	}
+	if rc.StatsInterval != "" {
+		steps = append(steps, set("stats-interval", rc.StatsInterval))
+	}
+	if rc.RingPages != 0 {
+		steps = append(steps, set("ring-pages", strconv.Itoa(rc.RingPages)))
+	}
+	return errors.Join(steps...)
+}

@@ -7,7 +7,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/auperf/auperf/internal/ktest"
 	"github.com/auperf/auperf/internal/workload"
@@ -102,4 +105,76 @@ func TestIntegrationRunCommand(t *testing.T) {
 	if len(pids) > 2 {
 		t.Errorf("events of %d processes, want sh and child only: %v", len(pids), pids)
 	}
+}
+
+func TestRunConfigFile(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.yaml")
+	os.WriteFile(bad, []byte("events: [msync, nosuchcall]\n"), 0o644)
+	if st := runMain([]string{"auperf", "run", "--config", bad}); st != 2 {
+		t.Errorf("config with an unknown event: exit %d, want 2", st)
+	}
+	unknown := filepath.Join(dir, "unknown.yaml")
+	os.WriteFile(unknown, []byte("evnts: [msync]\n"), 0o644)
+	if st := runMain([]string{"auperf", "run", "--config", unknown}); st != 2 {
+		t.Errorf("config with an unknown key: exit %d, want 2", st)
+	}
+	ring := filepath.Join(dir, "ring.yaml")
+	os.WriteFile(ring, []byte("ring-pages: 3\nsource: perf\n"), 0o644)
+	if st := runMain([]string{"auperf", "run", "--config", ring}); st != 2 {
+		t.Errorf("config with a bad ring size: exit %d, want 2", st)
+	}
+	if st := runMain([]string{"auperf", "run", "--config", filepath.Join(dir, "missing.yaml")}); st != 2 {
+		t.Errorf("missing config: exit %d, want 2", st)
+	}
+}
+
+// TestIntegrationRunSigterm: SIGTERM stops a host-wide run cleanly: what
+// the kernel still held is drained into the output, final stats written,
+// exit status 0; a config file sets the outputs and events.
+func TestIntegrationRunSigterm(t *testing.T) {
+	ktest.Require(t)
+	dir := t.TempDir()
+	bin := buildAuperf(t, dir)
+	once := workload.CopyAs(t, dir, "wl-once")
+	out := filepath.Join(dir, "events.json")
+	cfg := filepath.Join(dir, "auperf.yaml")
+	os.WriteFile(cfg, []byte("events: [msync]\noutput: [\"json:"+out+"\"]\nstats-interval: 50ms\n"), 0o644)
+	cmd := exec.Command(bin, "run", "--config", cfg)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	// Periodic stats mean the source is attached and running.
+	for !strings.Contains(readFile(out), "auperf_stats") {
+		if cmd.ProcessState != nil {
+			t.Fatalf("auperf ended early: %s", stderr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if b, err := exec.Command(once, "-once", "-out", "/dev/null").CombinedOutput(); err != nil {
+		t.Fatalf("workload: %v %s", err, b)
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("auperf after SIGTERM: %v\n%s", err, stderr.String())
+	}
+	text := readFile(out)
+	if !strings.Contains(text, `"processName":"wl-once"`) || !strings.Contains(text, `"errno":"ENOMEM"`) {
+		t.Errorf("the workload's msync is not in the output")
+	}
+	lines := strings.Split(strings.TrimSpace(text), "\n")
+	if !strings.Contains(lines[len(lines)-1], "auperf_stats") {
+		t.Errorf("last line is not the final stats: %s", lines[len(lines)-1])
+	}
+	if strings.Contains(text, `"eventName":"mmap"`) {
+		t.Error("config's events not applied: mmap reported")
+	}
+}
+
+func readFile(path string) string {
+	b, _ := os.ReadFile(path)
+	return string(b)
 }
