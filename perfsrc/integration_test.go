@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/auperf/auperf/decode"
 	"github.com/auperf/auperf/event"
@@ -173,6 +174,11 @@ func matchTruth(t *testing.T, truth []workload.Call, got []seen) {
 		g := got[idx]
 		if g.pid != int32(c.PID) || g.comm != c.Comm || g.exe != c.Exe || g.name != c.Name {
 			t.Errorf("%s: pid/comm/exe/name = %d %q %q %q, want %d %q %q %q", c.Label, g.pid, g.comm, g.exe, g.name, c.PID, c.Comm, c.Exe, c.Name)
+		}
+		// Wall clock: the enter is stamped just after the workload's
+		// own clock read (loose bound: this checks the clock, not speed).
+		if d := g.ts - c.TS; d < -int64(time.Millisecond) || d > int64(time.Second) {
+			t.Errorf("%s: timestamp %d, workload read the clock at %d", c.Label, g.ts, c.TS)
 		}
 		if !g.hasRet || g.errno != c.Errno {
 			t.Errorf("%s: return %v %d %q, want %d %q", c.Label, g.hasRet, g.ret, g.errno, c.Ret, c.Errno)
