@@ -5,6 +5,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -82,6 +83,23 @@ func TestIntegrationLoad200k(t *testing.T) {
 		sum.Total, sum.Calls, captured, got, r.col.lost, len(events), r.src.Stats())
 	t.Logf("syscalls/s: untraced %.0f, audit source %.0f (%.1fx slower)",
 		untraced.CallsPerSec, sum.CallsPerSec, untraced.CallsPerSec/sum.CallsPerSec)
+	if _, err := exec.LookPath("auditd"); err == nil {
+		// The same rules under Debian's auditd, for comparison.
+		// Debian's flush settings (INCREMENTAL_ASYNC) and the backlog
+		// limit auperf uses (as audit.rules' -b 8192 would).
+		a := startAuditd(t, "RAW")
+		auditctl(t, "-b", strconv.Itoa(DefaultBacklogLimit))
+		addRules(t, r.src.always)
+		under := runLoop(t, bin, iters, filepath.Join(dir, "auditd.json"))
+		for _, l := range r.src.always {
+			f := strings.Fields(l)
+			f[0] = "-d"
+			auditctl(t, f...)
+		}
+		a.stop(t)
+		t.Logf("syscalls/s under auditd with the same rules: %.0f (%.1fx slower than untraced)",
+			under.CallsPerSec, untraced.CallsPerSec/under.CallsPerSec)
+	}
 	if sum.Total < 200000 {
 		t.Errorf("only %d syscalls generated", sum.Total)
 	}
