@@ -29,7 +29,10 @@
 // auperf_lost events.
 //
 // The same record parser reads audit logs written by auditd (RAW and
-// ENRICHED formats, ausearch -r output): see NewLogReader.
+// ENRICHED formats, ausearch -r output): see DecodeLog.
+//
+// `-- COMMAND` trees are traced through an audit session of their own:
+// see StartCommand.
 //
 // This package does not decide whether audit is the right source (package
 // selector does) and does not format events (package event, output).

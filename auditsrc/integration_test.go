@@ -9,6 +9,7 @@ import (
 
 	"github.com/auperf/auperf/decode"
 	"github.com/auperf/auperf/event"
+	"github.com/auperf/auperf/filter"
 	"github.com/auperf/auperf/internal/ktest"
 	"github.com/auperf/auperf/internal/workload"
 )
@@ -162,20 +163,38 @@ func TestIntegrationInt80(t *testing.T) {
 	checkTruth(t, truth, events, int32(os.Getpid()))
 }
 
+// --failed goes into the rules (success=0), --comm is matched in user
+// space: only the failing calls of the named process arrive, all of them.
 func TestIntegrationFilters(t *testing.T) {
 	ktest.Require(t)
 	guardState(t)
 	bin := workloadCopy(t, "auperf-wl-failed")
-	r := startSource(t, Config{RuleFields: []string{"-F exe=" + bin}})
-	r.stop(t)
-	// --failed is pushed into the rules as success=0.
-	src, err := New(Config{Key: testKey, RuleFields: []string{"-F exe=" + bin}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, l := range src.Rules() {
-		if strings.Contains(l, "success=0") {
-			t.Errorf("rule without --failed has success=0: %s", l)
+	spec := filter.Spec{Failed: true, Comms: []string{"auperf-wl-faile"}} // comm is 15 bytes
+	r := startSource(t, Config{Filter: spec, RuleFields: []string{"-F exe=" + bin}})
+	for _, l := range r.src.Rules() {
+		if strings.HasPrefix(l, "-a always") && !strings.Contains(l, "-F success=0") {
+			t.Errorf("--failed not in rule %s", l)
 		}
 	}
+	truth := runWorkload(t, bin, "-threads", "2")
+	var failed []workload.Call
+	for _, c := range traced(truth) {
+		if c.Failed() {
+			failed = append(failed, c)
+		}
+	}
+	waitFor(10*time.Second, func() bool { return r.col.count() >= len(failed) })
+	time.Sleep(300 * time.Millisecond)
+	r.stop(t)
+	events := r.col.snapshot()
+	for i := range events {
+		if events[i].ReturnValue >= 0 || events[i].ProcessName != "auperf-wl-faile" {
+			t.Errorf("unexpected event %s", describe(&events[i]))
+		}
+	}
+	if len(failed) == 0 {
+		t.Fatal("the workload made no failing call")
+	}
+	checkTruth(t, failed, events, int32(os.Getpid()))
+	t.Logf("%d failing calls of %d, %d events", len(failed), len(truth), len(events))
 }
