@@ -291,8 +291,15 @@ func TestIntegrationMillion(t *testing.T) {
 	if s.Total < 1_000_000 {
 		t.Fatalf("workload made %d calls, want >= 1,000,000", s.Total)
 	}
-	if total+lost != s.Total {
-		t.Errorf("captured %d + lost %d != generated %d", total, lost, s.Total)
+	// Loss is counted in tracepoint records (an enter or an exit, of any
+	// process on the host); only a loss-free run can be exact.
+	switch {
+	case lost == 0 && total != s.Total:
+		t.Errorf("captured %d, lost 0, generated %d", total, s.Total)
+	case lost > 0 && total+lost < s.Total:
+		t.Errorf("captured %d + lost %d < generated %d", total, lost, s.Total)
+	case lost > 0:
+		t.Logf("records were lost (slow reader?): exactness is only checked without loss")
 	}
 	for name, n := range s.Calls {
 		if lost == 0 && captured[name] != n {

@@ -446,13 +446,27 @@ func (s *Source) Run(ctx context.Context, h event.Handler) error {
 	if err := s.Attach(); err != nil {
 		return err
 	}
-	defer s.detach()
 	s.h = h
-	stop := context.AfterFunc(ctx, func() {
-		var one = [8]byte{1}
-		unix.Write(s.wake, one[:])
-	})
-	defer stop()
+	// Wake the poller when ctx ends; the waker is gone before detach
+	// closes the eventfd.
+	wake := s.wake
+	runDone := make(chan struct{})
+	var waker sync.WaitGroup
+	waker.Add(1)
+	go func() {
+		defer waker.Done()
+		select {
+		case <-ctx.Done():
+			one := [8]byte{1}
+			unix.Write(wake, one[:])
+		case <-runDone:
+		}
+	}()
+	defer func() {
+		close(runDone)
+		waker.Wait()
+		s.detach()
+	}()
 
 	pfds := make([]unix.PollFd, len(s.rings)+1)
 	for i, r := range s.rings {
