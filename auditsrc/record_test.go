@@ -228,3 +228,41 @@ func filterSpec(pids []int, uids []uint32, failed bool, comms []string) (s filte
 	s.PIDs, s.UIDs, s.Failed, s.Comms = pids, uids, failed, comms
 	return s
 }
+
+func TestStateWarnings(t *testing.T) {
+	w := stateWarnings(State{Enabled: 0}, Config{})
+	if len(w) != 1 || !strings.Contains(w[0], "audit=1") {
+		t.Errorf("audit off: %q", w)
+	}
+	w = stateWarnings(State{Enabled: 1, RateLimit: 100}, Config{})
+	if len(w) != 1 || !strings.Contains(w[0], "rate_limit") {
+		t.Errorf("rate limit: %q", w)
+	}
+	w = stateWarnings(State{Enabled: 2, PID: uint32(os.Getpid())}, Config{})
+	if len(w) != 2 || !strings.Contains(w[0], "multicast") || !strings.Contains(w[1], "locked") {
+		t.Errorf("locked with a daemon: %q", w)
+	}
+	s := &Source{cfg: Config{Key: "auperf"}}
+	rule, _ := buildRule("-a always,exit -F arch=b64 -S 26 -k auperf")
+	other, _ := buildRule("-a always,exit -F arch=b64 -S 26 -k mine")
+	if !s.rulesLoaded([][]byte{other, rule}) || s.rulesLoaded([][]byte{other}) {
+		t.Error("rulesLoaded")
+	}
+}
+
+func TestNewRejectsUnknownEvent(t *testing.T) {
+	if _, err := New(Config{Events: []string{"nosuchcall"}}); err == nil || !strings.Contains(err.Error(), "nosuchcall") {
+		t.Errorf("err %v", err)
+	}
+}
+
+func TestParseBackpressure(t *testing.T) {
+	for in, want := range map[string]Backpressure{"": BackpressureWait, "wait": BackpressureWait, "drop": BackpressureDrop} {
+		if got, err := ParseBackpressure(in); err != nil || got != want {
+			t.Errorf("%q: %v %v", in, got, err)
+		}
+	}
+	if _, err := ParseBackpressure("block"); err == nil {
+		t.Error("block accepted")
+	}
+}

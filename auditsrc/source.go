@@ -310,19 +310,20 @@ func processAlive(pid int) bool {
 
 // session is what Run changed and must undo.
 type session struct {
-	s        *Source
-	ctl      *conn
-	reader   *conn
-	orig     State // what to restore
-	unicast  bool
-	ownPID   bool       // we are the audit daemon: hand the pid back
-	broad    [][]byte   // the always rules Attach added (tree mode narrows them)
-	ctlMu    sync.Mutex // ctl is shared by the reader loop and StartCommand
-	locked   bool       // audit locked: our rules were there, nothing to add or delete
-	enabled  bool       // we set enabled=1
-	added    bool
-	lostBase uint32
-	saved    *stateFile
+	s          *Source
+	ctl        *conn
+	reader     *conn
+	orig       State // what to restore
+	unicast    bool
+	ownPID     bool       // we are the audit daemon: hand the pid back
+	broad      [][]byte   // the always rules Attach added (tree mode narrows them)
+	ctlMu      sync.Mutex // ctl is shared by the reader loop and StartCommand
+	attachedAt time.Time  // just before the first rule went in
+	locked     bool       // audit locked: our rules were there, nothing to add or delete
+	enabled    bool       // we set enabled=1
+	added      bool
+	lostBase   uint32
+	saved      *stateFile
 }
 
 // Attach takes audit (daemon pid or multicast), sets the status it needs
@@ -490,6 +491,7 @@ func (ss *session) attach(cur State) error {
 		return err
 	}
 	ss.lostBase = st.Lost
+	ss.attachedAt = time.Now()
 	rules, err := s.wireRules()
 	if err != nil {
 		return err
@@ -565,6 +567,7 @@ func (ss *session) loop(ctx context.Context, h event.Handler) error {
 		return nil
 	}
 	r.unicast = ss.unicast
+	r.gapFrom = ss.attachedAt.UnixNano() / 1e6 * 1e6 // audit has milliseconds
 	pollLost := func() {
 		ss.ctlMu.Lock()
 		st, err := getStatus(ss.ctl)
@@ -693,6 +696,7 @@ type reader struct {
 	strs interner
 	next uint64 // order of the next new group
 
+	gapFrom      int64        // records older than this (ns) are not gap-checked
 	unicast      bool         // we are the daemon: kernel loss becomes events
 	kernelTotal  uint64       // records the kernel lost since we started
 	samples      []lostSample // kernelTotal over time
@@ -738,7 +742,10 @@ func (r *reader) message(b []byte) {
 		return
 	}
 	r.s.c.records.Add(1)
-	if d, late := r.gap.add(serial); d > 0 {
+	if ts < r.gapFrom {
+		// Held by the kernel from before we attached (its hold queue
+		// may have gaps that are nobody's loss of ours).
+	} else if d, late := r.gap.add(serial); d > 0 {
 		r.s.c.lostGap.Add(d)
 		r.lost(d, "sequence_gap")
 	} else if late {
