@@ -103,7 +103,8 @@ func New(cfg Config) (*Source, error) {
 // stateWarnings says what a user must know about the audit state found.
 func stateWarnings(st State, cfg Config) []string {
 	var w []string
-	if st.Enabled == 0 {
+	if st.Enabled == 0 && !cfg.Filter.Tree {
+		// (A traced command is forked after we enable audit: it is seen.)
 		w = append(w, "audit was disabled: processes started before audit was first enabled on this boot are never audited, so the audit source cannot see them; boot with audit=1 on the kernel command line to see every process")
 	}
 	if st.RateLimit != 0 {
