@@ -266,3 +266,36 @@ func TestParseBackpressure(t *testing.T) {
 		t.Error("block accepted")
 	}
 }
+
+// The selector may give audit only the 32-bit side (perf sees 64-bit).
+func TestSourceRulesI386Only(t *testing.T) {
+	s := &Source{cfg: Config{Events: []string{"msync", "mmap", "mprotect"}, Archs: []decode.Arch{decode.ArchI386}, Key: "auperf"}, self: 7}
+	if err := s.buildRules(); err != nil {
+		t.Fatal(err)
+	}
+	want := "-a never,exit -F arch=b32 -S 144,90,192,125 -F pid=7 -k auperf\n-a always,exit -F arch=b32 -S 144,90,192,125 -k auperf"
+	if got := strings.Join(s.Rules(), "\n"); got != want {
+		t.Errorf("rules:\n%s\nwant:\n%s", got, want)
+	}
+	if s.wanted(decode.ArchX86_64, 26) {
+		t.Error("x86_64 msync wanted")
+	}
+}
+
+// auditd's name_format puts "node=NAME" first: it becomes hostName.
+func TestDecodeLogNode(t *testing.T) {
+	log := `node=web01 type=SYSCALL msg=audit(1700000000.250:77): arch=c000003e syscall=26 success=no exit=-12 a0=5000 a1=3000 a2=1 a3=0 items=0 ppid=1 pid=42 auid=1000 uid=1000 gid=1000 euid=1000 suid=1000 fsuid=1000 egid=1000 sgid=1000 fsgid=1000 tty=pts0 ses=3 comm="x" exe="/usr/bin/x" key="auperf"
+node=web01 type=PROCTITLE msg=audit(1700000000.250:77): proctitle=78
+`
+	var got []string
+	st, err := DecodeLog(strings.NewReader(log), LogConfig{}, func(ev *event.Event) {
+		got = append(got, string(event.AppendJSON(nil, ev)))
+	})
+	if err != nil || st.Events != 1 {
+		t.Fatalf("%+v %v", st, err)
+	}
+	want := `{"timestamp":1700000000250000000,"processId":42,"parentProcessId":1,"userId":1000,"groupId":1000,"loginUserId":1000,"sessionId":3,"processName":"x","executable":{"path":"/usr/bin/x"},"hostName":"web01","eventId":"26","eventName":"msync","syscall":"msync","arch":"x86_64","argsNum":3,"returnValue":-12,"errno":"ENOMEM","args":[{"name":"addr","type":"void*","value":"0x5000"},{"name":"length","type":"size_t","value":12288},{"name":"flags","type":"int","value":1,"decoded":"MS_ASYNC"}],"source":"audit"}` + "\n"
+	if got[0] != want {
+		t.Errorf("got  %s\nwant %s", got[0], want)
+	}
+}

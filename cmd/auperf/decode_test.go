@@ -52,3 +52,23 @@ func TestDecodeCommandUsage(t *testing.T) {
 		}
 	}
 }
+
+// "-" reads stdin (ausearch -r ... | auperf decode -).
+func TestDecodeCommandStdin(t *testing.T) {
+	f, err := os.Open("../../testdata/audit/ausearch-r.log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	saved := os.Stdin
+	os.Stdin = f
+	defer func() { os.Stdin = saved }()
+	out, err := runEventsApp(t, "decode", "--output", "json", "-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := os.ReadFile("../../testdata/audit/ausearch-r.golden.json")
+	if out != string(want) {
+		t.Errorf("stdin output differs from ausearch-r.golden.json")
+	}
+}
