@@ -1,6 +1,7 @@
 package perfsrc
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
@@ -159,5 +160,57 @@ func TestFindTracefsFixture(t *testing.T) {
 	dir, _, err = FindTracefs(Paths{Proc: root2, Sys: root2, NoMount: true})
 	if err != nil || dir != other {
 		t.Fatalf("FindTracefs via mounts = %q, %v", dir, err)
+	}
+}
+
+// fakeRoot is a sysfs with 2 CPUs and a tracefs holding the given kernel's
+// fixture formats.
+func fakeRoot(t *testing.T, kernel string) Paths {
+	t.Helper()
+	root := t.TempDir()
+	sys := filepath.Join(root, "sys")
+	os.MkdirAll(filepath.Join(sys, "devices/system/cpu"), 0o755)
+	os.WriteFile(filepath.Join(sys, "devices/system/cpu/online"), []byte("0-1\n"), 0o644)
+	tr := filepath.Join(root, "tracing")
+	ents, err := os.ReadDir(filepath.Join("..", "testdata", "format", kernel))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ents {
+		data, _ := os.ReadFile(filepath.Join("..", "testdata", "format", kernel, e.Name()))
+		d := filepath.Join(tr, "events", "syscalls", e.Name())
+		os.MkdirAll(d, 0o755)
+		os.WriteFile(filepath.Join(d, "format"), data, 0o644)
+	}
+	return Paths{Proc: filepath.Join(root, "proc"), Sys: sys, Tracefs: tr, NoMount: true}
+}
+
+func TestNewOnOldKernel(t *testing.T) {
+	p := fakeRoot(t, "linux-3.10")
+	if _, err := New(Config{Events: []string{"mmap", "mlock2"}, Paths: p}); !errors.Is(err, ErrNoTracepoint) {
+		t.Fatalf("mlock2 on 3.10: err = %v, want ErrNoTracepoint", err)
+	}
+	s, err := New(Config{Events: []string{"mmap", "mlock2"}, Paths: p, SkipMissing: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := s.Missing(); len(got) != 1 || got[0] != "mlock2" {
+		t.Errorf("Missing = %v", got)
+	}
+	if got := s.Events(); len(got) != 1 || got[0] != "mmap" {
+		t.Errorf("Events = %v", got)
+	}
+	tp := s.tps[585]
+	if tp == nil || !tp.enter || tp.nrOff != 8 || len(tp.args) != 6 || tp.names[5] != "off" {
+		t.Errorf("3.10 enter tracepoint = %+v", tp)
+	}
+	if _, err := New(Config{Events: []string{"mlock2"}, Paths: p, SkipMissing: true}); !errors.Is(err, ErrNoTracepoint) {
+		t.Errorf("nothing left: err = %v", err)
+	}
+	if _, err := New(Config{Events: []string{"mmap"}, Paths: p, RingPages: 48}); err == nil {
+		t.Error("ring of 48 pages accepted")
+	}
+	if _, err := New(Config{Events: []string{"nosuch"}, Paths: p}); err == nil {
+		t.Error("unknown syscall accepted")
 	}
 }

@@ -37,6 +37,9 @@ type Config struct {
 	RingPages int // per CPU, a power of two; 0: DefaultRingPages
 	// Self is the process whose events are never reported (0: this one).
 	Self int
+	// SkipMissing drops events whose tracepoints this kernel lacks
+	// (listed by Missing) instead of failing; at least one must remain.
+	SkipMissing bool
 	// PollInterval bounds how long a record may wait in a quiet ring
 	// (0: 100ms). Busy rings wake the poller by watermark.
 	PollInterval time.Duration
@@ -49,6 +52,7 @@ type Source struct {
 	dir     string // tracefs
 	mounted bool
 	calls   []*Syscall
+	missing []string      // events skipped: no tracepoints (SkipMissing)
 	tps     []*tracepoint // indexed by tracepoint id
 	self    int32
 
@@ -151,12 +155,20 @@ func New(cfg Config) (*Source, error) {
 	maxID := uint64(0)
 	for _, name := range cfg.Events {
 		c, err := ReadSyscall(dir, name)
+		if err != nil && cfg.SkipMissing && errors.Is(err, ErrNoTracepoint) {
+			s.missing = append(s.missing, name)
+			continue
+		}
 		if err != nil {
 			s.unmount()
 			return nil, err
 		}
 		s.calls = append(s.calls, c)
 		maxID = max(maxID, c.Enter.ID, c.Exit.ID)
+	}
+	if len(s.calls) == 0 {
+		s.unmount()
+		return nil, fmt.Errorf("syscalls %s: %w", strings.Join(s.missing, ","), ErrNoTracepoint)
 	}
 	if maxID > 1<<20 {
 		s.unmount()
@@ -213,6 +225,9 @@ func (s *Source) Events() []string {
 	}
 	return out
 }
+
+// Missing lists the events skipped for want of tracepoints (SkipMissing).
+func (s *Source) Missing() []string { return s.missing }
 
 func (s *Source) unmount() {
 	if s.mounted {

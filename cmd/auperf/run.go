@@ -52,20 +52,43 @@ func init() {
 
 // runOptions is what the flags say, shared by every source's constructor.
 type runOptions struct {
-	Events    []string
-	Filter    filter.Spec
-	RingPages int
+	Events        []string // nil: the default events
+	Filter        filter.Spec
+	RingPages     int
+	DefaultEvents bool // Events were not asked for: skip what this kernel lacks
 }
 
-// sourceCtors builds a source by name. auto is resolved before (for now to
-// perf; the selector will pick per event).
+// sourceCtors builds a source by name, for the events of opts.
 var sourceCtors = map[string]func(runOptions) (event.Source, error){
 	"perf": func(o runOptions) (event.Source, error) {
-		return perfsrc.New(perfsrc.Config{Events: o.Events, Filter: o.Filter, RingPages: o.RingPages})
+		src, err := perfsrc.New(perfsrc.Config{Events: o.Events, Filter: o.Filter, RingPages: o.RingPages, SkipMissing: o.DefaultEvents})
+		if err == nil && len(src.Missing()) > 0 {
+			fmt.Fprintf(os.Stderr, "auperf: perf: this kernel has no tracepoints for %s: not traced\n", strings.Join(src.Missing(), ", "))
+		}
+		return src, err
 	},
 	"audit": func(runOptions) (event.Source, error) {
 		return nil, errors.New("the audit source is not yet wired into auperf run")
 	},
+}
+
+// sourcePlan is one source and the events it traces.
+type sourcePlan struct {
+	Source string
+	Events []string
+}
+
+// planSources says which source traces which events. auto is perf for
+// every event for now; the selector will pick per event (perf where its
+// tracepoints open, audit for the rest and for 32-bit processes).
+func planSources(source string, events []string) ([]sourcePlan, error) {
+	switch source {
+	case "auto":
+		return []sourcePlan{{Source: "perf", Events: events}}, nil
+	case "perf", "audit":
+		return []sourcePlan{{Source: source, Events: events}}, nil
+	}
+	return nil, usagef("--source %q: want auto, perf or audit", source)
 }
 
 func runAction(c *cli.Context) error {
@@ -90,13 +113,9 @@ func runAction(c *cli.Context) error {
 	}
 	opts.Filter.Init()
 
-	name := c.String("source")
-	switch name {
-	case "auto":
-		name = "perf"
-	case "perf", "audit":
-	default:
-		return usagef("--source %q: want auto, perf or audit", name)
+	plan, err := planSources(c.String("source"), opts.Events)
+	if err != nil {
+		return err
 	}
 
 	specs := c.StringSlice("output")
@@ -110,12 +129,18 @@ func runAction(c *cli.Context) error {
 	}
 	defer out.Close()
 
-	src, err := sourceCtors[name](opts)
-	if err != nil {
-		return usagef("%s source: %v", name, err)
+	var sources []event.Source
+	for _, sp := range plan {
+		o := opts
+		o.Events = sp.Events
+		src, err := sourceCtors[sp.Source](o)
+		if err != nil {
+			return usagef("%s source: %v", sp.Source, err)
+		}
+		sources = append(sources, src)
 	}
 	p, err := pipeline.New(pipeline.Config{
-		Sources:       []event.Source{src},
+		Sources:       sources,
 		Filter:        opts.Filter,
 		Sink:          out,
 		Hostname:      host,
@@ -226,6 +251,8 @@ func runFlags(c *cli.Context) (runOptions, error) {
 		if len(o.Events) == 0 {
 			return o, usagef("--events is empty")
 		}
+	} else {
+		o.DefaultEvents = true
 	}
 	for _, pid := range c.IntSlice("pid") {
 		if pid <= 0 {
