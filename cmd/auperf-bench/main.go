@@ -11,6 +11,7 @@
 //
 //	auperf-bench [-n N] [-threads T] [-rounds R] [-rows LIST] [-json]
 //	             [-bin DIR] [-dir DIR] [-timeout D] [-settle D] [-keep]
+//	             [-auditd-backlog N]
 //
 // It needs root (perf events of all processes, audit). It holds the
 // machine-wide kernel test lock while it runs, so that no kernel test
@@ -52,6 +53,7 @@ func run() int {
 	timeout := fs.Duration("timeout", 10*time.Minute, "one run's limit before its tracer is stopped")
 	settle := fs.Duration("settle", 500*time.Millisecond, "wait after perf trace has opened its events")
 	keep := fs.Bool("keep", false, "keep the tracers' output files in -dir")
+	auditdBacklog := fs.Int("auditd-backlog", 8192, "audit backlog_limit during the auditd row, as Debian's audit.rules sets it (0: leave as found)")
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		return 2
 	}
@@ -87,8 +89,9 @@ func run() int {
 		Iterations: *n, Threads: *threads, Rounds: *rounds,
 		Rows:    rowList,
 		Timeout: *timeout, Settle: *settle, Keep: *keep,
-		Log:     os.Stderr,
-		Command: strings.Join(append([]string{"auperf-bench"}, os.Args[1:]...), " "),
+		AuditdBacklog: *auditdBacklog,
+		Log:           os.Stderr,
+		Command:       strings.Join(append([]string{"auperf-bench"}, os.Args[1:]...), " "),
 	}
 	if os.Geteuid() != 0 {
 		fmt.Fprintln(os.Stderr, "auperf-bench: warning: not root; traced rows will fail or be skipped")

@@ -167,6 +167,15 @@ func (b *bench) runAuditd(ctx context.Context, run *Run, base, summary string) (
 		}
 		defer b.auditctl("-e", "0")
 	}
+	// Debian's shipped rules (/etc/audit/rules.d/audit.rules) raise the
+	// backlog to 8192 when auditd starts; so does auperf's audit source
+	// while it is the daemon. The row does the same, for the run only.
+	if bl := b.cfg.AuditdBacklog; bl > 0 && st.Status["backlog_limit"] != strconv.Itoa(bl) {
+		if _, err := b.auditctl("-b", strconv.Itoa(bl)); err != nil {
+			return "", err
+		}
+		defer b.auditctl("-b", st.Status["backlog_limit"])
+	}
 	args := []string{b.cfg.Auditd, "-n", "-s", "nochange", "-c", dir}
 	cmd := exec.Command(args[0], args[1:]...)
 	var stderr bytes.Buffer

@@ -23,7 +23,7 @@ func TestIntegrationMeasure(t *testing.T) {
 		Auditd:     LookTool("auditd"),
 		Auditctl:   LookTool("auditctl"),
 		Dir:        t.TempDir(),
-		Iterations: 2000, Threads: 2, Rounds: 1,
+		Iterations: 2000, Threads: 2, Rounds: 1, AuditdBacklog: 8192,
 		Rows:    []string{RowUntraced, RowPerfTrace, RowAuditd},
 		Timeout: 2 * time.Minute, Settle: 200 * time.Millisecond,
 	}

@@ -47,8 +47,11 @@ type Config struct {
 	Timeout    time.Duration // one run's limit before the tracer is stopped
 	Settle     time.Duration // after perf trace has opened its events
 	Keep       bool          // keep the tracers' output files
-	Log        io.Writer     // progress lines
-	Command    string        // the harness's command line, for the report
+	// AuditdBacklog is the backlog_limit set for the auditd row's runs
+	// (Debian's audit.rules sets 8192); 0 leaves the kernel's as found.
+	AuditdBacklog int
+	Log           io.Writer // progress lines
+	Command       string    // the harness's command line, for the report
 }
 
 // ErrAuditState is returned (wrapped) when the audit state after a run
@@ -198,7 +201,7 @@ func (b *bench) notes() []string {
 		"tracer CPU s = user+sys of the tracer process alone (median per run); peak RSS = largest run (auperf rows: VmHWM polled every 50ms, since auperf is the workload's parent)",
 		"auperf rows trace the workload with `auperf run --source S -- WORKLOAD` (the command starts after auperf has attached, and auperf exits when it does)",
 		fmt.Sprintf("perf trace row: `perf trace -a`, attached once its perf fds stop changing, plus %v settle; stopped with SIGINT after the workload; captured counted by the workload's thread ids (perf trace shows tids; its comms are unreliable after exec); its LOST lines count all processes", b.cfg.Settle),
-		"auditd row: a private auditd (-n -s nochange, temporary config and log dir, Debian's default settings otherwise) and one rule -a always,exit -F arch=b64 -S " + strings.Join(Syscalls, ",") + " -F exe=WORKLOAD -k " + AuditKey + "; lost = kernel lost counter delta; stopped with SIGTERM; audit state restored",
+		fmt.Sprintf("auditd row: a private auditd (-n -s nochange, temporary config and log dir, Debian's default auditd.conf otherwise: ENRICHED, INCREMENTAL_ASYNC), backlog_limit %d for the run (0: as found), and one rule -a always,exit -F arch=b64 -S %s -F exe=WORKLOAD -k %s; lost = the kernel's lost counter across the run; stopped with SIGTERM; audit state restored", b.cfg.AuditdBacklog, strings.Join(Syscalls, ","), AuditKey),
 	}
 }
 
