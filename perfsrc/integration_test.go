@@ -2,6 +2,7 @@ package perfsrc
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -309,4 +310,55 @@ func TestIntegrationMillion(t *testing.T) {
 	if incomplete != 0 && lost == 0 {
 		t.Errorf("%d calls without return or duration with nothing lost", incomplete)
 	}
+}
+
+// TestIntegrationPerfClock: without use_clockid (kernels before 4.1, forced
+// here) timestamps are still wall clock, through the COMM calibration.
+func TestIntegrationPerfClock(t *testing.T) {
+	ktest.Require(t)
+	for _, perfClock := range []bool{false, true} {
+		t.Run(fmt.Sprintf("perfclock=%v", perfClock), func(t *testing.T) { testClock(t, perfClock) })
+	}
+}
+
+func testClock(t *testing.T, perfClock bool) {
+	bin := workload.CopyAs(t, t.TempDir(), "wl-clock")
+	truthPath := filepath.Join(t.TempDir(), "truth.json")
+	var mu sync.Mutex
+	got := map[[2]uint64]int64{} // (tid, addr) of msync -> timestamp
+	src := trace(t, Config{Events: []string{"msync"}, PerfClock: perfClock}, func(ev *event.Event) {
+		if ev.ProcessName == "wl-clock" && ev.Syscall == "msync" && len(ev.Args) == 3 {
+			mu.Lock()
+			got[[2]uint64{uint64(ev.ThreadID), ev.Args[0].Value}] = ev.Timestamp
+			mu.Unlock()
+		}
+	}, func() {
+		runWorkload(t, bin, "-threads", "2", "-out", truthPath)
+	})
+	if perfClock && (src.clock != -1 || src.calib.pending) {
+		t.Fatalf("clock %d, calibration pending %v", src.clock, src.calib.pending)
+	}
+	truth, err := workload.ReadTruth(truthPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	var worst int64
+	for _, c := range truth {
+		if c.Name != "msync" {
+			continue
+		}
+		ts, ok := got[[2]uint64{uint64(c.TID), c.Args[0]}]
+		if !ok {
+			t.Errorf("msync %s not reported", c.Label)
+			continue
+		}
+		n++
+		d := ts - c.TS
+		worst = max(worst, d, -d)
+		if d < -int64(time.Millisecond) || d > int64(100*time.Millisecond) {
+			t.Errorf("%s: timestamp %d, workload's clock %d (%+d ns)", c.Label, ts, c.TS, d)
+		}
+	}
+	t.Logf("%d msync calls, worst distance to the workload's clock %d ns", n, worst)
 }

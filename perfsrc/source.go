@@ -40,6 +40,9 @@ type Config struct {
 	// SkipMissing drops events whose tracepoints this kernel lacks
 	// (listed by Missing) instead of failing; at least one must remain.
 	SkipMissing bool
+	// PerfClock forces perf's own clock (no use_clockid), as on kernels
+	// before 4.1, calibrated against wall time; for tests.
+	PerfClock bool
 	// PollInterval bounds how long a record may wait in a quiet ring
 	// (0: 100ms). Busy rings wake the poller by watermark.
 	PollInterval time.Duration
@@ -64,6 +67,7 @@ type Source struct {
 	wake       int   // eventfd that ends the poll
 	clockOff   int64 // added to perf timestamps to make wall time
 	clock      int32 // the clock id in use, -1: perf's own
+	calib      calibration
 
 	// Poller state (one goroutine).
 	queues  [][]rec
@@ -327,6 +331,7 @@ func (s *Source) attach() error {
 	// Seed after enabling: a process born in between is in both, and the
 	// records (replayed in time order) are newer than what /proc said.
 	s.procs.seed()
+	s.calibrate()
 	return nil
 }
 
@@ -341,6 +346,9 @@ func (s *Source) pickClock(cpu int) (bool, int32, error) {
 		use bool
 		id  int32
 	}{{true, unix.CLOCK_REALTIME}, {true, unix.CLOCK_MONOTONIC}, {false, 0}} {
+		if s.cfg.PerfClock && try.use {
+			continue
+		}
 		a := &perf.Attr{Type: perf.TracepointEvent, Config: f.ID,
 			SampleFormat: perf.SampleFormat{Tid: true, Time: true, CPU: true, Raw: true},
 			Options:      perf.Options{Disabled: true, SampleIDAll: true, UseClockID: try.use},
@@ -366,6 +374,63 @@ func (s *Source) pickClock(cpu int) (bool, int32, error) {
 		return try.use, try.id, nil
 	}
 	return false, 0, fmt.Errorf("open tracepoint syscalls:%s on cpu %d: %w", f.Name, cpu, err)
+}
+
+// calibration maps perf's own clock (kernels without use_clockid) to wall
+// time: our thread renames itself to its own name, which the kernel stamps
+// in a COMM record with the perf clock; the wall clock read just before and
+// after brackets that stamp.
+type calibration struct {
+	tid      int32
+	t0, t1   int64 // wall clock around the rename
+	pending  bool
+	lastWall int64
+}
+
+const calibrateEvery = int64(10 * time.Second)
+
+// calibrate starts a calibration (perf clock only).
+func (s *Source) calibrate() {
+	now := wallNow()
+	if s.clock != -1 || (s.calib.pending && now-s.calib.lastWall < calibrateEvery) {
+		return
+	}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	var name [16]byte
+	if err := unix.Prctl(unix.PR_GET_NAME, uintptr(unsafe.Pointer(&name[0])), 0, 0, 0); err != nil {
+		return
+	}
+	t0 := wallNow()
+	if err := unix.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(&name[0])), 0, 0, 0); err != nil {
+		return
+	}
+	t1 := wallNow()
+	s.calib = calibration{tid: int32(unix.Gettid()), t0: t0, t1: t1, pending: true, lastWall: t1}
+}
+
+// retime keeps the offset of a non-wall clock current: a calibration for
+// perf's clock, the realtime-monotonic offset after a clock step.
+func (s *Source) retime() {
+	switch s.clock {
+	case -1:
+		if wallNow()-s.calib.lastWall >= calibrateEvery {
+			s.calibrate()
+		}
+	case unix.CLOCK_MONOTONIC:
+		var rt, mono unix.Timespec
+		unix.ClockGettime(unix.CLOCK_REALTIME, &rt)
+		unix.ClockGettime(unix.CLOCK_MONOTONIC, &mono)
+		if off := rt.Nano() - mono.Nano(); off-s.clockOff > int64(time.Millisecond) || s.clockOff-off > int64(time.Millisecond) {
+			s.clockOff = off
+		}
+	}
+}
+
+func wallNow() int64 {
+	var ts unix.Timespec
+	unix.ClockGettime(unix.CLOCK_REALTIME, &ts)
+	return ts.Nano()
 }
 
 // kernelFilter is the tracepoint filter: our own threads (common_pid is a
@@ -513,6 +578,7 @@ func (s *Source) Run(ctx context.Context, h event.Handler) error {
 // the previous round (a record stamped before that was in its ring by the
 // time this round read it). final processes everything.
 func (s *Source) round(final bool) {
+	s.retime()
 	var newest uint64
 	for i := range s.queues {
 		if i < len(s.rings) {
@@ -704,6 +770,13 @@ func (s *Source) process(r *rec) {
 			s.emit(nil, r)
 		}
 	case kComm, kCommExec:
+		if r.pid == s.self {
+			if s.calib.pending && r.tid == s.calib.tid && r.kind == kComm {
+				s.clockOff = (s.calib.t0+s.calib.t1)/2 - int64(r.ts)
+				s.calib.pending = false
+			}
+			return
+		}
 		if r.pid == r.tid || r.kind == kCommExec {
 			s.procs.comm(r.pid, r.str, r.kind == kCommExec)
 		}
