@@ -204,16 +204,25 @@ func runAction(c *cli.Context) error {
 				// the command runs on untraced; wait for it.
 				cmdErr = <-cmdDone
 			}
-			if cerr := out.Close(); err == nil && cerr != nil {
-				err = cerr
+			if n := p.Lost(); n > 0 {
+				fmt.Fprintf(os.Stderr, "auperf: %d records lost by the kernel (reported in-stream as auperf_lost); a larger --ring-pages may help\n", n)
 			}
-			if err != nil {
-				return err
-			}
+			cerr := out.Close()
 			if cmd != nil {
+				// The command's status is what a script relies on:
+				// an output problem is said, not returned.
+				if err == nil && cerr != nil {
+					fmt.Fprintf(os.Stderr, "auperf: %v\n", cerr)
+				}
+				if err != nil {
+					fmt.Fprintf(os.Stderr, "auperf: %v\n", err)
+				}
 				return commandStatus(cmdErr)
 			}
-			return nil
+			if err == nil {
+				err = cerr
+			}
+			return err
 		}
 	}
 }
