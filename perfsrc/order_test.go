@@ -251,3 +251,20 @@ func TestOnlineCPUs(t *testing.T) {
 		t.Fatalf("onlineCPUs = %v, %v", got, err)
 	}
 }
+
+// Before 3.16 COMM records carry no exec flag: a leader's COMM followed by
+// an executable mapping still names the new image.
+func TestExecWithoutCommExecFlag(t *testing.T) {
+	s, got := fakeSource(t, filter.Spec{})
+	s.noCommExec = true
+	s.procs.m[60] = &proc{comm: "sh", exe: "/bin/sh"}
+	c := s.calls[0]
+	s.record(0, uint32(perf.RecordTypeComm), 0, commRec(60, "tool", 20))
+	s.record(0, uint32(perf.RecordTypeMmap), 0, mmapRec(60, "/usr/bin/tool", 21))
+	s.record(0, typSample, 0, sample(c.Enter, 60, 60, 30, 0, msyncNr, 1, 2, 4))
+	s.record(0, typSample, 0, sample(c.Exit, 60, 60, 31, 0, msyncNr, 0))
+	s.round(true)
+	if len(*got) != 1 || (*got)[0].ProcessName != "tool" || (*got)[0].ExecutablePath != "/usr/bin/tool" {
+		t.Fatalf("got %+v", *got)
+	}
+}

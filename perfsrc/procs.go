@@ -15,7 +15,7 @@ type proc struct {
 	uid         uint32
 	hasPPID     bool
 	hasUID      bool
-	execPending bool // exec seen (COMM), executable mapping not yet
+	execPending bool // exec (maybe) seen (COMM), executable mapping not yet: exe may be stale
 }
 
 // procTable follows processes: seeded from /proc, kept current by the
@@ -120,7 +120,6 @@ func (t *procTable) comm(pid int32, name string, exec bool) {
 		p.comm = name
 	}
 	if exec {
-		p.exe = ""
 		p.execPending = true
 	}
 }

@@ -68,6 +68,7 @@ type Source struct {
 	clockOff   int64 // added to perf timestamps to make wall time
 	clock      int32 // the clock id in use, -1: perf's own
 	calib      calibration
+	noCommExec bool // the kernel cannot flag exec COMM records (before 3.16)
 
 	// Poller state (one goroutine).
 	queues  [][]rec
@@ -270,7 +271,7 @@ func (s *Source) attach() error {
 			Type:         perf.SoftwareEvent,
 			Config:       uint64(perf.Dummy),
 			SampleFormat: perf.SampleFormat{Tid: true, Time: true, CPU: true},
-			Options: perf.Options{Disabled: true, SampleIDAll: true, Comm: true, CommExec: true,
+			Options: perf.Options{Disabled: true, SampleIDAll: true, Comm: true, CommExec: !s.noCommExec,
 				Task: true, Mmap: true, Watermark: true, UseClockID: useClock},
 			Wakeup:  watermark,
 			ClockID: clockID,
@@ -280,6 +281,12 @@ func (s *Source) attach() error {
 	}
 	for _, cpu := range cpus {
 		lead, err := perf.Open(sideband(), perf.AllThreads, cpu, nil)
+		if err != nil && errors.Is(err, unix.EINVAL) && !s.noCommExec {
+			// Before 3.16 comm_exec is a reserved bit: every COMM of a
+			// leader may then be an exec (see process).
+			s.noCommExec = true
+			lead, err = perf.Open(sideband(), perf.AllThreads, cpu, nil)
+		}
 		if err != nil {
 			return fmt.Errorf("open perf side-band event on cpu %d: %w", cpu, err)
 		}
@@ -778,7 +785,9 @@ func (s *Source) process(r *rec) {
 			return
 		}
 		if r.pid == r.tid || r.kind == kCommExec {
-			s.procs.comm(r.pid, r.str, r.kind == kCommExec)
+			// Without the exec flag a leader's rename may be an exec:
+			// the next executable mapping names the binary.
+			s.procs.comm(r.pid, r.str, r.kind == kCommExec || s.noCommExec)
 		}
 	case kFork:
 		ppid := int32(r.words[0])
