@@ -7,11 +7,12 @@ import (
 
 // Record types auperf reads (include/uapi/linux/audit.h).
 const (
-	typeSyscall   = 1300 // AUDIT_SYSCALL
-	typeEOE       = 1320 // AUDIT_EOE: end of a multi-record event
-	typeMmap      = 1323 // AUDIT_MMAP: fd and flags of a file mmap
-	typeProctitle = 1327 // AUDIT_PROCTITLE
-	typeOther     = 1    // any other record: only its serial matters
+	typeSyscall      = 1300 // AUDIT_SYSCALL
+	typeConfigChange = 1305 // AUDIT_CONFIG_CHANGE
+	typeEOE          = 1320 // AUDIT_EOE: end of a multi-record event
+	typeMmap         = 1323 // AUDIT_MMAP: fd and flags of a file mmap
+	typeProctitle    = 1327 // AUDIT_PROCTITLE
+	typeOther        = 1    // any other record: only its serial matters
 )
 
 // typeNames are the names auditd writes in "type=" for the types above.

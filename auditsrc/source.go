@@ -1,6 +1,7 @@
 package auditsrc
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"errors"
@@ -319,7 +320,6 @@ type session struct {
 	ownPID     bool       // we are the audit daemon: hand the pid back
 	broad      [][]byte   // the always rules Attach added (tree mode narrows them)
 	ctlMu      sync.Mutex // ctl is shared by the reader loop and StartCommand
-	attachedAt time.Time  // just before the first rule went in
 	locked     bool       // audit locked: our rules were there, nothing to add or delete
 	enabled    bool       // we set enabled=1
 	added      bool
@@ -492,7 +492,6 @@ func (ss *session) attach(cur State) error {
 		return err
 	}
 	ss.lostBase = st.Lost
-	ss.attachedAt = time.Now()
 	rules, err := s.wireRules()
 	if err != nil {
 		return err
@@ -568,7 +567,8 @@ func (ss *session) loop(ctx context.Context, h event.Handler) error {
 		return nil
 	}
 	r.unicast = ss.unicast
-	r.gapFrom = ss.attachedAt.UnixNano() / 1e6 * 1e6 // audit has milliseconds
+	r.addRuleMark = []byte(`op=add_rule key="` + s.cfg.Key + `"`)
+	r.gapAny = ss.locked
 	pollLost := func() {
 		ss.ctlMu.Lock()
 		st, err := getStatus(ss.ctl)
@@ -697,7 +697,9 @@ type reader struct {
 	strs interner
 	next uint64 // order of the next new group
 
-	gapFrom      int64        // records older than this (ns) are not gap-checked
+	gapOn        bool         // checking serials for gaps
+	gapAny       bool         // start with any record (no rule of ours will be added)
+	addRuleMark  []byte       // what our rules' CONFIG_CHANGE records say
 	unicast      bool         // we are the daemon: kernel loss becomes events
 	kernelTotal  uint64       // records the kernel lost since we started
 	samples      []lostSample // kernelTotal over time
@@ -743,9 +745,14 @@ func (r *reader) message(b []byte) {
 		return
 	}
 	r.s.c.records.Add(1)
-	if ts < r.gapFrom {
-		// Held by the kernel from before we attached (its hold queue
-		// may have gaps that are nobody's loss of ours).
+	if !r.gapOn && (typ == typeConfigChange && bytes.Contains(rest, r.addRuleMark) || r.gapAny) {
+		// Serials are checked for gaps from our first rule's
+		// CONFIG_CHANGE on: older records (the kernel's hold queue,
+		// events in flight) may have gaps that are nobody's loss of
+		// ours. (Not from a time: audit's clock is coarse.)
+		r.gapOn = true
+	}
+	if !r.gapOn {
 	} else if d, late := r.gap.add(serial); d > 0 {
 		r.s.c.lostGap.Add(d)
 		r.lost(d, "sequence_gap")
