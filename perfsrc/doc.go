@@ -37,6 +37,12 @@
 //   - Our own process is excluded in the kernel (a tracepoint filter on the
 //     thread ids we have at attach) and in user space (the Go runtime's
 //     later threads map and advise memory too).
+//   - Older kernels (Compat): before 3.12 there is no dummy event and the
+//     first tracepoint event of each CPU carries the side-band; before 3.16
+//     COMM records have no exec flag and a leader's COMM is taken as a
+//     possible exec; before 4.1 there is no use_clockid (above). Before
+//     3.12 PERF_EVENT_IOC_ID, which go-perf's Open calls, fails: the source
+//     fails to attach with that error and the selector falls back to audit.
 //   - PERF_RECORD_LOST is counted per CPU and delivered in-stream
 //     (auperf_lost, in tracepoint records: an enter or an exit each).
 //

@@ -208,11 +208,24 @@ func matchTruth(t *testing.T, truth []workload.Call, got []seen) {
 // milliseconds are named by their new image, not their parent's.
 func TestIntegrationShortLived(t *testing.T) {
 	ktest.Require(t)
+	for _, c := range []struct {
+		name   string
+		compat Compat
+	}{
+		{"current", Compat{}},
+		// As on a 3.10 kernel: no dummy event, no comm_exec, no use_clockid.
+		{"old-kernel", Compat{PerfClock: true, NoDummy: true, NoCommExec: true}},
+	} {
+		t.Run(c.name, func(t *testing.T) { testShortLived(t, c.compat) })
+	}
+}
+
+func testShortLived(t *testing.T, compat Compat) {
 	dir := t.TempDir()
 	bin := workload.CopyAs(t, dir, "wl-parent")
 	var mu sync.Mutex
 	var got []seen
-	trace(t, Config{Events: []string{"msync"}}, func(ev *event.Event) {
+	trace(t, Config{Events: []string{"msync"}, Compat: compat}, func(ev *event.Event) {
 		// -once: msync(0x5000, 0x3000, MS_ASYNC) = -ENOMEM
 		if ev.Syscall == "msync" && len(ev.Args) == 3 && ev.Args[0].Value == 0x5000 && ev.Args[1].Value == 0x3000 {
 			mu.Lock()
@@ -326,7 +339,7 @@ func testClock(t *testing.T, perfClock bool) {
 	truthPath := filepath.Join(t.TempDir(), "truth.json")
 	var mu sync.Mutex
 	got := map[[2]uint64]int64{} // (tid, addr) of msync -> timestamp
-	src := trace(t, Config{Events: []string{"msync"}, PerfClock: perfClock}, func(ev *event.Event) {
+	src := trace(t, Config{Events: []string{"msync"}, Compat: Compat{PerfClock: perfClock}}, func(ev *event.Event) {
 		if ev.ProcessName == "wl-clock" && ev.Syscall == "msync" && len(ev.Args) == 3 {
 			mu.Lock()
 			got[[2]uint64{uint64(ev.ThreadID), ev.Args[0].Value}] = ev.Timestamp

@@ -40,12 +40,19 @@ type Config struct {
 	// SkipMissing drops events whose tracepoints this kernel lacks
 	// (listed by Missing) instead of failing; at least one must remain.
 	SkipMissing bool
-	// PerfClock forces perf's own clock (no use_clockid), as on kernels
-	// before 4.1, calibrated against wall time; for tests.
-	PerfClock bool
+	// Compat makes the source behave as on older kernels (for tests, and
+	// as a way around a kernel that misbehaves).
+	Compat Compat
 	// PollInterval bounds how long a record may wait in a quiet ring
 	// (0: 100ms). Busy rings wake the poller by watermark.
 	PollInterval time.Duration
+}
+
+// Compat selects the fallbacks auperf uses on older kernels.
+type Compat struct {
+	PerfClock  bool // no use_clockid (before 4.1): perf's clock, calibrated to wall time
+	NoDummy    bool // no dummy event (before 3.12): side-band on a tracepoint event
+	NoCommExec bool // no comm_exec (before 3.16): a leader's COMM may be an exec
 }
 
 // Source reads syscall tracepoints through perf_event_open.
@@ -69,6 +76,7 @@ type Source struct {
 	clock      int32 // the clock id in use, -1: perf's own
 	calib      calibration
 	noCommExec bool // the kernel cannot flag exec COMM records (before 3.16)
+	noDummy    bool // no dummy event (before 3.12): a tracepoint event carries the side-band
 
 	// Poller state (one goroutine).
 	queues  [][]rec
@@ -266,58 +274,102 @@ func (s *Source) attach() error {
 	if err != nil {
 		return err
 	}
-	sideband := func() *perf.Attr {
+	// Side-band records (COMM, FORK, EXIT, executable MMAP) come from a
+	// dummy event that owns the CPU's ring; before 3.12 there is no dummy
+	// event and the first tracepoint event carries them instead.
+	sidebandOpts := func(o *perf.Options) {
+		o.Comm, o.CommExec, o.Task, o.Mmap = true, !s.noCommExec, true, true
+	}
+	dummy := func() *perf.Attr {
 		a := &perf.Attr{
 			Type:         perf.SoftwareEvent,
 			Config:       uint64(perf.Dummy),
 			SampleFormat: perf.SampleFormat{Tid: true, Time: true, CPU: true},
-			Options: perf.Options{Disabled: true, SampleIDAll: true, Comm: true, CommExec: !s.noCommExec,
-				Task: true, Mmap: true, Watermark: true, UseClockID: useClock},
-			Wakeup:  watermark,
-			ClockID: clockID,
+			Options:      perf.Options{Disabled: true, SampleIDAll: true, Watermark: true, UseClockID: useClock},
+			Wakeup:       watermark,
+			ClockID:      clockID,
+		}
+		sidebandOpts(&a.Options)
+		a.SetSamplePeriod(1)
+		return a
+	}
+	tracepointAttr := func(f *Format, sideband bool) *perf.Attr {
+		a := &perf.Attr{
+			Label:        f.Name,
+			Type:         perf.TracepointEvent,
+			Config:       f.ID,
+			SampleFormat: perf.SampleFormat{Tid: true, Time: true, CPU: true, Raw: true},
+			Options:      perf.Options{Disabled: true, SampleIDAll: true, Watermark: true, UseClockID: useClock},
+			Wakeup:       watermark,
+			ClockID:      clockID,
+		}
+		if sideband {
+			sidebandOpts(&a.Options)
 		}
 		a.SetSamplePeriod(1)
 		return a
 	}
-	for _, cpu := range cpus {
-		lead, err := perf.Open(sideband(), perf.AllThreads, cpu, nil)
-		if err != nil && errors.Is(err, unix.EINVAL) && !s.noCommExec {
-			// Before 3.16 comm_exec is a reserved bit: every COMM of a
-			// leader may then be an exec (see process).
+	// open opens one event; an EINVAL with the side-band options may be
+	// comm_exec, a reserved bit before 3.16: then every COMM of a leader
+	// may be an exec (see process).
+	open := func(attr func() *perf.Attr, sideband bool, cpu int) (*perf.Event, error) {
+		ev, err := perf.Open(attr(), perf.AllThreads, cpu, nil)
+		if err != nil && sideband && errors.Is(err, unix.EINVAL) && !s.noCommExec {
 			s.noCommExec = true
-			lead, err = perf.Open(sideband(), perf.AllThreads, cpu, nil)
+			ev, err = perf.Open(attr(), perf.AllThreads, cpu, nil)
 		}
-		if err != nil {
-			return fmt.Errorf("open perf side-band event on cpu %d: %w", cpu, err)
+		return ev, err
+	}
+	s.noDummy = s.cfg.Compat.NoDummy
+	s.noCommExec = s.cfg.Compat.NoCommExec
+	flt := s.kernelFilter()
+	for _, cpu := range cpus {
+		var lead *perf.Event
+		if !s.noDummy {
+			ev, err := open(dummy, true, cpu)
+			switch {
+			case err == nil:
+				lead = ev
+			case errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOENT):
+				s.noDummy = true
+			default:
+				return fmt.Errorf("open perf side-band event on cpu %d: %w", cpu, err)
+			}
 		}
-		s.events = append(s.events, lead)
-		fd, _ := lead.FD()
-		r, err := mapRing(fd, s.cfg.RingPages)
-		if err != nil {
-			return err
+		own := func(ev *perf.Event) error {
+			s.events = append(s.events, ev)
+			fd, _ := ev.FD()
+			r, err := mapRing(fd, s.cfg.RingPages)
+			if err != nil {
+				return err
+			}
+			s.rings = append(s.rings, r)
+			return nil
 		}
-		s.rings = append(s.rings, r)
+		if lead != nil {
+			if err := own(lead); err != nil {
+				return err
+			}
+		}
 		for _, c := range s.calls {
 			for _, f := range []*Format{c.Enter, c.Exit} {
-				a := &perf.Attr{
-					Label:        f.Name,
-					Type:         perf.TracepointEvent,
-					Config:       f.ID,
-					SampleFormat: perf.SampleFormat{Tid: true, Time: true, CPU: true, Raw: true},
-					Options:      perf.Options{Disabled: true, SampleIDAll: true, Watermark: true, UseClockID: useClock},
-					Wakeup:       watermark,
-					ClockID:      clockID,
-				}
-				a.SetSamplePeriod(1)
-				ev, err := perf.Open(a, perf.AllThreads, cpu, nil)
+				sideband := lead == nil
+				ev, err := open(func() *perf.Attr { return tracepointAttr(f, sideband) }, sideband, cpu)
 				if err != nil {
 					return fmt.Errorf("open tracepoint syscalls:%s on cpu %d: %w", f.Name, cpu, err)
 				}
-				s.events = append(s.events, ev)
-				if err := ev.SetOutput(lead); err != nil {
-					return fmt.Errorf("share ring of cpu %d with %s: %w", cpu, f.Name, err)
+				if sideband {
+					lead = ev
+					if err := own(ev); err != nil {
+						return err
+					}
+				} else {
+					s.events = append(s.events, ev)
+					if err := ev.SetOutput(lead); err != nil {
+						return fmt.Errorf("share ring of cpu %d with %s: %w", cpu, f.Name, err)
+					}
 				}
-				if flt := s.kernelFilter(); flt != "" {
+				if flt != "" {
 					if err := setFilter(ev, flt); err != nil {
 						return fmt.Errorf("set filter on syscalls:%s: %w", f.Name, err)
 					}
@@ -353,7 +405,7 @@ func (s *Source) pickClock(cpu int) (bool, int32, error) {
 		use bool
 		id  int32
 	}{{true, unix.CLOCK_REALTIME}, {true, unix.CLOCK_MONOTONIC}, {false, 0}} {
-		if s.cfg.PerfClock && try.use {
+		if s.cfg.Compat.PerfClock && try.use {
 			continue
 		}
 		a := &perf.Attr{Type: perf.TracepointEvent, Config: f.ID,
