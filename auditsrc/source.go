@@ -312,19 +312,19 @@ func processAlive(pid int) bool {
 
 // session is what Run changed and must undo.
 type session struct {
-	s          *Source
-	ctl        *conn
-	reader     *conn
-	orig       State // what to restore
-	unicast    bool
-	ownPID     bool       // we are the audit daemon: hand the pid back
-	broad      [][]byte   // the always rules Attach added (tree mode narrows them)
-	ctlMu      sync.Mutex // ctl is shared by the reader loop and StartCommand
-	locked     bool       // audit locked: our rules were there, nothing to add or delete
-	enabled    bool       // we set enabled=1
-	added      bool
-	lostBase   uint32
-	saved      *stateFile
+	s        *Source
+	ctl      *conn
+	reader   *conn
+	orig     State // what to restore
+	unicast  bool
+	ownPID   bool       // we are the audit daemon: hand the pid back
+	broad    [][]byte   // the always rules Attach added (tree mode narrows them)
+	ctlMu    sync.Mutex // ctl is shared by the reader loop and StartCommand
+	locked   bool       // audit locked: our rules were there, nothing to add or delete
+	enabled  bool       // we set enabled=1
+	added    bool
+	lostBase uint32
+	saved    *stateFile
 }
 
 // Attach takes audit (daemon pid or multicast), sets the status it needs
