@@ -31,8 +31,12 @@ const DefaultRingPages = 512
 
 // Config configures a perf source.
 type Config struct {
-	Events    []string    // syscall names; nil: decode.DefaultEvents
-	Filter    filter.Spec // pushed into the kernel where it can be; the rest stays with the pipeline
+	Events []string // syscall names; nil: decode.DefaultEvents
+	// Filter: in Tree mode the source feeds Filter.Procs from FORK/EXIT
+	// records and skips other processes before decoding; the pipeline
+	// applies Filter.Match to the rest (tracepoint filters see threads,
+	// not processes, so nothing of it is pushed into the kernel).
+	Filter    filter.Spec
 	Paths     Paths
 	RingPages int // per CPU, a power of two; 0: DefaultRingPages
 	// Self is the process whose events are never reported (0: this one).
