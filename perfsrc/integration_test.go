@@ -6,10 +6,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/auperf/auperf/decode"
 	"github.com/auperf/auperf/event"
@@ -374,4 +378,38 @@ func testClock(t *testing.T, perfClock bool) {
 		}
 	}
 	t.Logf("%d msync calls, worst distance to the workload's clock %d ns", n, worst)
+}
+
+// TestIntegrationSelfFilter: our threads known at attach are excluded in
+// the kernel, not only dropped in user space.
+func TestIntegrationSelfFilter(t *testing.T) {
+	ktest.Require(t)
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	s, err := New(Config{Events: []string{"msync"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Attach(); err != nil {
+		t.Fatal(err)
+	}
+	tid := int32(unix.Gettid())
+	if !slices.Contains(s.selfTids, tid) {
+		s.detach()
+		t.Skipf("test thread %d started after attach", tid)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx, func(*event.Event) {}) }()
+	for i := 0; i < 100; i++ {
+		unix.Syscall(unix.SYS_MSYNC, 0x7000, 0x1000, 4)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("100 msync calls of our own thread %d; %d own records reached user space", tid, s.nSelf.Load())
+	if n := s.nSelf.Load(); n >= 200 {
+		t.Errorf("%d own records reached user space: the kernel filter did not apply", n)
+	}
 }

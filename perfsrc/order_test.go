@@ -268,3 +268,22 @@ func TestExecWithoutCommExecFlag(t *testing.T) {
 		t.Fatalf("got %+v", *got)
 	}
 }
+
+func TestOwnThreadFilter(t *testing.T) {
+	s, got := fakeSource(t, filter.Spec{})
+	s.selfTids = []int32{1, 5, 9}
+	if f := s.kernelFilter(); f != "common_pid != 1 && common_pid != 5 && common_pid != 9" {
+		t.Fatalf("filter %q", f)
+	}
+	s.record(0, uint32(perf.RecordTypeExit), 0, taskRec(1, 0, 10)) // pid 1 = self, tid 1
+	exit5 := taskRec(1, 0, 11)
+	binary.NativeEndian.PutUint32(exit5[8:], 5) // tid 5
+	s.record(0, uint32(perf.RecordTypeExit), 0, exit5)
+	s.round(true)
+	if f := s.kernelFilter(); f != "common_pid != 9" {
+		t.Fatalf("filter after exits %q", f)
+	}
+	if len(*got) != 0 {
+		t.Fatalf("own exits reported: %v", *got)
+	}
+}

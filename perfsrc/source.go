@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -81,6 +82,8 @@ type Source struct {
 	calib      calibration
 	noCommExec bool // the kernel cannot flag exec COMM records (before 3.16)
 	noDummy    bool // no dummy event (before 3.12): a tracepoint event carries the side-band
+	tpEvents   []*perf.Event
+	selfTids   []int32 // our threads in the kernel filter
 
 	// Poller state (one goroutine).
 	queues  [][]rec
@@ -326,6 +329,7 @@ func (s *Source) attach() error {
 	}
 	s.noDummy = s.cfg.Compat.NoDummy
 	s.noCommExec = s.cfg.Compat.NoCommExec
+	s.selfTids = s.ownThreads()
 	flt := s.kernelFilter()
 	for _, cpu := range cpus {
 		var lead *perf.Event
@@ -373,10 +377,11 @@ func (s *Source) attach() error {
 						return fmt.Errorf("share ring of cpu %d with %s: %w", cpu, f.Name, err)
 					}
 				}
+				s.tpEvents = append(s.tpEvents, ev)
 				if flt != "" {
-					if err := setFilter(ev, flt); err != nil {
-						return fmt.Errorf("set filter on syscalls:%s: %w", f.Name, err)
-					}
+					// A kernel that refuses the filter costs only the
+					// user-space drop of our own events.
+					setFilter(ev, flt)
 				}
 			}
 		}
@@ -496,25 +501,51 @@ func wallNow() int64 {
 	return ts.Nano()
 }
 
-// kernelFilter is the tracepoint filter: our own threads (common_pid is a
-// thread id; threads the Go runtime starts later are dropped in user space).
-func (s *Source) kernelFilter() string {
+// ownThreads lists our threads now (nil if there are too many for a filter).
+func (s *Source) ownThreads() []int32 {
 	ents, err := os.ReadDir(filepath.Join(s.cfg.Paths.proc(), strconv.Itoa(int(s.self)), "task"))
-	if err != nil || len(ents) == 0 || len(ents) > 64 {
-		return ""
+	if err != nil || len(ents) > 64 {
+		return nil
 	}
-	var b strings.Builder
-	for i, e := range ents {
-		if _, err := strconv.Atoi(e.Name()); err != nil {
-			continue
+	var out []int32
+	for _, e := range ents {
+		if n, err := strconv.Atoi(e.Name()); err == nil {
+			out = append(out, int32(n))
 		}
-		if i > 0 {
+	}
+	return out
+}
+
+// kernelFilter is the tracepoint filter: our own threads at attach
+// (common_pid is a thread id; threads the Go runtime starts later are
+// dropped in user space). A thread of ours that exits leaves the filter
+// (ownThreadExited) before its id can be reused by another process.
+func (s *Source) kernelFilter() string {
+	var b strings.Builder
+	for _, tid := range s.selfTids {
+		if b.Len() > 0 {
 			b.WriteString(" && ")
 		}
 		b.WriteString("common_pid != ")
-		b.WriteString(e.Name())
+		b.WriteString(strconv.Itoa(int(tid)))
 	}
 	return b.String()
+}
+
+// ownThreadExited takes an exited thread of ours out of the kernel filter.
+func (s *Source) ownThreadExited(tid int32) {
+	i := slices.Index(s.selfTids, tid)
+	if i < 0 {
+		return
+	}
+	s.selfTids = slices.Delete(s.selfTids, i, i+1)
+	flt := s.kernelFilter()
+	if flt == "" {
+		flt = "common_pid != 0" // no thread to exclude: 0 is the idle task
+	}
+	for _, ev := range s.tpEvents {
+		setFilter(ev, flt)
+	}
 }
 
 // setFilter is PERF_EVENT_IOC_SET_FILTER, which go-perf lacks.
@@ -545,7 +576,7 @@ func (s *Source) detach() {
 	for _, ev := range s.events {
 		ev.Close()
 	}
-	s.events, s.rings = nil, nil
+	s.events, s.rings, s.tpEvents = nil, nil, nil
 	if s.wake >= 0 {
 		unix.Close(s.wake)
 		s.wake = -1
@@ -854,6 +885,10 @@ func (s *Source) process(r *rec) {
 			}
 		}
 	case kProcExit:
+		if r.pid == s.self {
+			s.ownThreadExited(r.tid)
+			return
+		}
 		if old, ok := s.pending[r.tid]; ok {
 			// The thread died inside the syscall: no return.
 			delete(s.pending, r.tid)
