@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/urfave/cli/v2"
+	"golang.org/x/sys/unix"
 	"gopkg.in/yaml.v3"
 
 	"github.com/auperf/auperf/decode"
@@ -181,17 +182,18 @@ func runAction(c *cli.Context) error {
 
 	var cmdErr error
 	cmdExited := cmd == nil
-	stopping := false
 	for {
 		select {
 		case sig := <-sigs:
 			switch {
 			case sig == syscall.SIGHUP:
 				out.Reopen()
-			case cmd != nil && !cmdExited && !stopping:
-				// The command decides when we stop: pass the signal on.
-				cmd.Process.Signal(sig)
-				stopping = true
+			case cmd != nil && !cmdExited:
+				// The command decides when we stop: pass the signal
+				// on, unless the terminal sent it to both of us.
+				if sig != syscall.SIGINT || !terminalSignalsGroup() {
+					cmd.Process.Signal(sig)
+				}
 			default:
 				cancel()
 			}
@@ -225,6 +227,13 @@ func runAction(c *cli.Context) error {
 			return err
 		}
 	}
+}
+
+// terminalSignalsGroup reports whether our process group is the foreground
+// group of the terminal on stdin: then a Ctrl-C reached the command too.
+func terminalSignalsGroup() bool {
+	fg, err := unix.IoctlGetInt(0, unix.TIOCGPGRP)
+	return err == nil && fg == unix.Getpgrp()
 }
 
 // commandStatus maps the command's end to our exit status (a signal N: 128+N).

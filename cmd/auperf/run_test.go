@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -177,4 +178,38 @@ func TestIntegrationRunSigterm(t *testing.T) {
 func readFile(path string) string {
 	b, _ := os.ReadFile(path)
 	return string(b)
+}
+
+// TestIntegrationRunCommandSignal: SIGTERM to auperf goes to the command,
+// whose end (by that signal) ends the run: exit status 128+15.
+func TestIntegrationRunCommandSignal(t *testing.T) {
+	ktest.Require(t)
+	dir := t.TempDir()
+	bin := buildAuperf(t, dir)
+	cmd := exec.Command(bin, "run", "--output", "json:"+filepath.Join(dir, "out.json"), "--", "sleep", "60")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	// The command runs once tracing is on: wait for auperf's child.
+	tasks := fmt.Sprintf("/proc/%d/task/*/children", cmd.Process.Pid)
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(20 * time.Millisecond) {
+		files, _ := filepath.Glob(tasks)
+		var kids string
+		for _, f := range files {
+			kids += strings.TrimSpace(readFile(f))
+		}
+		if kids != "" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("auperf did not start the command within a minute")
+		}
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	err := cmd.Wait()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 128+15 {
+		t.Fatalf("auperf run -- sleep after SIGTERM: %v, want exit status 143", err)
+	}
 }
