@@ -287,3 +287,11 @@ func TestOwnThreadFilter(t *testing.T) {
 		t.Fatalf("own exits reported: %v", *got)
 	}
 }
+
+func TestDefaultRingPages(t *testing.T) {
+	for _, c := range []struct{ cpus, want int }{{1, 512}, {2, 512}, {16, 512}, {17, 256}, {64, 128}, {256, 32}, {4096, 16}} {
+		if got := defaultRingPages(c.cpus); got != c.want {
+			t.Errorf("defaultRingPages(%d) = %d, want %d", c.cpus, got, c.want)
+		}
+	}
+}

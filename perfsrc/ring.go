@@ -2,6 +2,7 @@ package perfsrc
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"os"
 	"sync/atomic"
@@ -23,11 +24,13 @@ type ring struct {
 	wrap []byte // scratch for a record that wraps around the end
 }
 
+var errRingMap = errors.New("map perf ring")
+
 func mapRing(fd, pages int) (*ring, error) {
 	pg := os.Getpagesize()
 	mem, err := unix.Mmap(fd, 0, (1+pages)*pg, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
 	if err != nil {
-		return nil, fmt.Errorf("map perf ring of %d pages: %w", pages, err)
+		return nil, fmt.Errorf("%w of %d pages: %w", errRingMap, pages, err)
 	}
 	r := &ring{fd: fd, mem: mem, meta: (*unix.PerfEventMmapPage)(unsafe.Pointer(&mem[0]))}
 	off, size := r.meta.Data_offset, r.meta.Data_size

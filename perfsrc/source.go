@@ -27,8 +27,25 @@ import (
 )
 
 // DefaultRingPages is the ring size per CPU, in pages (2 MiB with 4 KiB pages):
-// room for ~12,000 syscalls per CPU between two reads.
+// room for ~12,000 syscalls per CPU between two reads. Hosts with more than
+// 16 CPUs get smaller rings by default (32 MiB in all, at least
+// minRingPages each), and a default ring halves until the kernel lets us
+// lock it (perf_event_mlock_kb for users without CAP_IPC_LOCK).
 const DefaultRingPages = 512
+
+const (
+	minRingPages   = 16
+	ringBudgetPage = 16 * DefaultRingPages
+)
+
+// defaultRingPages is the default ring size for n CPUs.
+func defaultRingPages(n int) int {
+	p := DefaultRingPages
+	for p > minRingPages && p*n > ringBudgetPage {
+		p /= 2
+	}
+	return p
+}
 
 // Config configures a perf source.
 type Config struct {
@@ -82,6 +99,7 @@ type Source struct {
 	calib      calibration
 	noCommExec bool // the kernel cannot flag exec COMM records (before 3.16)
 	noDummy    bool // no dummy event (before 3.12): a tracepoint event carries the side-band
+	autoRing   bool // RingPages is the default: may shrink to what the kernel lets us lock
 	tpEvents   []*perf.Event
 	selfTids   []int32 // our threads in the kernel filter
 
@@ -140,10 +158,7 @@ func New(cfg Config) (*Source, error) {
 	if cfg.Events == nil {
 		cfg.Events = decode.DefaultEvents
 	}
-	if cfg.RingPages == 0 {
-		cfg.RingPages = DefaultRingPages
-	}
-	if cfg.RingPages < 1 || bits.OnesCount(uint(cfg.RingPages)) != 1 {
+	if cfg.RingPages < 0 || cfg.RingPages > 0 && bits.OnesCount(uint(cfg.RingPages)) != 1 {
 		return nil, fmt.Errorf("perf ring size %d pages: not a power of two", cfg.RingPages)
 	}
 	if cfg.Self == 0 {
@@ -166,6 +181,10 @@ func New(cfg Config) (*Source, error) {
 		return nil, err
 	}
 	s.cpus = cpus
+	if s.cfg.RingPages == 0 {
+		s.cfg.RingPages = defaultRingPages(len(cpus))
+		s.autoRing = true
+	}
 	s.lost = make([]atomic.Uint64, len(cpus))
 	dir, mounted, err := FindTracefs(cfg.Paths)
 	if err != nil {
@@ -261,9 +280,20 @@ func (s *Source) unmount() {
 // on (`-- COMMAND`).
 func (s *Source) Attach() error {
 	s.attachOnce.Do(func() {
-		s.attachErr = s.attach()
-		if s.attachErr != nil {
+		for {
+			s.attachErr = s.attach()
+			if s.attachErr == nil {
+				return
+			}
+			s.closeEvents()
+			// Unprivileged (CAP_PERFMON) users may lock only
+			// perf_event_mlock_kb per CPU: a default ring shrinks.
+			if s.autoRing && errors.Is(s.attachErr, unix.EPERM) && errors.Is(s.attachErr, errRingMap) && s.cfg.RingPages > minRingPages {
+				s.cfg.RingPages /= 2
+				continue
+			}
 			s.detach()
+			return
 		}
 	})
 	return s.attachErr
@@ -567,6 +597,16 @@ func setFilter(ev *perf.Event, flt string) error {
 }
 
 func (s *Source) detach() {
+	s.closeEvents()
+	if s.wake >= 0 {
+		unix.Close(s.wake)
+		s.wake = -1
+	}
+	s.unmount()
+}
+
+// closeEvents disables, unmaps and closes every perf event.
+func (s *Source) closeEvents() {
 	for _, ev := range s.events {
 		ev.Disable()
 	}
@@ -577,11 +617,6 @@ func (s *Source) detach() {
 		ev.Close()
 	}
 	s.events, s.rings, s.tpEvents = nil, nil, nil
-	if s.wake >= 0 {
-		unix.Close(s.wake)
-		s.wake = -1
-	}
-	s.unmount()
 }
 
 // onlineCPUs parses a cpu list file ("0-3,5").
