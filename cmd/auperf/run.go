@@ -44,7 +44,7 @@ func init() {
 			&cli.BoolFlag{Name: "failed", Usage: "only calls that failed"},
 			&cli.DurationFlag{Name: "duration", Usage: "stop after `D` (0: until a signal)"},
 			&cli.DurationFlag{Name: "stats-interval", Value: time.Minute, Usage: "write auperf_stats every `D` (0: only at the end)"},
-			&cli.IntFlag{Name: "ring-pages", Usage: "perf ring size per CPU in `PAGES`, a power of two (default 512)"},
+			&cli.IntFlag{Name: "ring-pages", Usage: "perf ring size per CPU in `PAGES`, a power of two (default 512, less past 16 CPUs)"},
 			&cli.StringFlag{Name: "config", Usage: "YAML `FILE` with the same settings (keys as the long flags; flags win)"},
 		},
 		Action: runAction,
