@@ -30,7 +30,7 @@ func fakeSource(t *testing.T, spec filter.Spec) (*Source, *[]event.Event) {
 	spec.Init()
 	s := &Source{cfg: Config{Filter: spec}, arch: decode.ArchX86_64, self: 1, calls: calls,
 		cpus: []int{0, 1}, lost: make([]atomic.Uint64, 2), queues: make([][]rec, 2), heads: make([]int, 2),
-		pending: map[int32]rec{}, procs: newProcTable(filepath.Join(t.TempDir(), "noproc"))}
+		pending: map[int32]rec{}, orphans: map[int32]orphan{}, procs: newProcTable(filepath.Join(t.TempDir(), "noproc"))}
 	if err := s.index(maxID); err != nil {
 		t.Fatal(err)
 	}
@@ -293,5 +293,34 @@ func TestDefaultRingPages(t *testing.T) {
 		if got := defaultRingPages(c.cpus); got != c.want {
 			t.Errorf("defaultRingPages(%d) = %d, want %d", c.cpus, got, c.want)
 		}
+	}
+}
+
+// An enter that reaches user space rounds after its exit (its vCPU stalled
+// between stamping and committing it) still pairs, within orphanHold.
+func TestLateEnter(t *testing.T) {
+	s, got := fakeSource(t, filter.Spec{})
+	c := s.calls[0]
+	s.record(1, typSample, 0, sample(c.Exit, 100, 101, 2000, 1, msyncNr, 0))
+	s.round(false)
+	s.record(1, typSample, 0, sample(c.Exit, 100, 102, 3000, 1, msyncNr, 0)) // moves the limit past the first exit
+	s.round(false)
+	s.round(false)
+	if len(*got) != 0 {
+		t.Fatalf("exit reported before its hold: %s", event.AppendJSON(nil, &(*got)[0]))
+	}
+	s.record(0, typSample, 0, sample(c.Enter, 100, 101, 1000, 0, msyncNr, 0x5000, 0x3000, 1))
+	s.round(false)
+	s.round(false)
+	if len(*got) != 1 || (*got)[0].ThreadID != 101 || (*got)[0].Known&event.HasDuration == 0 || (*got)[0].Args[0].Value != 0x5000 {
+		t.Fatalf("late enter not paired: %v", *got)
+	}
+	// Past the hold, an exit alone is reported as such.
+	s.record(1, typSample, 0, sample(c.Exit, 100, 103, 4000+orphanHold, 1, msyncNr, 0))
+	s.round(false)
+	s.round(false)
+	s.round(false)
+	if len(*got) != 2 || (*got)[1].ThreadID != 102 || (*got)[1].Args[0].Kind != event.ArgNull {
+		t.Fatalf("expired orphan: %v", *got)
 	}
 }

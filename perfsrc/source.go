@@ -108,6 +108,8 @@ type Source struct {
 	heads   []int
 	lastMax uint64 // highest timestamp read in the previous round
 	pending map[int32]rec
+	orphans map[int32]orphan
+	roundNo uint64
 	procs   *procTable
 	ev      event.Event
 	raw     decode.Raw
@@ -304,6 +306,7 @@ func (s *Source) attach() error {
 	s.queues = make([][]rec, len(cpus))
 	s.heads = make([]int, len(cpus))
 	s.pending = make(map[int32]rec, 256)
+	s.orphans = make(map[int32]orphan)
 	s.procs = newProcTable(s.cfg.Paths.proc())
 
 	watermark := uint32(s.cfg.RingPages * os.Getpagesize() / 4)
@@ -707,6 +710,7 @@ func (s *Source) Run(ctx context.Context, h event.Handler) error {
 // the previous round (a record stamped before that was in its ring by the
 // time this round read it). final processes everything.
 func (s *Source) round(final bool) {
+	s.roundNo++
 	s.retime()
 	var newest uint64
 	for i := range s.queues {
@@ -723,6 +727,7 @@ func (s *Source) round(final bool) {
 	}
 	s.lastMax = max(s.lastMax, newest)
 	s.merge(limit)
+	s.expireOrphans(final)
 }
 
 // record parses one raw ring record into the CPU's queue (no allocation for
@@ -866,6 +871,17 @@ func (s *Source) process(r *rec) {
 			s.nFiltered.Add(1)
 			return
 		}
+		if o, ok := s.orphans[r.tid]; ok {
+			delete(s.orphans, r.tid)
+			if o.r.nr == r.nr && o.r.ts >= r.ts {
+				// The exit was handled first: this enter was
+				// late in its ring (a vCPU stalled between
+				// stamping and committing it).
+				s.emit(r, &o.r)
+				return
+			}
+			s.emitOrphan(&o.r)
+		}
 		if old, ok := s.pending[r.tid]; ok {
 			// Its exit never came (lost): report it as it is.
 			s.nUnfinished.Add(1)
@@ -893,10 +909,12 @@ func (s *Source) process(r *rec) {
 		if ok {
 			s.emit(&enter, r)
 		} else {
-			// Entered before we started (or its enter was lost):
-			// the arguments are unknown, not guessed.
-			s.nUnpaired.Add(1)
-			s.emit(nil, r)
+			// Entered before we started, or its enter was lost,
+			// or it is late: held a while (expireOrphans).
+			if o, ok := s.orphans[r.tid]; ok {
+				s.emitOrphan(&o.r)
+			}
+			s.orphans[r.tid] = orphan{r: *r, round: s.roundNo}
 		}
 	case kComm, kCommExec:
 		if r.pid == s.self {
@@ -1012,6 +1030,35 @@ func (s *Source) enterNames(exit *tracepoint) []string {
 		}
 	}
 	return nil
+}
+
+// orphan is an exit whose enter was not seen (yet).
+type orphan struct {
+	r     rec
+	round uint64
+}
+
+// orphanHold is how long (record time) an exit waits for a late enter.
+const orphanHold = uint64(100 * time.Millisecond)
+
+// expireOrphans reports the exits whose enter will not come: held two
+// rounds and orphanHold, or all of them at the end.
+func (s *Source) expireOrphans(final bool) {
+	if len(s.orphans) == 0 {
+		return
+	}
+	for tid, o := range s.orphans {
+		if final || s.roundNo-o.round >= 2 && s.lastMax > o.r.ts+orphanHold {
+			delete(s.orphans, tid)
+			s.emitOrphan(&o.r)
+		}
+	}
+}
+
+// emitOrphan reports an exit alone: its arguments unknown, not guessed.
+func (s *Source) emitOrphan(r *rec) {
+	s.nUnpaired.Add(1)
+	s.emit(nil, r)
 }
 
 // flushPending reports the syscalls still running at stop, without return.
