@@ -30,7 +30,7 @@ func fakeSource(t *testing.T, spec filter.Spec) (*Source, *[]event.Event) {
 	spec.Init()
 	s := &Source{cfg: Config{Filter: spec}, arch: decode.ArchX86_64, self: 1, calls: calls,
 		cpus: []int{0, 1}, lost: make([]atomic.Uint64, 2), queues: make([][]rec, 2), heads: make([]int, 2),
-		pending: map[int32]rec{}, orphans: map[int32]orphan{}, procs: newProcTable(filepath.Join(t.TempDir(), "noproc"))}
+		pending: map[int32]rec{}, orphans: map[int32]orphan{}, stale: map[int32]orphan{}, procs: newProcTable(filepath.Join(t.TempDir(), "noproc"))}
 	if err := s.index(maxID); err != nil {
 		t.Fatal(err)
 	}
@@ -322,5 +322,33 @@ func TestLateEnter(t *testing.T) {
 	s.round(false)
 	if len(*got) != 2 || (*got)[1].ThreadID != 102 || (*got)[1].Args[0].Kind != event.ArgNull {
 		t.Fatalf("expired orphan: %v", *got)
+	}
+}
+
+// An exit late in its ring, read after the thread's next enter, still
+// pairs with its own enter; the next call pairs with its own exit.
+func TestLateExit(t *testing.T) {
+	s, got := fakeSource(t, filter.Spec{})
+	c := s.calls[0]
+	s.record(0, typSample, 0, sample(c.Enter, 100, 101, 1000, 0, msyncNr, 0x1000, 0x1000, 4))
+	s.record(1, typSample, 0, sample(c.Enter, 100, 101, 3000, 1, msyncNr, 0x2000, 0x1000, 4))
+	s.round(false)
+	s.round(false)
+	s.record(0, typSample, 0, sample(c.Exit, 100, 101, 2000, 0, msyncNr, 0)) // late
+	s.record(1, typSample, 0, sample(c.Exit, 100, 101, 4000, 1, msyncNr, ^uint64(11)))
+	s.round(false)
+	s.round(true)
+	s.flushPending()
+	if len(*got) != 2 {
+		t.Fatalf("got %d events, want 2", len(*got))
+	}
+	for i, want := range []struct {
+		addr uint64
+		ret  int64
+	}{{0x1000, 0}, {0x2000, -12}} {
+		ev := (*got)[i]
+		if ev.Args[0].Value != want.addr || ev.Known&event.HasReturn == 0 || ev.ReturnValue != want.ret {
+			t.Errorf("event %d: %s", i, event.AppendJSON(nil, &ev))
+		}
 	}
 }

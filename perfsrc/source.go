@@ -108,7 +108,8 @@ type Source struct {
 	heads   []int
 	lastMax uint64 // highest timestamp read in the previous round
 	pending map[int32]rec
-	orphans map[int32]orphan
+	orphans map[int32]orphan // exits waiting for a late enter
+	stale   map[int32]orphan // enters replaced by a newer one, waiting for a late exit
 	roundNo uint64
 	procs   *procTable
 	ev      event.Event
@@ -307,6 +308,7 @@ func (s *Source) attach() error {
 	s.heads = make([]int, len(cpus))
 	s.pending = make(map[int32]rec, 256)
 	s.orphans = make(map[int32]orphan)
+	s.stale = make(map[int32]orphan)
 	s.procs = newProcTable(s.cfg.Paths.proc())
 
 	watermark := uint32(s.cfg.RingPages * os.Getpagesize() / 4)
@@ -883,9 +885,12 @@ func (s *Source) process(r *rec) {
 			s.emitOrphan(&o.r)
 		}
 		if old, ok := s.pending[r.tid]; ok {
-			// Its exit never came (lost): report it as it is.
-			s.nUnfinished.Add(1)
-			s.emit(&old, nil)
+			// Its exit is lost, or late in its ring: held a while
+			// (expireOrphans), then reported as it is.
+			if st, ok := s.stale[r.tid]; ok {
+				s.emitUnfinished(&st.r)
+			}
+			s.stale[r.tid] = orphan{r: old, round: s.roundNo}
 		}
 		s.pending[r.tid] = *r
 	case kExit:
@@ -893,29 +898,27 @@ func (s *Source) process(r *rec) {
 			s.nSelf.Add(1)
 			return
 		}
-		enter, ok := s.pending[r.tid]
-		if ok {
-			delete(s.pending, r.tid)
-			if enter.nr != r.nr {
-				s.nUnfinished.Add(1)
-				s.emit(&enter, nil)
-				ok = false
-			}
-		}
 		if s.skip(r.pid) {
 			s.nFiltered.Add(1)
 			return
 		}
-		if ok {
-			s.emit(&enter, r)
-		} else {
-			// Entered before we started, or its enter was lost,
-			// or it is late: held a while (expireOrphans).
-			if o, ok := s.orphans[r.tid]; ok {
-				s.emitOrphan(&o.r)
-			}
-			s.orphans[r.tid] = orphan{r: *r, round: s.roundNo}
+		if e, ok := s.pending[r.tid]; ok && e.nr == r.nr && e.ts <= r.ts {
+			delete(s.pending, r.tid)
+			s.emit(&e, r)
+			return
 		}
+		if st, ok := s.stale[r.tid]; ok && st.r.nr == r.nr && st.r.ts <= r.ts {
+			// A late exit of the call before the pending one.
+			delete(s.stale, r.tid)
+			s.emit(&st.r, r)
+			return
+		}
+		// Entered before we started, or its enter was lost, or it is
+		// late: held a while (expireOrphans).
+		if o, ok := s.orphans[r.tid]; ok {
+			s.emitOrphan(&o.r)
+		}
+		s.orphans[r.tid] = orphan{r: *r, round: s.roundNo}
 	case kComm, kCommExec:
 		if r.pid == s.self {
 			if s.calib.pending && r.tid == s.calib.tid && r.kind == kComm {
@@ -942,11 +945,14 @@ func (s *Source) process(r *rec) {
 			s.ownThreadExited(r.tid)
 			return
 		}
+		if st, ok := s.stale[r.tid]; ok {
+			delete(s.stale, r.tid)
+			s.emitUnfinished(&st.r)
+		}
 		if old, ok := s.pending[r.tid]; ok {
 			// The thread died inside the syscall: no return.
 			delete(s.pending, r.tid)
-			s.nUnfinished.Add(1)
-			s.emit(&old, nil)
+			s.emitUnfinished(&old)
 		}
 		if r.pid == r.tid {
 			s.procs.exit(r.pid)
@@ -1044,15 +1050,27 @@ const orphanHold = uint64(100 * time.Millisecond)
 // expireOrphans reports the exits whose enter will not come: held two
 // rounds and orphanHold, or all of them at the end.
 func (s *Source) expireOrphans(final bool) {
-	if len(s.orphans) == 0 {
-		return
+	expired := func(o *orphan) bool {
+		return final || s.roundNo-o.round >= 2 && s.lastMax > o.r.ts+orphanHold
 	}
 	for tid, o := range s.orphans {
-		if final || s.roundNo-o.round >= 2 && s.lastMax > o.r.ts+orphanHold {
+		if expired(&o) {
 			delete(s.orphans, tid)
 			s.emitOrphan(&o.r)
 		}
 	}
+	for tid, o := range s.stale {
+		if expired(&o) {
+			delete(s.stale, tid)
+			s.emitUnfinished(&o.r)
+		}
+	}
+}
+
+// emitUnfinished reports an enter alone: no return value.
+func (s *Source) emitUnfinished(r *rec) {
+	s.nUnfinished.Add(1)
+	s.emit(r, nil)
 }
 
 // emitOrphan reports an exit alone: its arguments unknown, not guessed.
@@ -1064,9 +1082,8 @@ func (s *Source) emitOrphan(r *rec) {
 // flushPending reports the syscalls still running at stop, without return.
 func (s *Source) flushPending() {
 	for tid, r := range s.pending {
-		s.nUnfinished.Add(1)
-		s.emit(&r, nil)
 		delete(s.pending, tid)
+		s.emitUnfinished(&r)
 	}
 }
 
