@@ -25,7 +25,11 @@
 //     records take effect exactly between the syscalls around them.
 //   - Enter and exit pair on the thread id; a syscall still running at stop
 //     is reported without a return value, an exit whose enter predates the
-//     start with its arguments null: honest, not guessed.
+//     start with its arguments null: honest, not guessed. In a VM a vCPU may
+//     stall between stamping a record and committing it, so that it reaches
+//     us after the round that should have ordered it: an exit without enter
+//     (and an enter replaced by the thread's next one) waits two rounds and
+//     100ms for its late partner before it is reported alone.
 //   - Timestamps are wall clock: the tracepoints' clock is CLOCK_REALTIME
 //     where the kernel accepts it for tracepoints (6.x does not: it is not
 //     NMI-safe), else CLOCK_MONOTONIC plus the realtime offset (followed
