@@ -122,17 +122,17 @@ rounds:
 				row.Skip = "not available: " + na.msg
 				row.Runs = nil
 				b.logf("  %s", row.Skip)
-				continue
-			}
-			if err != nil {
-				run.Err = err.Error()
-			}
-			row.Runs = append(row.Runs, run)
-			if run.Err != "" {
-				b.logf("  failed: %s", run.Err)
 			} else {
-				b.logf("  %.0f syscalls/s, expected %d, captured %d, lost %d, tracer %.2f CPU s, %s",
-					run.CallsPerSec, run.Expected, run.Count.Captured, run.Count.Lost, run.TracerCPU, formatBytes(run.TracerRSS))
+				if err != nil {
+					run.Err = err.Error()
+				}
+				row.Runs = append(row.Runs, run)
+				if run.Err != "" {
+					b.logf("  failed: %s", run.Err)
+				} else {
+					b.logf("  %.0f syscalls/s, expected %d, captured %d, lost %d, tracer %.2f CPU s, %s",
+						run.CallsPerSec, run.Expected, run.Count.Captured, run.Count.Lost, run.TracerCPU, formatBytes(run.TracerRSS))
+				}
 			}
 			if row.Tracer && b.auditBefore != nil && (row.Name == RowAuditd || row.Name == RowAuperfAudit) {
 				if err := b.checkAudit(); err != nil {
@@ -140,6 +140,13 @@ rounds:
 					break rounds
 				}
 			}
+		}
+	}
+	// A run cut short by a signal restores what it changed on its way out,
+	// but was not checked yet.
+	if stop != nil && !errors.Is(stop, ErrAuditState) && b.auditBefore != nil {
+		if err := b.checkAudit(); err != nil {
+			stop = err
 		}
 	}
 	rep.Notes = append(rep.Notes, "load average at start / end: "+loadStart+" / "+loadAvg()+" (other work on the machine skews every row)")
