@@ -96,15 +96,14 @@ func run() int {
 	if os.Geteuid() != 0 {
 		fmt.Fprintln(os.Stderr, "auperf-bench: warning: not root; traced rows will fail or be skipped")
 	}
-	unlock, err := lockKernel()
+	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer cancel()
+	unlock, err := lockKernel(ctx)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "auperf-bench: %v\n", err)
 		return 1
 	}
 	defer unlock()
-
-	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer cancel()
 	rep, err := bench.Measure(ctx, cfg)
 	if *asJSON {
 		enc := json.NewEncoder(os.Stdout)
@@ -125,17 +124,30 @@ func run() int {
 }
 
 // lockKernel takes the machine-wide lock that kernel tests hold (see
-// internal/ktest), so the bench neither disturbs them nor is disturbed.
-func lockKernel() (func(), error) {
+// internal/ktest), so the bench neither disturbs them nor is disturbed. It
+// polls, so that an interrupt while waiting ends the bench at once.
+func lockKernel(ctx context.Context) (func(), error) {
 	f, err := os.OpenFile(ktest.LockPath, os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("open kernel test lock: %w", err)
 	}
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
-		fmt.Fprintf(os.Stderr, "auperf-bench: waiting for %s (kernel tests are running)\n", ktest.LockPath)
-		if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
+	for said := false; ; said = true {
+		err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, unix.EWOULDBLOCK) {
 			f.Close()
 			return nil, fmt.Errorf("lock %s: %w", ktest.LockPath, err)
+		}
+		if !said {
+			fmt.Fprintf(os.Stderr, "auperf-bench: waiting for %s (kernel tests are running)\n", ktest.LockPath)
+		}
+		select {
+		case <-ctx.Done():
+			f.Close()
+			return nil, fmt.Errorf("waiting for %s: %w", ktest.LockPath, ctx.Err())
+		case <-time.After(200 * time.Millisecond):
 		}
 	}
 	return func() { unix.Flock(int(f.Fd()), unix.LOCK_UN); f.Close() }, nil
