@@ -172,7 +172,12 @@ func runAction(c *cli.Context) error {
 		if err := cmd.Start(); err != nil {
 			cancel()
 			p.Run(ctx) // detach cleanly
-			return fmt.Errorf("start %s: %w", command[0], err)
+			out.Close()
+			fmt.Fprintf(os.Stderr, "auperf: start %s: %v\n", command[0], err)
+			if errors.Is(err, exec.ErrNotFound) || errors.Is(err, os.ErrNotExist) {
+				return exitStatus(127) // as a shell says "command not found"
+			}
+			return exitStatus(126)
 		}
 		go func() { cmdDone <- cmd.Wait() }()
 	}

@@ -213,3 +213,13 @@ func TestIntegrationRunCommandSignal(t *testing.T) {
 		t.Fatalf("auperf run -- sleep after SIGTERM: %v, want exit status 143", err)
 	}
 }
+
+// TestIntegrationRunCommandNotFound: a command that cannot start ends the
+// run with the shell's status 127 and one line.
+func TestIntegrationRunCommandNotFound(t *testing.T) {
+	ktest.Require(t)
+	dir := t.TempDir()
+	if st := runMain([]string{"auperf", "run", "--output", "json:" + filepath.Join(dir, "o.json"), "--", filepath.Join(dir, "missing")}); st != 127 {
+		t.Fatalf("exit status %d, want 127", st)
+	}
+}
