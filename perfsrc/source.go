@@ -601,6 +601,13 @@ func setFilter(ev *perf.Event, flt string) error {
 	return nil
 }
 
+// Close releases what New and Attach took (perf events, a tracefs mount)
+// for a source that will not Run; Run releases them itself.
+func (s *Source) Close() error {
+	s.detach()
+	return nil
+}
+
 func (s *Source) detach() {
 	s.closeEvents()
 	if s.wake >= 0 {

@@ -136,6 +136,11 @@ func runAction(c *cli.Context) error {
 		o.Events = sp.Events
 		src, err := sourceCtors[sp.Source](o)
 		if err != nil {
+			for _, s := range sources {
+				if c, ok := s.(io.Closer); ok {
+					c.Close()
+				}
+			}
 			return usagef("%s source: %v", sp.Source, err)
 		}
 		sources = append(sources, src)
@@ -170,8 +175,7 @@ func runAction(c *cli.Context) error {
 		cmd = exec.Command(command[0], command[1:]...)
 		cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
 		if err := cmd.Start(); err != nil {
-			cancel()
-			p.Run(ctx) // detach cleanly
+			p.Close()
 			out.Close()
 			fmt.Fprintf(os.Stderr, "auperf: start %s: %v\n", command[0], err)
 			if errors.Is(err, exec.ErrNotFound) || errors.Is(err, os.ErrNotExist) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -63,16 +64,27 @@ func New(cfg Config) (*Pipeline, error) {
 	return &Pipeline{cfg: cfg}, nil
 }
 
-// Attach attaches every source that can attach ahead of Run.
+// Attach attaches every source that can attach ahead of Run. When one
+// fails, the others are closed (io.Closer) and the pipeline must not Run.
 func (p *Pipeline) Attach() error {
 	for _, s := range p.cfg.Sources {
 		if a, ok := s.(Attacher); ok {
 			if err := a.Attach(); err != nil {
+				p.Close()
 				return fmt.Errorf("attach %s source: %w", s.Name(), err)
 			}
 		}
 	}
 	return nil
+}
+
+// Close releases the sources of a pipeline that will not Run.
+func (p *Pipeline) Close() {
+	for _, s := range p.cfg.Sources {
+		if c, ok := s.(io.Closer); ok {
+			c.Close()
+		}
+	}
 }
 
 // handle is every source's handler.
