@@ -223,3 +223,27 @@ func TestIntegrationRunCommandNotFound(t *testing.T) {
 		t.Fatalf("exit status %d, want 127", st)
 	}
 }
+
+// TestIntegrationRunMountsTracefs: where tracefs is not mounted (a private
+// mount namespace here), auperf mounts it, traces, and unmounts it again.
+func TestIntegrationRunMountsTracefs(t *testing.T) {
+	ktest.Require(t)
+	if _, err := exec.LookPath("unshare"); err != nil {
+		ktest.Skip(t, "unshare (util-linux) not installed")
+	}
+	dir := t.TempDir()
+	bin := buildAuperf(t, dir)
+	once := workload.CopyAs(t, dir, "wl-mnt")
+	out := filepath.Join(dir, "out.json")
+	script := `for m in /sys/kernel/debug/tracing /sys/kernel/tracing /sys/kernel/debug; do umount $m 2>/dev/null; done
+if grep -qE " (tracefs|debugfs) " /proc/mounts; then echo "still mounted"; exit 9; fi
+"$0" run --events msync --stats-interval 0 --output "json:$1" -- "$2" -once -out /dev/null || exit $?
+if grep -qE " (tracefs|debugfs) " /proc/mounts; then echo "left mounted"; exit 8; fi`
+	b, err := exec.Command("unshare", "-m", "--propagation", "private", "sh", "-c", script, bin, out, once).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v: %s", err, b)
+	}
+	if !strings.Contains(readFile(out), `"processName":"wl-mnt"`) {
+		t.Errorf("the workload's msync is not in the output")
+	}
+}
