@@ -210,6 +210,9 @@ func TestNewOnOldKernel(t *testing.T) {
 	if _, err := New(Config{Events: []string{"mmap"}, Paths: p, RingPages: 48}); err == nil {
 		t.Error("ring of 48 pages accepted")
 	}
+	if s, err := New(Config{Events: []string{"mmap", "mmap"}, Paths: p}); err != nil || len(s.Events()) != 1 {
+		t.Errorf("duplicate events: %v, %v", s, err)
+	}
 	if _, err := New(Config{Events: []string{"nosuch"}, Paths: p}); err == nil {
 		t.Error("unknown syscall accepted")
 	}

@@ -161,6 +161,16 @@ func New(cfg Config) (*Source, error) {
 	if cfg.Events == nil {
 		cfg.Events = decode.DefaultEvents
 	}
+	// A tracepoint opened twice would report every call twice.
+	seen := make(map[string]bool, len(cfg.Events))
+	events := make([]string, 0, len(cfg.Events))
+	for _, e := range cfg.Events {
+		if !seen[e] {
+			seen[e] = true
+			events = append(events, e)
+		}
+	}
+	cfg.Events = events
 	if cfg.RingPages < 0 || cfg.RingPages > 0 && bits.OnesCount(uint(cfg.RingPages)) != 1 {
 		return nil, fmt.Errorf("perf ring size %d pages: not a power of two", cfg.RingPages)
 	}
