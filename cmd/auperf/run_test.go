@@ -36,6 +36,7 @@ func TestRunUsageErrors(t *testing.T) {
 		{"run", "--ring-pages", "3"},
 		{"run", "--pid", "-4"},
 		{"run", "--output", "bogus:thing"},
+		{"run", "--output", "syslog:tcp://127.0.0.1:1"}, // unreachable: refused before attaching
 		{"run", "--config", "x.yaml"},
 		{"run", "--pid", "1", "--", "true"},
 	} {
