@@ -72,6 +72,10 @@ type Config struct {
 	Events []string
 	// Archs to add rules for (nil: the native arch, plus i386 on x86_64).
 	Archs []decode.Arch
+	// B32Events, when not nil, are the events whose i386 rules are added
+	// instead of Events' (native names, as Events): the selector may plan
+	// audit for a few native events and for the 32-bit side of all.
+	B32Events []string
 	// Filter is what the user asked to see. What audit rules can express
 	// (--pid, --uid, --failed) is pushed into the rules, the rest is
 	// matched in user space.

@@ -282,6 +282,25 @@ func TestSourceRulesI386Only(t *testing.T) {
 	}
 }
 
+// Native rules for the events perf cannot trace, b32 rules for all.
+func TestSourceRulesB32Events(t *testing.T) {
+	s := &Source{cfg: Config{Events: []string{"mprotect"}, B32Events: []string{"msync", "mprotect"},
+		Archs: []decode.Arch{decode.ArchX86_64, decode.ArchI386}, Key: "auperf"}, self: 7}
+	if err := s.buildRules(); err != nil {
+		t.Fatal(err)
+	}
+	want := "-a never,exit -F arch=b64 -S 10 -F pid=7 -k auperf\n" +
+		"-a never,exit -F arch=b32 -S 144,125 -F pid=7 -k auperf\n" +
+		"-a always,exit -F arch=b64 -S 10 -k auperf\n" +
+		"-a always,exit -F arch=b32 -S 144,125 -k auperf"
+	if got := strings.Join(s.Rules(), "\n"); got != want {
+		t.Errorf("rules:\n%s\nwant:\n%s", got, want)
+	}
+	if s.wanted(decode.ArchX86_64, 26) || !s.wanted(decode.ArchI386, 144) {
+		t.Error("wanted")
+	}
+}
+
 // auditd's name_format puts "node=NAME" first: it becomes hostName.
 func TestDecodeLogNode(t *testing.T) {
 	log := `node=web01 type=SYSCALL msg=audit(1700000000.250:77): arch=c000003e syscall=26 success=no exit=-12 a0=5000 a1=3000 a2=1 a3=0 items=0 ppid=1 pid=42 auid=1000 uid=1000 gid=1000 euid=1000 suid=1000 fsuid=1000 egid=1000 sgid=1000 fsgid=1000 tty=pts0 ses=3 comm="x" exe="/usr/bin/x" key="auperf"

@@ -50,6 +50,7 @@ type Source struct {
 
 	mu      sync.Mutex
 	sess    *session      // set by Attach
+	closed  bool          // Close was called: the source must not Run
 	session atomic.Uint32 // the command's audit session (StartCommand)
 
 	c counters
@@ -78,7 +79,7 @@ func New(cfg Config) (*Source, error) {
 		s.mmapFd[decode.ArchI386] = int32(nr)
 	}
 	native := NativeArch()
-	for _, ev := range cfg.Events {
+	for _, ev := range slices.Concat(cfg.Events, cfg.B32Events) {
 		if _, ok := decode.SyscallNumber(native, ev); !ok {
 			return nil, fmt.Errorf("unknown syscall %q for %s", ev, native)
 		}
@@ -244,7 +245,11 @@ func (s *Source) fillWanted() (map[decode.Arch][]string, error) {
 		if int(a) >= len(s.want) || a == decode.ArchUnknown {
 			return nil, fmt.Errorf("audit rules: unsupported arch %v", a)
 		}
-		for _, ev := range s.cfg.Events {
+		events := s.cfg.Events
+		if a == decode.ArchI386 && a != NativeArch() && s.cfg.B32Events != nil {
+			events = s.cfg.B32Events
+		}
+		for _, ev := range events {
 			for _, name := range namesFor(a, ev) {
 				nr, ok := decode.SyscallNumber(a, name)
 				if !ok {
@@ -391,6 +396,21 @@ func (s *Source) attach() (ss *session, err error) {
 	return ss, ss.attach(cur)
 }
 
+// Close undoes what Attach changed (rules, audit pid, status), for a
+// source that will not Run: another source failed to attach, or the
+// command could not start. Run undoes it itself; do not Close a source
+// that runs.
+func (s *Source) Close() error {
+	s.mu.Lock()
+	ss := s.sess
+	s.sess, s.closed = nil, true
+	s.mu.Unlock()
+	if ss == nil {
+		return nil
+	}
+	return ss.close()
+}
+
 // close restores what the session changed and releases its sockets.
 func (ss *session) close() error {
 	ss.ctlMu.Lock()
@@ -406,8 +426,11 @@ func (ss *session) close() error {
 // restores the audit status it found and returns.
 func (s *Source) Run(ctx context.Context, h event.Handler) (err error) {
 	s.mu.Lock()
-	attached := s.sess != nil
+	attached, closed := s.sess != nil, s.closed
 	s.mu.Unlock()
+	if closed {
+		return errors.New("audit source: Run after Close")
+	}
 	if !attached {
 		if err := s.Attach(); err != nil {
 			return err
@@ -731,9 +754,10 @@ func newReader(s *Source, h event.Handler) *reader {
 func (r *reader) message(b []byte) {
 	h := (*syscall.NlMsghdr)(unsafe.Pointer(&b[0]))
 	typ := h.Type
-	// 1000-1099 are commands and replies; 1329 is AUDIT_REPLACE (a ping
-	// to the daemon); neither is a record.
-	if typ < 1100 || typ == 1329 {
+	// 1000-1099 are commands and replies, except AUDIT_LOGIN, a record
+	// with a serial of its own; 1329 is AUDIT_REPLACE (a ping to the
+	// daemon), not a record.
+	if (typ < 1100 && typ != typeLogin) || typ == 1329 {
 		return
 	}
 	body := b[unix.NLMSG_HDRLEN:]
