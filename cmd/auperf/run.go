@@ -9,6 +9,8 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -18,12 +20,14 @@ import (
 	"golang.org/x/sys/unix"
 	"gopkg.in/yaml.v3"
 
+	"github.com/auperf/auperf/auditsrc"
 	"github.com/auperf/auperf/decode"
 	"github.com/auperf/auperf/event"
 	"github.com/auperf/auperf/filter"
 	"github.com/auperf/auperf/internal/pipeline"
 	"github.com/auperf/auperf/output"
 	"github.com/auperf/auperf/perfsrc"
+	"github.com/auperf/auperf/selector"
 )
 
 func init() {
@@ -45,51 +49,72 @@ func init() {
 			&cli.DurationFlag{Name: "duration", Usage: "stop after `D` (0: until a signal)"},
 			&cli.DurationFlag{Name: "stats-interval", Value: time.Minute, Usage: "write auperf_stats every `D` (0: only at the end)"},
 			&cli.IntFlag{Name: "ring-pages", Usage: "perf ring size per CPU in `PAGES`, a power of two (default 512, less past 16 CPUs)"},
+			&cli.StringFlag{Name: "audit-backpressure", Value: "wait", Usage: "when auperf reads audit too slowly: `wait` (audited processes wait, nothing lost) or drop (lost records counted)"},
+			&cli.IntFlag{Name: "audit-backlog-limit", Usage: "audit backlog_limit while tracing, in records (0: 8192 when auperf is the audit daemon, unchanged next to auditd)"},
 			&cli.StringFlag{Name: "config", Usage: "YAML `FILE` with the same settings (keys as the long flags; flags win)"},
+			// For tests and support: split events between the sources by
+			// hand ("perf=msync,mmap", "audit=mprotect") instead of the
+			// selector's choice; probing still decides what can work.
+			&cli.StringSliceFlag{Name: "source-events", Hidden: true},
 		},
 		Action: runAction,
 	})
 }
 
-// runOptions is what the flags say, shared by every source's constructor.
+// runOptions is what the flags say, shared by every source's constructor,
+// and what the plan gives one source.
 type runOptions struct {
-	Events        []string // nil: the default events
-	Filter        filter.Spec
-	RingPages     int
-	DefaultEvents bool // Events were not asked for: skip what this kernel lacks
+	Events            []string // nil: the default events
+	Filter            filter.Spec
+	RingPages         int
+	AuditBackpressure auditsrc.Backpressure
+	AuditBacklogLimit uint32
+	// Overrides (--source-events) split the events by hand.
+	Overrides map[selector.Source][]string
+
+	// Set from the plan for one source.
+	B32Events []string // audit: events whose 32-bit callers get b32 rules
+	TraceFS   string   // perf: the tracefs directory ("" = find it)
+	Multicast bool     // audit: read alongside the audit daemon
 }
 
 // sourceCtors builds a source by name, for the events of opts.
 var sourceCtors = map[string]func(runOptions) (event.Source, error){
 	"perf": func(o runOptions) (event.Source, error) {
-		src, err := perfsrc.New(perfsrc.Config{Events: o.Events, Filter: o.Filter, RingPages: o.RingPages, SkipMissing: o.DefaultEvents})
-		if err == nil && len(src.Missing()) > 0 {
-			fmt.Fprintf(os.Stderr, "auperf: perf: this kernel has no tracepoints for %s: not traced\n", strings.Join(src.Missing(), ", "))
+		src, err := perfsrc.New(perfsrc.Config{Events: o.Events, Filter: o.Filter, RingPages: o.RingPages,
+			Paths: perfsrc.Paths{Tracefs: o.TraceFS}})
+		if err != nil {
+			return nil, err
 		}
-		return src, err
+		return src, nil
 	},
-	"audit": func(runOptions) (event.Source, error) {
-		return nil, errors.New("the audit source is not yet wired into auperf run")
+	"audit": func(o runOptions) (event.Source, error) {
+		cfg := auditsrc.Config{Events: o.Events, B32Events: o.B32Events, Filter: o.Filter,
+			Backpressure: o.AuditBackpressure, BacklogLimit: o.AuditBacklogLimit, StartsCommand: o.Filter.Tree}
+		// Native rules only for the events audit traces itself; b32
+		// rules for the 32-bit side of every planned event.
+		if len(o.Events) > 0 {
+			cfg.Archs = append(cfg.Archs, auditsrc.NativeArch())
+		}
+		if len(o.B32Events) > 0 && auditsrc.NativeArch() == decode.ArchX86_64 {
+			cfg.Archs = append(cfg.Archs, decode.ArchI386)
+		}
+		if len(o.Events) == 0 {
+			cfg.Events = o.B32Events // (nil would mean the default events)
+		}
+		if o.Multicast {
+			cfg.Mode = auditsrc.ModeMulticast
+		}
+		src, err := auditsrc.New(cfg)
+		if err != nil {
+			return nil, err
+		}
+		return src, nil
 	},
 }
 
-// sourcePlan is one source and the events it traces.
-type sourcePlan struct {
-	Source string
-	Events []string
-}
-
-// planSources says which source traces which events. auto is perf for
-// every event for now; the selector will pick per event (perf where its
-// tracepoints open, audit for the rest and for 32-bit processes).
-func planSources(source string, events []string) ([]sourcePlan, error) {
-	switch source {
-	case "auto":
-		return []sourcePlan{{Source: "perf", Events: events}}, nil
-	case "perf", "audit":
-		return []sourcePlan{{Source: source, Events: events}}, nil
-	}
-	return nil, usagef("--source %q: want auto, perf or audit", source)
+func warnf(format string, a ...any) {
+	fmt.Fprintf(os.Stderr, "auperf: warning: "+format+"\n", a...)
 }
 
 func runAction(c *cli.Context) error {
@@ -114,7 +139,7 @@ func runAction(c *cli.Context) error {
 	}
 	opts.Filter.Init()
 
-	plan, err := planSources(c.String("source"), opts.Events)
+	plan, err := selectPlan(c.String("source"), opts)
 	if err != nil {
 		return err
 	}
@@ -130,33 +155,28 @@ func runAction(c *cli.Context) error {
 	}
 	defer out.Close()
 
-	var sources []event.Source
-	for _, sp := range plan {
-		o := opts
-		o.Events = sp.Events
-		src, err := sourceCtors[sp.Source](o)
-		if err != nil {
-			for _, s := range sources {
-				if c, ok := s.(io.Closer); ok {
-					c.Close()
-				}
-			}
-			return usagef("%s source: %v", sp.Source, err)
-		}
-		sources = append(sources, src)
+	// From here on a signal must not kill us with audit changed or
+	// tracefs mounted: it is handled by the loop below.
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	defer signal.Stop(sigs)
+
+	att, err := attachPlan(plan, opts)
+	if err != nil {
+		return err
 	}
+	defer att.unmount()
+
 	p, err := pipeline.New(pipeline.Config{
-		Sources:       sources,
+		Sources:       att.sources,
 		Filter:        opts.Filter,
 		Sink:          out,
 		Hostname:      host,
 		StatsInterval: c.Duration("stats-interval"),
 	})
 	if err != nil {
+		att.close()
 		return err
-	}
-	if err := p.Attach(); err != nil {
-		return usagef("%v", err)
 	}
 
 	ctx, cancel := context.WithCancel(context.Background())
@@ -165,16 +185,13 @@ func runAction(c *cli.Context) error {
 		ctx, cancel = context.WithTimeout(ctx, d)
 		defer cancel()
 	}
-	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
-	defer signal.Stop(sigs)
 
 	var cmd *exec.Cmd
 	cmdDone := make(chan error, 1)
 	if len(command) > 0 {
 		cmd = exec.Command(command[0], command[1:]...)
 		cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
-		if err := cmd.Start(); err != nil {
+		if err := att.startCommand(cmd); err != nil {
 			p.Close()
 			out.Close()
 			fmt.Fprintf(os.Stderr, "auperf: start %s: %v\n", command[0], err)
@@ -216,7 +233,7 @@ func runAction(c *cli.Context) error {
 				cmdErr = <-cmdDone
 			}
 			if n := p.Lost(); n > 0 {
-				fmt.Fprintf(os.Stderr, "auperf: %d records lost by the kernel (reported in-stream as auperf_lost); a larger --ring-pages may help\n", n)
+				fmt.Fprintf(os.Stderr, "auperf: %d lost in the kernel (reported in-stream as auperf_lost); a larger --ring-pages (perf) or --audit-backpressure wait (audit) may help\n", n)
 			}
 			cerr := out.Close()
 			if cmd != nil {
@@ -236,6 +253,245 @@ func runAction(c *cli.Context) error {
 			return err
 		}
 	}
+}
+
+// selectPlan probes the host (read-only) and plans which source traces
+// which event: --source forces one, and a forced source that cannot work
+// here, or a plan that traces nothing, is a one-line refusal (exit 2).
+func selectPlan(source string, opts runOptions) (*selector.Plan, error) {
+	force, err := selector.ParseSource(source)
+	if err != nil {
+		return nil, usagef("--source: %v", err)
+	}
+	events := opts.Events
+	if len(opts.Overrides) > 0 {
+		if force != selector.SourceAuto {
+			return nil, usagef("--source-events needs --source auto")
+		}
+		events = slices.Concat(opts.Overrides[selector.SourcePerf], opts.Overrides[selector.SourceAudit])
+	}
+	if events == nil {
+		events = slices.Clone(decode.DefaultEvents)
+	}
+	plan, err := selector.Select(selector.Config{}, events, force)
+	if err != nil {
+		return nil, usagef("%v", err)
+	}
+	if plan, err = overridePlan(plan, opts.Overrides); err != nil {
+		return nil, err
+	}
+	if err := plan.Usable(); err != nil {
+		return nil, usagef("%v", err)
+	}
+	return plan, nil
+}
+
+// overridePlan gives each source the events --source-events names (the
+// audit b32 rules stay as planned).
+func overridePlan(p *selector.Plan, ov map[selector.Source][]string) (*selector.Plan, error) {
+	if len(ov) == 0 {
+		return p, nil
+	}
+	np := *p
+	np.Events = slices.Clone(p.Events)
+	np.Perf, np.Audit = nil, nil
+	if evs := ov[selector.SourcePerf]; len(evs) > 0 {
+		if p.Perf == nil {
+			return nil, usagef("--source-events perf=...: perf cannot work here")
+		}
+		pp := *p.Perf
+		pp.Events = evs
+		np.Perf = &pp
+	}
+	ap := selector.AuditPlan{Multicast: p.Host.Multicast, Owner: p.Host.AuditOwner, Enabled: p.Host.Audit.Enabled}
+	if p.Audit != nil {
+		ap = *p.Audit
+	}
+	ap.Events = ov[selector.SourceAudit]
+	if len(ap.Events) > 0 || len(ap.B32Events) > 0 {
+		np.Audit = &ap
+	}
+	for i, e := range np.Events {
+		for src, evs := range ov {
+			if slices.Contains(evs, e.Name) {
+				np.Events[i].Source, np.Events[i].Reason = src, "--source-events"
+			}
+		}
+	}
+	return &np, nil
+}
+
+// attached is a plan whose sources are attached: what runs, and what to
+// undo when it has run.
+type attached struct {
+	plan    *selector.Plan
+	opts    runOptions
+	sources []event.Source
+	audit   *auditsrc.Source // nil when audit is not in the plan
+	warned  int              // audit warnings printed
+	unmount func()           // a tracefs we mounted
+}
+
+// attachPlan starts the plan's sources so that everything from now on is
+// traced: tracefs mounted if the plan says it must be (and the plan made
+// again with the real tracepoints), perf attached (in auto mode its
+// events move to audit when it fails), then audit. On error nothing of
+// theirs is left attached or mounted.
+func attachPlan(plan *selector.Plan, opts runOptions) (*attached, error) {
+	a := &attached{plan: plan, opts: opts, unmount: func() {}}
+	if a.plan.Perf != nil {
+		if err := a.attachPerf(); err != nil {
+			a.unmount()
+			a.unmount = func() {}
+			var ue *selector.UnusableError
+			if errors.As(err, &ue) {
+				return nil, usagef("%v", err)
+			}
+			np, perr := a.plan.WithoutPerf(err)
+			if perr != nil {
+				return nil, usagef("%v", perr)
+			}
+			if np, perr = overridePlan(np, opts.Overrides); perr != nil {
+				return nil, perr
+			}
+			warnf("the perf source failed to start (%v): the audit source traces its events instead", err)
+			a.plan = np
+		}
+	}
+	if ap := a.plan.Audit; ap != nil {
+		o := a.opts
+		o.Events, o.B32Events, o.Multicast = ap.Events, ap.B32Events, ap.Multicast
+		src, err := sourceCtors["audit"](o)
+		if err == nil {
+			a.audit = src.(*auditsrc.Source)
+			if err = a.audit.Attach(); err != nil {
+				a.audit = nil
+			}
+		}
+		switch {
+		case err == nil:
+			a.sources = append(a.sources, src)
+			a.printAuditWarnings()
+		case len(a.sources) > 0 && len(ap.Events) == 0:
+			// Only the 32-bit side was audit's: perf still works.
+			warnf("the audit source failed to start (%v): 32-bit (ia32) syscalls are not seen", err)
+		default:
+			a.close()
+			return nil, usagef("audit source: %v", err)
+		}
+	}
+	if len(a.sources) == 0 {
+		a.close()
+		if err := a.plan.Usable(); err != nil {
+			return nil, usagef("%v", err)
+		}
+		return nil, usagef("no source could start")
+	}
+	for _, e := range a.plan.Events {
+		if e.Source == selector.SourceNone {
+			warnf("%s is not traced: %s", e.Name, e.Reason)
+		}
+	}
+	for _, n := range a.plan.Notes {
+		// Audit's own notes come again, more precisely, from the
+		// audit source's warnings.
+		if !strings.HasPrefix(n, "audit: ") {
+			warnf("%s", n)
+		}
+	}
+	return a, nil
+}
+
+// attachPerf mounts tracefs when the plan says run must, plans again with
+// the real tracepoints, and attaches the perf source.
+func (a *attached) attachPerf() error {
+	tf := a.plan.Perf.TraceFS
+	if tf.State == selector.TraceFSMountable {
+		dir, undo, err := mountTracefs(tf)
+		if err != nil {
+			return err
+		}
+		a.unmount = undo
+		np, err := a.plan.Replan(dir)
+		if err != nil {
+			return err
+		}
+		if np, err = overridePlan(np, a.opts.Overrides); err != nil {
+			return err
+		}
+		a.plan = np
+		if np.Perf == nil {
+			undo()
+			a.unmount = func() {}
+			return nil
+		}
+		tf = np.Perf.TraceFS
+	}
+	o := a.opts
+	o.Events, o.TraceFS = a.plan.Perf.Events, tf.Dir
+	src, err := sourceCtors["perf"](o)
+	if err != nil {
+		return err
+	}
+	if err := src.(pipeline.Attacher).Attach(); err != nil {
+		src.(io.Closer).Close()
+		return err
+	}
+	a.sources = append(a.sources, src)
+	return nil
+}
+
+// mountTracefs mounts what the plan says (tracefs on /sys/kernel/tracing,
+// or debugfs before 4.1) and returns the tracefs directory and the undo.
+func mountTracefs(tf selector.TraceFS) (string, func(), error) {
+	if tf.FSType == "debugfs" {
+		if err := unix.Mount("debugfs", tf.Path, "debugfs", 0, ""); err != nil {
+			return "", nil, fmt.Errorf("mount debugfs on %s: %w", tf.Path, err)
+		}
+		return filepath.Join(tf.Path, "tracing"), func() { unix.Unmount(tf.Path, 0) }, nil
+	}
+	dir, mounted, err := perfsrc.FindTracefs(perfsrc.Paths{})
+	if err != nil {
+		return "", nil, err
+	}
+	if !mounted {
+		return dir, func() {}, nil
+	}
+	return dir, func() { perfsrc.Unmount(dir) }, nil
+}
+
+// startCommand starts the traced command. Only one source may fork it:
+// audit, when it runs, forks it into an audit session of its own (its
+// rules follow that session); perf needs nothing more than the command
+// being our child, which it is either way (it follows FORK records from
+// our pid).
+func (a *attached) startCommand(cmd *exec.Cmd) error {
+	if a.audit == nil {
+		return cmd.Start()
+	}
+	err := a.audit.StartCommand(cmd)
+	a.printAuditWarnings()
+	return err
+}
+
+func (a *attached) printAuditWarnings() {
+	w := a.audit.Warnings()
+	for _, l := range w[min(a.warned, len(w)):] {
+		warnf("%s", l)
+	}
+	a.warned = len(w)
+}
+
+// close releases the attached sources of a plan that will not run.
+func (a *attached) close() {
+	for _, s := range a.sources {
+		if c, ok := s.(io.Closer); ok {
+			c.Close()
+		}
+	}
+	a.sources = nil
+	a.unmount()
+	a.unmount = func() {}
 }
 
 // terminalSignalsGroup reports whether our process group is the foreground
@@ -263,23 +519,33 @@ func commandStatus(err error) error {
 // runFlags validates the flags (no kernel touched yet).
 func runFlags(c *cli.Context) (runOptions, error) {
 	var o runOptions
-	arch := perfsrc.NativeArch()
+	var err error
 	if s := strings.TrimSpace(c.String("events")); s != "" {
-		for _, n := range strings.Split(s, ",") {
-			n = strings.TrimSpace(n)
-			if n == "" {
-				continue
-			}
-			if _, ok := decode.SyscallNumber(arch, n); !ok {
-				return o, usagef("unknown event %q: not a %s syscall name", n, arch)
-			}
-			o.Events = append(o.Events, n)
+		if o.Events, err = eventList("--events", s); err != nil {
+			return o, err
 		}
-		if len(o.Events) == 0 {
-			return o, usagef("--events is empty")
+	}
+	for _, spec := range c.StringSlice("source-events") {
+		src, list, ok := strings.Cut(spec, "=")
+		if !ok || src != string(selector.SourcePerf) && src != string(selector.SourceAudit) {
+			return o, usagef("--source-events %q: want perf=LIST or audit=LIST", spec)
 		}
+		evs, err := eventList("--source-events", list)
+		if err != nil {
+			return o, err
+		}
+		if o.Overrides == nil {
+			o.Overrides = map[selector.Source][]string{}
+		}
+		o.Overrides[selector.Source(src)] = append(o.Overrides[selector.Source(src)], evs...)
+	}
+	if o.AuditBackpressure, err = auditsrc.ParseBackpressure(c.String("audit-backpressure")); err != nil {
+		return o, usagef("--audit-backpressure: %v", err)
+	}
+	if n := c.Int("audit-backlog-limit"); n < 0 || n > 1<<32-1 {
+		return o, usagef("--audit-backlog-limit %d: out of range", n)
 	} else {
-		o.DefaultEvents = true
+		o.AuditBacklogLimit = uint32(n)
 	}
 	for _, pid := range c.IntSlice("pid") {
 		if pid <= 0 {
@@ -313,6 +579,26 @@ func runFlags(c *cli.Context) (runOptions, error) {
 	return o, nil
 }
 
+// eventList parses a comma-separated list of syscall names of this arch.
+func eventList(flag, s string) ([]string, error) {
+	arch := perfsrc.NativeArch()
+	var out []string
+	for _, n := range strings.Split(s, ",") {
+		n = strings.TrimSpace(n)
+		if n == "" {
+			continue
+		}
+		if _, ok := decode.SyscallNumber(arch, n); !ok {
+			return nil, usagef("unknown event %q: not a %s syscall name", n, arch)
+		}
+		out = append(out, n)
+	}
+	if len(out) == 0 {
+		return nil, usagef("%s is empty", flag)
+	}
+	return out, nil
+}
+
 // outputQueue is the batches (32 KiB each) a sink may have queued: a file
 // takes bursts of ~300k events/s from the perf source (json, ~250 MB/s)
 // only with a deeper queue than output's default; 16 MiB per sink at most.
@@ -330,6 +616,9 @@ type runConfig struct {
 	Duration      string   `yaml:"duration"`
 	StatsInterval string   `yaml:"stats-interval"`
 	RingPages     int      `yaml:"ring-pages"`
+	// Audit.
+	AuditBackpressure string `yaml:"audit-backpressure"`
+	AuditBacklogLimit int    `yaml:"audit-backlog-limit"`
 }
 
 // applyConfig sets every flag the command line did not set from the file.
@@ -382,6 +671,12 @@ func applyConfig(c *cli.Context, path string) error {
 	}
 	if rc.RingPages != 0 {
 		steps = append(steps, set("ring-pages", strconv.Itoa(rc.RingPages)))
+	}
+	if rc.AuditBackpressure != "" {
+		steps = append(steps, set("audit-backpressure", rc.AuditBackpressure))
+	}
+	if rc.AuditBacklogLimit != 0 {
+		steps = append(steps, set("audit-backlog-limit", strconv.Itoa(rc.AuditBacklogLimit)))
 	}
 	return errors.Join(steps...)
 }
