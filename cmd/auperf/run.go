@@ -365,7 +365,7 @@ func attachPlan(plan *selector.Plan, opts runOptions) (*attached, error) {
 		if err == nil {
 			a.audit = src.(*auditsrc.Source)
 			if err = a.audit.Attach(); err != nil {
-				a.audit = nil
+				a.audit = nil // (Attach undid what it did)
 			}
 		}
 		switch {
@@ -433,12 +433,20 @@ func (a *attached) attachPerf() error {
 	if err != nil {
 		return err
 	}
-	if err := src.(pipeline.Attacher).Attach(); err != nil {
-		src.(io.Closer).Close()
-		return err
+	if at, ok := src.(pipeline.Attacher); ok {
+		if err := at.Attach(); err != nil {
+			closeSource(src)
+			return err
+		}
 	}
 	a.sources = append(a.sources, src)
 	return nil
+}
+
+func closeSource(s event.Source) {
+	if c, ok := s.(io.Closer); ok {
+		c.Close()
+	}
 }
 
 // mountTracefs mounts what the plan says (tracefs on /sys/kernel/tracing,
@@ -485,9 +493,7 @@ func (a *attached) printAuditWarnings() {
 // close releases the attached sources of a plan that will not run.
 func (a *attached) close() {
 	for _, s := range a.sources {
-		if c, ok := s.(io.Closer); ok {
-			c.Close()
-		}
+		closeSource(s)
 	}
 	a.sources = nil
 	a.unmount()
