@@ -37,7 +37,10 @@ func init() {
 		ArgsUsage: "[-- COMMAND [ARGS...]]",
 		Description: "Without a command it traces the whole host until SIGINT/SIGTERM (or --duration).\n" +
 			"With `-- COMMAND ARGS` it starts COMMAND once tracing is on, traces it and its descendants only,\n" +
-			"stops when it exits and exits with its status. SIGHUP reopens output files (logrotate).",
+			"stops when it exits and exits with its status. SIGHUP reopens output files (logrotate).\n" +
+			"--source auto (the default) picks per event what `auperf probe` shows: perf where the syscall\n" +
+			"tracepoints open, audit for the rest, and audit b32 rules for 32-bit (int 0x80) callers.\n\n" +
+			output.SpecHelp,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "source", Value: "auto", Usage: "`auto`, perf or audit"},
 			&cli.StringFlag{Name: "events", Usage: "comma-separated syscall `LIST` (default: the memory family)"},
@@ -548,11 +551,11 @@ func runFlags(c *cli.Context) (runOptions, error) {
 	if o.AuditBackpressure, err = auditsrc.ParseBackpressure(c.String("audit-backpressure")); err != nil {
 		return o, usagef("--audit-backpressure: %v", err)
 	}
-	if n := c.Int("audit-backlog-limit"); n < 0 || n > 1<<32-1 {
+	n := c.Int("audit-backlog-limit")
+	if n < 0 || n > 1<<32-1 {
 		return o, usagef("--audit-backlog-limit %d: out of range", n)
-	} else {
-		o.AuditBacklogLimit = uint32(n)
 	}
+	o.AuditBacklogLimit = uint32(n)
 	for _, pid := range c.IntSlice("pid") {
 		if pid <= 0 {
 			return o, usagef("--pid %d: want a positive process id", pid)
