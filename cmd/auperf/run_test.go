@@ -742,3 +742,38 @@ func TestIntegrationRunPerfAttachFails(t *testing.T) {
 		t.Errorf("--source perf with perf failing: exit %d, want 2", st)
 	}
 }
+
+// TestIntegrationRunMountsDebugfs: where only debugfs can give tracefs (as
+// before 4.1; here /sys/kernel/tracing is covered by tmpfs and nothing is
+// mounted), the plan says debugfs, auperf mounts it, traces through its
+// tracing/ directory, and unmounts it again.
+func TestIntegrationRunMountsDebugfs(t *testing.T) {
+	ktest.Require(t)
+	if _, err := exec.LookPath("unshare"); err != nil {
+		ktest.Skip(t, "unshare (util-linux) not installed")
+	}
+	guardAudit(t)
+	dir := t.TempDir()
+	bin := buildAuperf(t, dir)
+	once := workload.CopyAs(t, dir, "wl-dbgfs")
+	out := filepath.Join(dir, "out.json")
+	script := `for m in /sys/kernel/debug/tracing /sys/kernel/tracing /sys/kernel/debug; do umount $m 2>/dev/null; done
+mount -t tmpfs -o ro,size=0 tmpfs /sys/kernel/tracing || exit 7
+if grep -qE " (tracefs|debugfs) " /proc/mounts; then echo "still mounted"; exit 9; fi
+"$0" probe | grep -q "^tracefs .*/sys/kernel/debug (debugfs, not mounted: run mounts it)" || { echo "probe does not plan debugfs"; exit 6; }
+"$0" run --events msync --stats-interval 0 --output "json:$1" -- "$2" -once -out /dev/null || exit $?
+if grep -qE " (tracefs|debugfs) " /proc/mounts; then echo "left mounted"; exit 8; fi`
+	b, err := exec.Command("unshare", "-m", "--propagation", "private", "sh", "-c", script, bin, out, once).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v: %s", err, b)
+	}
+	var n int
+	for _, g := range readEvents(t, out) {
+		if g.Comm == "wl-dbgfs" && g.Name == "msync" && g.Source == event.SourcePerf && g.Errno == "ENOMEM" {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("the workload's msync reported %d times by perf, want 1", n)
+	}
+}
