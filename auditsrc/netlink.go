@@ -122,6 +122,62 @@ func (c *conn) recv(buf []byte, nonBlocking bool) (int, error) {
 	}
 }
 
+// msgBatch holds the messages of one recvmmsg: a wakeup drains many
+// records with one syscall instead of one recvfrom each.
+type msgBatch struct {
+	buf  []byte // len(msgs) slots of slot bytes
+	slot int
+	msgs []unix.Mmsghdr
+	iovs []unix.Iovec
+	from []unix.RawSockaddrNetlink
+}
+
+func newMsgBatch(n, slot int) *msgBatch {
+	b := &msgBatch{
+		buf: make([]byte, n*slot), slot: slot,
+		msgs: make([]unix.Mmsghdr, n), iovs: make([]unix.Iovec, n), from: make([]unix.RawSockaddrNetlink, n),
+	}
+	for i := range b.msgs {
+		b.iovs[i].Base = &b.buf[i*slot]
+		b.iovs[i].SetLen(slot)
+		b.msgs[i].Hdr.Iov = &b.iovs[i]
+		b.msgs[i].Hdr.SetIovlen(1)
+		b.msgs[i].Hdr.Name = (*byte)(unsafe.Pointer(&b.from[i]))
+	}
+	return b
+}
+
+// recvBatch reads up to len(b.msgs) messages without waiting and returns
+// how many it read (EAGAIN: none).
+func (c *conn) recvBatch(b *msgBatch) (int, error) {
+	for i := range b.msgs {
+		b.msgs[i].Hdr.Namelen = unix.SizeofSockaddrNetlink
+		b.msgs[i].Len = 0
+	}
+	for {
+		n, _, errno := unix.Syscall6(unix.SYS_RECVMMSG, uintptr(c.fd),
+			uintptr(unsafe.Pointer(&b.msgs[0])), uintptr(len(b.msgs)), unix.MSG_DONTWAIT, 0, 0)
+		if errno == unix.EINTR {
+			continue
+		}
+		if errno != 0 {
+			return 0, errno
+		}
+		return int(n), nil
+	}
+}
+
+// message returns message i of the last recvBatch, or nil when it is not
+// from the kernel (port 0: another process could otherwise feed us
+// records) or too short to be one.
+func (b *msgBatch) message(i int) []byte {
+	n := int(b.msgs[i].Len)
+	if b.from[i].Pid != 0 || n < unix.NLMSG_HDRLEN {
+		return nil
+	}
+	return b.buf[i*b.slot : i*b.slot+n]
+}
+
 // wait polls the socket for input for at most ms milliseconds.
 func (c *conn) wait(ms int) (bool, error) {
 	fds := []unix.PollFd{{Fd: int32(c.fd), Events: unix.POLLIN}}

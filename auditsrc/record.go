@@ -35,26 +35,50 @@ type record struct {
 var errNoStamp = errors.New("no audit(SEC.MSEC:SERIAL) stamp")
 
 // parseStamp parses a record's "audit(1700000000.123:456): " prefix and
-// returns the rest. Anything before "audit(" is skipped.
+// returns the rest, without an ENRICHED suffix. Anything before "audit("
+// is skipped.
 func parseStamp(b []byte) (ts int64, serial uint32, body []byte, err error) {
-	i := bytes.Index(b, []byte("audit("))
-	if i < 0 {
+	ts, serial, body, err = splitStamp(b)
+	return ts, serial, trimEnriched(body), err
+}
+
+// splitStamp is parseStamp for the kernel's records, which have no
+// ENRICHED suffix to look for (that search read every byte of a record).
+func splitStamp(b []byte) (ts int64, serial uint32, body []byte, err error) {
+	// A kernel record starts with its stamp; a log line has "type=...
+	// msg=" (and maybe "node=") first.
+	if !bytes.HasPrefix(b, auditStamp) {
+		i := bytes.Index(b, auditStamp)
+		if i < 0 {
+			return 0, 0, nil, errNoStamp
+		}
+		b = b[i:]
+	}
+	b = b[len(auditStamp):]
+	// One pass for the first ')' and the first '.' and ':' before it.
+	dot, colon, end := -1, -1, -1
+scan:
+	for j, c := range b {
+		switch c {
+		case '.':
+			if dot < 0 {
+				dot = j
+			}
+		case ':':
+			if colon < 0 {
+				colon = j
+			}
+		case ')':
+			end = j
+			break scan
+		}
+	}
+	if end < 0 || dot < 0 || colon < dot {
 		return 0, 0, nil, errNoStamp
 	}
-	b = b[i+len("audit("):]
-	end := bytes.IndexByte(b, ')')
-	if end < 0 {
-		return 0, 0, nil, errNoStamp
-	}
-	stamp := b[:end]
-	dot := bytes.IndexByte(stamp, '.')
-	colon := bytes.IndexByte(stamp, ':')
-	if dot < 0 || colon < dot {
-		return 0, 0, nil, errNoStamp
-	}
-	sec, ok1 := parseUint(stamp[:dot], 10)
-	msec, ok2 := parseUint(stamp[dot+1:colon], 10)
-	ser, ok3 := parseUint(stamp[colon+1:], 10)
+	sec, ok1 := parseUint(b[:dot], 10)
+	msec, ok2 := parseUint(b[dot+1:colon], 10)
+	ser, ok3 := parseUint(b[colon+1:end], 10)
 	if !ok1 || !ok2 || !ok3 || msec > 999 || ser > 0xffffffff || sec > 1<<33 {
 		return 0, 0, nil, errNoStamp
 	}
@@ -62,8 +86,10 @@ func parseStamp(b []byte) (ts int64, serial uint32, body []byte, err error) {
 	if len(body) > 0 && body[0] == ':' {
 		body = body[1:]
 	}
-	return int64(sec)*1e9 + int64(msec)*1e6, uint32(ser), trimEnriched(body), nil
+	return int64(sec)*1e9 + int64(msec)*1e6, uint32(ser), body, nil
 }
+
+var auditStamp = []byte("audit(")
 
 // trimEnriched cuts auditd's ENRICHED suffix: the interpreted fields follow
 // a 0x1d (group separator) byte and are not part of the kernel's record.
@@ -110,34 +136,47 @@ func parseLogLine(line []byte) (r record, ok bool) {
 
 // nextField returns the first key=value pair of b and what follows it. A
 // value is either "quoted" (audit never puts a quote inside one), 'quoted'
-// (user-space messages), or runs to the next space.
+// (user-space messages), or runs to the next space. A bare word without
+// '=' is skipped. (Byte loops, not bytes.IndexByte: keys and values are a
+// few bytes long, shorter than a vectorised search pays for.)
 func nextField(b []byte) (key, val, rest []byte, quoted, ok bool) {
-	for len(b) > 0 && b[0] == ' ' {
-		b = b[1:]
-	}
-	eq := bytes.IndexByte(b, '=')
-	if eq <= 0 {
-		return nil, nil, nil, false, false
-	}
-	key = b[:eq]
-	if sp := bytes.IndexByte(key, ' '); sp >= 0 {
-		// A bare word without '=': skip it.
-		return nextField(b[sp:])
-	}
-	b = b[eq+1:]
-	if len(b) > 0 && (b[0] == '"' || b[0] == '\'') {
-		q := b[0]
-		end := bytes.IndexByte(b[1:], q)
-		if end < 0 {
-			return key, b[1:], nil, true, true
+	i := 0
+	for {
+		for i < len(b) && b[i] == ' ' {
+			i++
 		}
-		return key, b[1 : 1+end], b[2+end:], true, true
+		start := i
+		for i < len(b) && b[i] != '=' && b[i] != ' ' {
+			i++
+		}
+		if i == len(b) || i == start {
+			return nil, nil, nil, false, false
+		}
+		if b[i] == '=' {
+			key = b[start:i]
+			break
+		}
 	}
-	end := bytes.IndexByte(b, ' ')
-	if end < 0 {
-		return key, b, nil, false, true
+	i++
+	if i < len(b) && (b[i] == '"' || b[i] == '\'') {
+		q := b[i]
+		j := i + 1
+		for j < len(b) && b[j] != q {
+			j++
+		}
+		if j == len(b) {
+			return key, b[i+1:], nil, true, true
+		}
+		return key, b[i+1 : j], b[j+1:], true, true
 	}
-	return key, b[:end], b[end:], false, true
+	j := i
+	for j < len(b) && b[j] != ' ' {
+		j++
+	}
+	if j == len(b) {
+		return key, b[i:], nil, false, true
+	}
+	return key, b[i:j], b[j:], false, true
 }
 
 // appendUntrusted appends the value of a string field the kernel logged
@@ -183,10 +222,23 @@ func parseUint(b []byte, base uint64) (uint64, bool) {
 	if base == 16 && len(b) > 2 && b[0] == '0' && (b[1] == 'x' || b[1] == 'X') {
 		b = b[2:]
 	}
+	// Up to 19 decimal or 16 hex digits cannot overflow: no check per
+	// digit (a division) on the hot path.
+	if (base == 10 && len(b) <= 19) || (base == 16 && len(b) <= 16) {
+		var v uint64
+		for _, c := range b {
+			d := digitVal[c]
+			if uint64(d) >= base {
+				return 0, false
+			}
+			v = v*base + uint64(d)
+		}
+		return v, true
+	}
 	var v uint64
 	for _, c := range b {
-		d, ok := unhex(c)
-		if !ok || uint64(d) >= base {
+		d := digitVal[c]
+		if uint64(d) >= base {
 			return 0, false
 		}
 		nv := v*base + uint64(d)
@@ -197,6 +249,18 @@ func parseUint(b []byte, base uint64) (uint64, bool) {
 	}
 	return v, true
 }
+
+// digitVal is a byte's hex digit value, 0xff for a non-digit.
+var digitVal = func() (t [256]uint8) {
+	for i := range t {
+		d, ok := unhex(byte(i))
+		t[i] = d
+		if !ok {
+			t[i] = 0xff
+		}
+	}
+	return t
+}()
 
 func parseInt(b []byte) (int64, bool) {
 	neg := len(b) > 0 && b[0] == '-'

@@ -1,0 +1,155 @@
+package auditsrc
+
+import (
+	"fmt"
+	"syscall"
+	"testing"
+	"time"
+	"unsafe"
+
+	"github.com/auperf/auperf/decode"
+	"github.com/auperf/auperf/event"
+)
+
+// Records as this kernel (6.18) sends them for the bench workload's loop:
+// one mmap of a shared file page, then mprotect, msync, mlock2, munlock
+// and munmap of it. Each event is SYSCALL (+ MMAP for the mmap) +
+// PROCTITLE + EOE, 3.17 records per event on average.
+const (
+	benchSyscallBody = `arch=c000003e syscall=9 success=yes exit=140601838403584 a0=0 a1=1000 a2=3 a3=1 items=0 ppid=31408 pid=31426 auid=0 uid=0 gid=0 euid=0 suid=0 fsuid=0 egid=0 sgid=0 fsgid=0 tty=(none) ses=45 comm="auperf-workload" exe="/work/main/bin/auperf-workload" key="auperf"`
+	benchProctitle   = `proctitle=2F776F726B2F6D61696E2F62696E2F6175706572662D776F726B6C6F6164002D6C6F6F70003530303030002D74687265616473003100`
+)
+
+var benchLoop = []struct {
+	nr   int
+	args string
+	exit string
+	mmap bool
+}{
+	{9, "a0=0 a1=1000 a2=3 a3=1", "140601838403584", true},
+	{10, "a0=7fe0a8e4b000 a1=1000 a2=1 a3=0", "0", false},
+	{26, "a0=7fe0a8e4b000 a1=1000 a2=4 a3=0", "0", false},
+	{325, "a0=7fe0a8e4b000 a1=1000 a2=1 a3=0", "0", false},
+	{150, "a0=7fe0a8e4b000 a1=1000 a2=0 a3=0", "0", false},
+	{11, "a0=7fe0a8e4b000 a1=1000 a2=0 a3=0", "0", false},
+}
+
+// netlinkMsg is one audit record as the kernel puts it on the socket.
+func netlinkMsg(typ uint16, serial int, body string) []byte {
+	text := fmt.Sprintf("audit(1795694330.749:%d): %s", serial, body)
+	b := make([]byte, syscall.NLMSG_HDRLEN+len(text))
+	h := (*syscall.NlMsghdr)(unsafe.Pointer(&b[0]))
+	h.Len = uint32(len(b))
+	h.Type = typ
+	copy(b[syscall.NLMSG_HDRLEN:], text)
+	return b
+}
+
+// benchMessages returns the records of n loop events, in kernel order.
+func benchMessages(n int) (msgs [][]byte) {
+	for i := range n {
+		c := benchLoop[i%len(benchLoop)]
+		serial := 1000 + i
+		body := fmt.Sprintf("arch=c000003e syscall=%d success=yes exit=%s %s items=0 ppid=31408 pid=31426 auid=0 uid=0 gid=0 euid=0 suid=0 fsuid=0 egid=0 sgid=0 fsgid=0 tty=(none) ses=45 comm=\"auperf-workload\" exe=\"/work/main/bin/auperf-workload\" key=\"auperf\"", c.nr, c.exit, c.args)
+		msgs = append(msgs, netlinkMsg(typeSyscall, serial, body))
+		if c.mmap {
+			msgs = append(msgs, netlinkMsg(typeMmap, serial, "fd=3 flags=0x1"))
+		}
+		msgs = append(msgs, netlinkMsg(typeProctitle, serial, benchProctitle))
+		msgs = append(msgs, netlinkMsg(typeEOE, serial, ""))
+	}
+	return msgs
+}
+
+// benchSource is a Source for the loop's syscalls that needs no kernel.
+func benchSource(b *testing.B) *Source {
+	s := &Source{self: -1}
+	s.cfg.Events = []string{"mmap", "mprotect", "msync", "mlock2", "munlock", "munmap"}
+	s.cfg.Archs = []decode.Arch{decode.ArchX86_64}
+	if _, err := s.fillWanted(); err != nil {
+		b.Fatal(err)
+	}
+	for i := range s.mmapFd {
+		s.mmapFd[i] = -1
+	}
+	s.mmapFd[decode.ArchX86_64] = 9
+	return s
+}
+
+func BenchmarkSplitStamp(b *testing.B) {
+	msg := netlinkMsg(typeSyscall, 123456789, benchSyscallBody)[syscall.NLMSG_HDRLEN:]
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, _, _, err := splitStamp(msg); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkParseSyscall(b *testing.B) {
+	var s syscallRecord
+	body := []byte(benchSyscallBody)
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		parseSyscall(&s, body)
+	}
+	if !s.hasNr || s.nr != 9 || s.pid != 31426 || string(s.exe) != "/work/main/bin/auperf-workload" {
+		b.Fatalf("parsed %+v", s)
+	}
+}
+
+func BenchmarkParseMmap(b *testing.B) {
+	body := []byte("fd=3 flags=0x1")
+	b.ReportAllocs()
+	for b.Loop() {
+		if m := parseMmap(body); !m.hasFd {
+			b.Fatal("no fd")
+		}
+	}
+}
+
+// BenchmarkReader is the audit source's user-space path per event: netlink
+// messages in (stamp, serial gap check, grouping by serial, SYSCALL and
+// MMAP parsing), a decoded event out. One op is one event (3.17 records).
+func BenchmarkReader(b *testing.B) {
+	msgs := benchMessages(600)
+	for _, bc := range []struct {
+		name string
+		json bool
+	}{{"events", false}, {"events+json", true}} {
+		b.Run(bc.name, func(b *testing.B) {
+			var buf []byte
+			n := 0
+			r := newReader(benchSource(b), func(ev *event.Event) {
+				n++
+				if bc.json {
+					buf = event.AppendJSON(buf[:0], ev)
+				}
+			})
+			r.gapAny = true
+			now := time.Now()
+			i := 0
+			b.ReportAllocs()
+			for b.Loop() {
+				// One event: its records, up to and including EOE.
+				for {
+					m := msgs[i]
+					i++
+					if i == len(msgs) {
+						i = 0
+						r.gapOn, r.gap = false, gapTracker{} // serials restart
+					}
+					r.message(m, now)
+					if (*syscall.NlMsghdr)(unsafe.Pointer(&m[0])).Type == typeEOE {
+						break
+					}
+				}
+			}
+			if n != b.N {
+				b.Fatalf("%d events for %d ops", n, b.N)
+			}
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+		})
+	}
+}
