@@ -2,7 +2,9 @@ package auditsrc
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
+	"math/bits"
 )
 
 // Record types auperf reads (include/uapi/linux/audit.h).
@@ -137,8 +139,7 @@ func parseLogLine(line []byte) (r record, ok bool) {
 // nextField returns the first key=value pair of b and what follows it. A
 // value is either "quoted" (audit never puts a quote inside one), 'quoted'
 // (user-space messages), or runs to the next space. A bare word without
-// '=' is skipped. (Byte loops, not bytes.IndexByte: keys and values are a
-// few bytes long, shorter than a vectorised search pays for.)
+// '=' is skipped.
 func nextField(b []byte) (key, val, rest []byte, quoted, ok bool) {
 	i := 0
 	for {
@@ -146,9 +147,7 @@ func nextField(b []byte) (key, val, rest []byte, quoted, ok bool) {
 			i++
 		}
 		start := i
-		for i < len(b) && b[i] != '=' && b[i] != ' ' {
-			i++
-		}
+		i = scan(b, i, ' ', '=')
 		if i == len(b) || i == start {
 			return nil, nil, nil, false, false
 		}
@@ -160,23 +159,40 @@ func nextField(b []byte) (key, val, rest []byte, quoted, ok bool) {
 	i++
 	if i < len(b) && (b[i] == '"' || b[i] == '\'') {
 		q := b[i]
-		j := i + 1
-		for j < len(b) && b[j] != q {
-			j++
-		}
+		j := scan(b, i+1, q, q)
 		if j == len(b) {
 			return key, b[i+1:], nil, true, true
 		}
 		return key, b[i+1 : j], b[j+1:], true, true
 	}
-	j := i
-	for j < len(b) && b[j] != ' ' {
-		j++
-	}
+	j := scan(b, i, ' ', ' ')
 	if j == len(b) {
 		return key, b[i:], nil, false, true
 	}
 	return key, b[i:j], b[j:], false, true
+}
+
+// scan returns the index of the first c1 or c2 in b from i on, or
+// len(b). Eight bytes at a time (SWAR): keys and values are a few bytes
+// long, too short for bytes.IndexByte's vector loop to pay for its setup,
+// and a byte loop costs a compare and a branch per byte.
+func scan(b []byte, i int, c1, c2 byte) int {
+	const lsb, msb = 0x0101010101010101, 0x8080808080808080
+	m1, m2 := uint64(c1)*lsb, uint64(c2)*lsb
+	for i+8 <= len(b) {
+		x := binary.LittleEndian.Uint64(b[i:])
+		// The lowest byte flagged by "has a zero byte" is exact (only
+		// bytes above a zero can be flagged falsely).
+		y1, y2 := x^m1, x^m2
+		if m := ((y1-lsb)&^y1 | (y2-lsb)&^y2) & msb; m != 0 {
+			return i + bits.TrailingZeros64(m)/8
+		}
+		i += 8
+	}
+	for i < len(b) && b[i] != c1 && b[i] != c2 {
+		i++
+	}
+	return i
 }
 
 // appendUntrusted appends the value of a string field the kernel logged
