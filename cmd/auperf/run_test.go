@@ -137,6 +137,11 @@ func TestRunConfigFile(t *testing.T) {
 	if st := runMain([]string{"auperf", "run", "--config", ring}); st != 2 {
 		t.Errorf("config with a bad ring size: exit %d, want 2", st)
 	}
+	bp := filepath.Join(dir, "bp.yaml")
+	os.WriteFile(bp, []byte("audit-backpressure: block\naudit-backlog-limit: 100\n"), 0o644)
+	if st := runMain([]string{"auperf", "run", "--config", bp}); st != 2 {
+		t.Errorf("config with a bad audit backpressure: exit %d, want 2", st)
+	}
 	if st := runMain([]string{"auperf", "run", "--config", filepath.Join(dir, "missing.yaml")}); st != 2 {
 		t.Errorf("missing config: exit %d, want 2", st)
 	}
