@@ -90,9 +90,23 @@ func (p *Plan) Usable() error {
 	if p.Perf != nil || p.Audit != nil {
 		return nil
 	}
-	var why []string
+	// Events usually fail for one shared reason: say each reason once, with
+	// the events it applies to, so the refusal stays one readable line.
+	var reasons []string
+	names := map[string][]string{}
 	for _, e := range p.Events {
-		why = append(why, e.Name+": "+e.Reason)
+		if _, seen := names[e.Reason]; !seen {
+			reasons = append(reasons, e.Reason)
+		}
+		names[e.Reason] = append(names[e.Reason], e.Name)
+	}
+	why := make([]string, len(reasons))
+	for i, r := range reasons {
+		who := strings.Join(names[r], ",")
+		if len(names[r]) == len(p.Events) && len(p.Events) > 1 {
+			who = "all events"
+		}
+		why[i] = who + ": " + r
 	}
 	return fmt.Errorf("no event can be traced here (%s)", strings.Join(why, "; "))
 }

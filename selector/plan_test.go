@@ -312,6 +312,18 @@ func TestCovering(t *testing.T) {
 	if m, _ := covering(ms, "/sys/kernelx"); m.fstype != "sysfs" {
 		t.Errorf("/sys/kernelx is on sysfs; got %v", m)
 	}
+	// After a pivot_root, /proc/mounts may list "/" after "/sys" (this VM
+	// does): the root mount must not hide what is mounted below it.
+	pivot := []mountEntry{{"/sys", "sysfs"}, {"/sys/kernel/tracing", "tracefs"}, {"/", "ext4"}}
+	if m, _ := covering(pivot, "/sys/kernel/debug"); m.fstype != "sysfs" {
+		t.Errorf("/sys/kernel/debug is on sysfs even with / listed last; got %v", m)
+	}
+	if m, _ := covering(pivot, "/sys/kernel/tracing"); m.fstype != "tracefs" {
+		t.Errorf("tracefs is not hidden by / listed last; got %v", m)
+	}
+	if m, _ := covering(pivot, "/etc"); m.fstype != "ext4" {
+		t.Errorf("/etc is on /; got %v", m)
+	}
 	if got := unescapeOctal(`/mnt/with\040space`); got != "/mnt/with space" {
 		t.Errorf("unescape: %q", got)
 	}
@@ -357,5 +369,25 @@ func TestWithoutPerf(t *testing.T) {
 	p, _ = Select(fixture(t, "linux-6.18"), memory, SourcePerf)
 	if _, err := p.WithoutPerf(errors.New("boom")); !errors.As(err, new(*UnusableError)) {
 		t.Errorf("forced perf without perf: %v, want UnusableError", err)
+	}
+}
+
+// TestUnusableSaysEachReasonOnce: when every event fails for the same
+// reasons, the refusal names them once ("all events"), so that it stays
+// one readable line instead of twelve copies.
+func TestUnusableSaysEachReasonOnce(t *testing.T) {
+	p := &Plan{Events: []EventPlan{
+		{Name: "msync", Reason: "perf: no; audit: no"},
+		{Name: "mmap", Reason: "perf: no; audit: no"},
+	}}
+	err := p.Usable()
+	want := "no event can be traced here (all events: perf: no; audit: no)"
+	if err == nil || err.Error() != want {
+		t.Fatalf("Usable() = %v, want %q", err, want)
+	}
+	p.Events = append(p.Events, EventPlan{Name: "mlock2", Reason: "kernel has no mlock2"})
+	want = "no event can be traced here (msync,mmap: perf: no; audit: no; mlock2: kernel has no mlock2)"
+	if err := p.Usable(); err == nil || err.Error() != want {
+		t.Fatalf("Usable() = %v, want %q", err, want)
 	}
 }

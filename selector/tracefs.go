@@ -2,6 +2,8 @@ package selector
 
 import (
 	"bufio"
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -48,13 +50,22 @@ func readMounts(c Config) ([]mountEntry, error) {
 // covering is the mount that path lies on: the last one listed whose mount
 // point is path or one of its parents. A later mount hides earlier ones,
 // which is how a tmpfs masks tracefs in a container or test namespace.
+// The root mount is the exception: nothing is mounted over "/" after the
+// fact, but after a pivot_root /proc/mounts may list "/" after "/sys", and
+// it must not hide what is mounted below it.
 func covering(ms []mountEntry, path string) (mountEntry, bool) {
-	var m mountEntry
-	found := false
+	var m, root mountEntry
+	found, rootFound := false, false
 	for _, e := range ms {
-		if e.point == "/" || e.point == path || strings.HasPrefix(path, strings.TrimSuffix(e.point, "/")+"/") {
+		switch {
+		case e.point == "/":
+			root, rootFound = e, true
+		case e.point == path || strings.HasPrefix(path, strings.TrimSuffix(e.point, "/")+"/"):
 			m, found = e, true
 		}
+	}
+	if !found {
+		return root, rootFound
 	}
 	return m, found
 }
@@ -87,9 +98,16 @@ const (
 // locateTraceFS finds a mounted tracefs, or says whether one can be
 // mounted. It never mounts.
 func locateTraceFS(c Config, ms []mountEntry) (TraceFS, string) {
+	// denied: a tracefs is mounted but this user may not read it (tracefs
+	// is 0700 root): that, not "not mounted", is what the user must hear.
+	var denied string
 	mounted := func(path, fstype string) (TraceFS, bool) {
 		dir := c.hostPath(path)
-		if !isDir(filepath.Join(dir, "events")) {
+		st, err := os.Stat(filepath.Join(dir, "events"))
+		if errors.Is(err, fs.ErrPermission) && denied == "" {
+			denied = fstype + " at " + path + " is mounted but not readable by this user (permission denied): run as root"
+		}
+		if err != nil || !st.IsDir() {
 			return TraceFS{}, false
 		}
 		return TraceFS{State: TraceFSMounted, Path: path, FSType: fstype, Dir: dir}, true
@@ -110,6 +128,9 @@ func locateTraceFS(c Config, ms []mountEntry) (TraceFS, string) {
 				return t, ""
 			}
 		}
+	}
+	if denied != "" {
+		return TraceFS{State: TraceFSAbsent}, denied
 	}
 	// Not mounted: the kernel's empty mount points live in sysfs. One that
 	// another filesystem covers has been masked on purpose.
