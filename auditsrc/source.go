@@ -330,6 +330,7 @@ type session struct {
 	added    bool
 	lostBase uint32
 	saved    *stateFile
+	pause    time.Duration // sleep after a drain (0: the socket buffer is too small to wait)
 }
 
 // Attach takes audit (daemon pid or multicast), sets the status it needs
@@ -467,7 +468,9 @@ func (ss *session) attach(cur State) error {
 	if err != nil {
 		return err
 	}
-	ss.reader.setRcvBuf(s.cfg.RcvBuf)
+	if ss.reader.setRcvBuf(s.cfg.RcvBuf) >= minPauseRcvBuf {
+		ss.pause = drainPause
+	}
 	if ss.unicast {
 		// The kernel sends to the socket that asked to be the daemon.
 		if err := ss.reader.client().SetPID(libaudit.WaitForReply); err != nil {
@@ -634,7 +637,7 @@ func (ss *session) loop(ctx context.Context, h event.Handler) error {
 				// wakeup per few hundred records instead of one per
 				// record, which on a small host takes CPU from the
 				// audited processes and kauditd.
-				time.Sleep(drainPause)
+				time.Sleep(ss.pause)
 			}
 		}
 		now := time.Now()
@@ -694,6 +697,10 @@ const (
 	// is, tens of milliseconds at 600,000 records/s, so the pause costs
 	// latency only, never records.
 	drainPause = 2 * time.Millisecond
+	// minPauseRcvBuf is the socket buffer the pause needs: without
+	// SO_RCVBUFFORCE (CAP_NET_ADMIN) the kernel caps it at rmem_max,
+	// a few hundred records, and the reader must not wait at all.
+	minPauseRcvBuf = 4 << 20
 )
 
 // kernelLost takes d more records the kernel counted lost. In multicast
