@@ -2,7 +2,6 @@ package auditsrc
 
 import (
 	"fmt"
-	"runtime"
 	"time"
 
 	"github.com/auperf/auperf/decode"
@@ -139,21 +138,10 @@ func (c *Config) fill() {
 	}
 }
 
-// NativeArch is the arch of auperf's own build, the kernel's native ABI.
-func NativeArch() decode.Arch {
-	switch runtime.GOARCH {
-	case "amd64":
-		return decode.ArchX86_64
-	case "arm64":
-		return decode.ArchARM64
-	}
-	return decode.ArchUnknown
-}
-
 // defaultArchs: the native arch, and i386 on x86_64 (a b32 rule is
 // harmless on a kernel without ia32 emulation: nothing matches it).
 func defaultArchs() []decode.Arch {
-	a := NativeArch()
+	a := decode.NativeArch()
 	if a == decode.ArchX86_64 {
 		return []decode.Arch{a, decode.ArchI386}
 	}
@@ -162,7 +150,7 @@ func defaultArchs() []decode.Arch {
 
 // namesFor returns the syscall names of event in arch a's table.
 func namesFor(a decode.Arch, event string) []string {
-	if a == decode.ArchI386 && NativeArch() != decode.ArchI386 {
+	if a == decode.ArchI386 && decode.NativeArch() != decode.ArchI386 {
 		return decode.I386Names(event)
 	}
 	if _, ok := decode.SyscallNumber(a, event); ok {

@@ -78,7 +78,7 @@ func New(cfg Config) (*Source, error) {
 	if nr, ok := decode.SyscallNumber(decode.ArchI386, "mmap2"); ok {
 		s.mmapFd[decode.ArchI386] = int32(nr)
 	}
-	native := NativeArch()
+	native := decode.NativeArch()
 	for _, ev := range slices.Concat(cfg.Events, cfg.B32Events) {
 		if _, ok := decode.SyscallNumber(native, ev); !ok {
 			return nil, fmt.Errorf("unknown syscall %q for %s", ev, native)
@@ -246,7 +246,7 @@ func (s *Source) fillWanted() (map[decode.Arch][]string, error) {
 			return nil, fmt.Errorf("audit rules: unsupported arch %v", a)
 		}
 		events := s.cfg.Events
-		if a == decode.ArchI386 && a != NativeArch() && s.cfg.B32Events != nil {
+		if a == decode.ArchI386 && a != decode.NativeArch() && s.cfg.B32Events != nil {
 			events = s.cfg.B32Events
 		}
 		for _, ev := range events {

@@ -1,5 +1,7 @@
 package decode
 
+import "runtime"
+
 // Arch is the ABI a syscall was made in. A 64-bit kernel may serve several
 // (x86_64 and i386 through int 0x80); audit tells which, perf only sees the
 // native one.
@@ -81,4 +83,18 @@ func (a Arch) wordBits() int {
 		return 32
 	}
 	return 64
+}
+
+// NativeArch is the kernel's native ABI, taken as the one auperf itself is
+// built for: the arch that perf's syscall tracepoints report and that
+// audit's b64 rules name. (An i386 auperf on an x86_64 kernel is not a
+// supported build.)
+func NativeArch() Arch {
+	switch runtime.GOARCH {
+	case "amd64":
+		return ArchX86_64
+	case "arm64":
+		return ArchARM64
+	}
+	return ArchUnknown
 }

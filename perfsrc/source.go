@@ -180,7 +180,7 @@ func New(cfg Config) (*Source, error) {
 	if cfg.PollInterval == 0 {
 		cfg.PollInterval = 100 * time.Millisecond
 	}
-	s := &Source{cfg: cfg, arch: NativeArch(), self: int32(cfg.Self), wake: -1}
+	s := &Source{cfg: cfg, arch: decode.NativeArch(), self: int32(cfg.Self), wake: -1}
 	if s.arch == decode.ArchUnknown {
 		return nil, fmt.Errorf("perf source: syscall tracepoints of %s are not supported", runtime.GOARCH)
 	}
@@ -253,17 +253,6 @@ func (s *Source) index(maxID uint64) error {
 		}
 	}
 	return nil
-}
-
-// NativeArch is the arch whose syscalls the tracepoints report.
-func NativeArch() decode.Arch {
-	switch runtime.GOARCH {
-	case "amd64":
-		return decode.ArchX86_64
-	case "arm64":
-		return decode.ArchARM64
-	}
-	return decode.ArchUnknown
 }
 
 // Name is "perf".

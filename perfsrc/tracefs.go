@@ -99,7 +99,7 @@ func mountedTracefs(mounts string) []string {
 		if len(fs) < 3 {
 			continue
 		}
-		mp := unescapeMount(fs[1])
+		mp := UnescapeMount(fs[1])
 		switch fs[2] {
 		case "tracefs":
 			out = append(out, mp)
@@ -110,8 +110,9 @@ func mountedTracefs(mounts string) []string {
 	return out
 }
 
-// unescapeMount undoes /proc/mounts' octal escapes (\040 for a space).
-func unescapeMount(s string) string {
+// UnescapeMount undoes /proc/mounts' octal escapes (\040 for a space).
+// The selector reads the same file.
+func UnescapeMount(s string) string {
 	if !strings.Contains(s, `\`) {
 		return s
 	}

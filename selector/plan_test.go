@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/auperf/auperf/decode"
+
+	"github.com/auperf/auperf/perfsrc"
 )
 
 func fixture(t *testing.T, name string) Config {
@@ -324,7 +326,7 @@ func TestCovering(t *testing.T) {
 	if m, _ := covering(pivot, "/etc"); m.fstype != "ext4" {
 		t.Errorf("/etc is on /; got %v", m)
 	}
-	if got := unescapeOctal(`/mnt/with\040space`); got != "/mnt/with space" {
+	if got := perfsrc.UnescapeMount(`/mnt/with\040space`); got != "/mnt/with space" {
 		t.Errorf("unescape: %q", got)
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/auperf/auperf/perfsrc"
 )
 
 // TraceFSState says where tracefs stands.
@@ -41,7 +43,7 @@ func readMounts(c Config) ([]mountEntry, error) {
 	for sc.Scan() {
 		fs := strings.Fields(sc.Text())
 		if len(fs) >= 3 {
-			ms = append(ms, mountEntry{unescapeOctal(fs[1]), fs[2]})
+			ms = append(ms, mountEntry{perfsrc.UnescapeMount(fs[1]), fs[2]})
 		}
 	}
 	return ms, sc.Err()
@@ -68,23 +70,6 @@ func covering(ms []mountEntry, path string) (mountEntry, bool) {
 		return root, rootFound
 	}
 	return m, found
-}
-
-// unescapeOctal undoes /proc/mounts' escapes (\040 for a space).
-func unescapeOctal(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			b.WriteByte((s[i+1]-'0')<<6 | (s[i+2]-'0')<<3 | (s[i+3] - '0'))
-			i += 3
-			continue
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
 }
 
 // Where the kernel offers tracefs: its own mount point since 4.1, and

@@ -97,9 +97,9 @@ var sourceCtors = map[string]func(runOptions) (event.Source, error){
 		// Native rules only for the events audit traces itself; b32
 		// rules for the 32-bit side of every planned event.
 		if len(o.Events) > 0 {
-			cfg.Archs = append(cfg.Archs, auditsrc.NativeArch())
+			cfg.Archs = append(cfg.Archs, decode.NativeArch())
 		}
-		if len(o.B32Events) > 0 && auditsrc.NativeArch() == decode.ArchX86_64 {
+		if len(o.B32Events) > 0 && decode.NativeArch() == decode.ArchX86_64 {
 			cfg.Archs = append(cfg.Archs, decode.ArchI386)
 		}
 		if len(o.Events) == 0 {
@@ -590,7 +590,7 @@ func runFlags(c *cli.Context) (runOptions, error) {
 
 // eventList parses a comma-separated list of syscall names of this arch.
 func eventList(flag, s string) ([]string, error) {
-	arch := perfsrc.NativeArch()
+	arch := decode.NativeArch()
 	var out []string
 	for _, n := range strings.Split(s, ",") {
 		n = strings.TrimSpace(n)
