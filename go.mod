@@ -3,17 +3,18 @@ module github.com/auperf/auperf
 go 1.26.0
 
 require (
+	github.com/elastic/go-libaudit/v2 v2.6.2
+	github.com/elastic/go-perf v0.0.0-20260224073651-af0ee0c731b7
+	github.com/google/go-cmp v0.7.0
+	github.com/leodido/go-syslog/v4 v4.6.0
 	github.com/urfave/cli/v2 v2.27.7
 	golang.org/x/sys v0.50.0
+	gopkg.in/yaml.v3 v3.0.1
 )
 
 require (
 	github.com/cpuguy83/go-md2man/v2 v2.0.7 // indirect
-	github.com/elastic/go-libaudit/v2 v2.6.2 // indirect
-	github.com/elastic/go-perf v0.0.0-20260224073651-af0ee0c731b7 // indirect
-	github.com/google/go-cmp v0.7.0 // indirect
-	github.com/leodido/go-syslog/v4 v4.6.0 // indirect
+	github.com/elastic/go-licenser v0.4.1 // indirect
 	github.com/russross/blackfriday/v2 v2.1.0 // indirect
 	github.com/xrash/smetrics v0.0.0-20240521201337-686a1a2994c1 // indirect
-	gopkg.in/yaml.v3 v3.0.1 // indirect
 )
