@@ -9,7 +9,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
-func readFixture(t *testing.T, kernel, name string) *Format {
+func readFixture(t testing.TB, kernel, name string) *Format {
 	t.Helper()
 	data, err := os.ReadFile(filepath.Join("..", "testdata", "format", kernel, name))
 	if err != nil {

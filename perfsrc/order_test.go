@@ -16,7 +16,7 @@ import (
 
 // fakeSource is a Source with the 6.18 msync/mmap formats and no kernel:
 // tests feed it ring records.
-func fakeSource(t *testing.T, spec filter.Spec) (*Source, *[]event.Event) {
+func fakeSource(t testing.TB, spec filter.Spec) (*Source, *[]event.Event) {
 	t.Helper()
 	var calls []*Syscall
 	var maxID uint64
