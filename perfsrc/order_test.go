@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/elastic/go-perf"
 
@@ -350,5 +351,95 @@ func TestLateExit(t *testing.T) {
 		if ev.Args[0].Value != want.addr || ev.Known&event.HasReturn == 0 || ev.ReturnValue != want.ret {
 			t.Errorf("event %d: %s", i, event.AppendJSON(nil, &ev))
 		}
+	}
+}
+
+// threadRec is a FORK or EXIT record of thread tid of process pid.
+func threadRec(pid, tid int32, ts uint64) []byte {
+	b := make([]byte, 24)
+	binary.NativeEndian.PutUint32(b[0:], uint32(pid))
+	binary.NativeEndian.PutUint32(b[4:], uint32(pid))
+	binary.NativeEndian.PutUint32(b[8:], uint32(tid))
+	binary.NativeEndian.PutUint32(b[12:], uint32(pid))
+	binary.NativeEndian.PutUint64(b[16:], ts)
+	return append(b, sampleID(pid, tid, ts, 0)...)
+}
+
+// The leader of a multi-threaded process may exit before its other
+// threads (exit_group kills them in any order; pthread_exit in main): the
+// process stays named and in the `-- COMMAND` tree until its last thread
+// exits, and then leaves both.
+func TestLeaderExitsFirst(t *testing.T) {
+	spec := filter.Spec{Tree: true, PIDs: []int{50}}
+	s, got := fakeSource(t, spec)
+	s.procs.m[50] = &proc{comm: "shell", exe: "/bin/sh", hasPPID: true, ppid: 1, hasUID: true, uid: 1000, threads: 1}
+	c := s.calls[0]
+	s.record(0, uint32(perf.RecordTypeFork), 0, taskRec(60, 50, 10))
+	s.record(0, uint32(perf.RecordTypeComm), 1<<13, commRec(60, "child", 11))
+	s.record(0, uint32(perf.RecordTypeFork), 0, threadRec(60, 61, 12))
+	s.record(1, typSample, 0, sample(c.Enter, 60, 61, 30, 1, msyncNr, 1, 2, 4))
+	s.record(0, uint32(perf.RecordTypeExit), 0, threadRec(60, 60, 40)) // leader first
+	s.record(1, typSample, 0, sample(c.Exit, 60, 61, 45, 1, msyncNr, 0))
+	s.record(1, typSample, 0, sample(c.Enter, 60, 61, 46, 1, msyncNr, 1, 2, 4)) // killed inside
+	s.record(1, uint32(perf.RecordTypeExit), 0, threadRec(60, 61, 50))
+	s.round(false)
+	s.round(true)
+	if len(*got) != 2 {
+		t.Fatalf("got %d events, want 2: %v", len(*got), *got)
+	}
+	for _, ev := range *got {
+		if ev.ProcessName != "child" || ev.ParentProcessID != 50 || ev.UserID != 1000 || ev.ThreadID != 61 {
+			t.Errorf("after the leader's exit: %s", event.AppendJSON(nil, &ev))
+		}
+	}
+	if s.cfg.Filter.Procs.Contains(60) {
+		t.Error("exited process still in the tree")
+	}
+	if _, ok := s.procs.m[60]; ok {
+		t.Error("exited process still in the process table")
+	}
+}
+
+// A thread of a multi-threaded process that execs takes the leader's id;
+// the process keeps its parent and user.
+func TestExecFromThread(t *testing.T) {
+	s, got := fakeSource(t, filter.Spec{})
+	s.procs.m[50] = &proc{comm: "shell", hasPPID: true, ppid: 1, hasUID: true, uid: 1000, threads: 1}
+	c := s.calls[0]
+	s.record(0, uint32(perf.RecordTypeFork), 0, taskRec(60, 50, 10))
+	s.record(0, uint32(perf.RecordTypeFork), 0, threadRec(60, 61, 12))
+	s.record(0, uint32(perf.RecordTypeExit), 0, threadRec(60, 60, 20)) // de_thread kills the leader
+	s.record(0, uint32(perf.RecordTypeComm), 1<<13, commRec(60, "tool", 21))
+	s.record(0, uint32(perf.RecordTypeMmap), 0, mmapRec(60, "/usr/bin/tool", 22))
+	s.record(0, typSample, 0, sample(c.Enter, 60, 60, 30, 0, msyncNr, 1, 2, 4))
+	s.record(0, typSample, 0, sample(c.Exit, 60, 60, 31, 0, msyncNr, 0))
+	s.round(true)
+	if len(*got) != 1 {
+		t.Fatalf("got %d events", len(*got))
+	}
+	if ev := (*got)[0]; ev.ProcessName != "tool" || ev.ExecutablePath != "/usr/bin/tool" || ev.ParentProcessID != 50 || ev.UserID != 1000 {
+		t.Errorf("after exec from a thread: %s", event.AppendJSON(nil, &ev))
+	}
+}
+
+// A long run with many short-lived processes does not grow the process
+// table: an exit reported after its process is gone (its enter predates
+// the start, held for a late partner) leaves nothing behind.
+func TestProcTableBounded(t *testing.T) {
+	s, got := fakeSource(t, filter.Spec{})
+	c := s.calls[0]
+	ts := uint64(1000)
+	for pid := int32(1000); pid < 1100; pid++ {
+		s.record(0, typSample, 0, sample(c.Exit, pid, pid, ts, 0, msyncNr, 0))
+		s.record(0, uint32(perf.RecordTypeExit), 0, threadRec(pid, pid, ts+1))
+		ts += uint64(time.Millisecond)
+		s.round(false)
+	}
+	s.round(true)
+	if len(*got) != 100 {
+		t.Fatalf("got %d events, want 100", len(*got))
+	}
+	if n := len(s.procs.m); n != 0 {
+		t.Errorf("%d gone processes still in the process table", n)
 	}
 }

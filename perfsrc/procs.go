@@ -13,6 +13,7 @@ type proc struct {
 	comm, exe   string
 	ppid        int32
 	uid         uint32
+	threads     int32 // live threads (FORK/EXIT records; /proc at seed)
 	hasPPID     bool
 	hasUID      bool
 	execPending bool // exec (maybe) seen (COMM), executable mapping not yet: exe may be stale
@@ -70,6 +71,10 @@ func (t *procTable) read(pid int32) *proc {
 			if n, err := strconv.Atoi(strings.TrimSpace(string(v))); err == nil {
 				p.ppid, p.hasPPID = int32(n), true
 			}
+		case "Threads":
+			if n, err := strconv.Atoi(strings.TrimSpace(string(v))); err == nil {
+				p.threads = int32(n)
+			}
 		case "Uid":
 			if f := strings.Fields(string(v)); len(f) > 0 {
 				if n, err := strconv.ParseUint(f[0], 10, 32); err == nil {
@@ -88,15 +93,17 @@ func (t *procTable) read(pid int32) *proc {
 }
 
 // get returns the process pid, reading /proc for one not seen yet (a
-// process that was not seeded and whose fork was not seen: an empty entry
-// is kept when it is gone, so that /proc is read once).
+// process that was not seeded and whose fork was not seen). A process
+// gone from /proc gets an empty entry that is not kept: no record would
+// ever remove it (its exit is past), and on a long run with many
+// short-lived processes the table would grow without bound.
 func (t *procTable) get(pid int32) *proc {
 	if p, ok := t.m[pid]; ok {
 		return p
 	}
 	p := t.read(pid)
 	if p == nil {
-		p = &proc{}
+		return &proc{}
 	}
 	t.m[pid] = p
 	return p
@@ -107,7 +114,15 @@ func (t *procTable) fork(parent, child int32) {
 	c := *pp
 	c.ppid, c.hasPPID = parent, true
 	c.execPending = false
+	c.threads = 1
 	t.m[child] = &c
+}
+
+// thread counts a new thread of pid.
+func (t *procTable) thread(pid int32) {
+	if p, ok := t.m[pid]; ok {
+		p.threads++
+	}
 }
 
 func (t *procTable) comm(pid int32, name string, exec bool) {
@@ -133,4 +148,20 @@ func (t *procTable) mmapExec(pid int32, file string) {
 	p.execPending = false
 }
 
-func (t *procTable) exit(pid int32) { delete(t.m, pid) }
+// exit counts an exited thread of pid (the leader or another one) and
+// forgets the process when it was the last one: the leader may exit
+// before the other threads (exit_group kills them in any order, main may
+// call pthread_exit, an exec from another thread kills the leader), whose
+// calls still belong to the process. It reports whether the process is
+// gone (for a process not in the table: whether its leader exited).
+func (t *procTable) exit(pid int32, leader bool) bool {
+	p, ok := t.m[pid]
+	if !ok {
+		return leader
+	}
+	if p.threads--; p.threads > 0 {
+		return false
+	}
+	delete(t.m, pid)
+	return true
+}

@@ -945,6 +945,8 @@ func (s *Source) process(r *rec) {
 			if t := s.cfg.Filter.Procs; t != nil {
 				t.Fork(int(ppid), int(r.pid))
 			}
+		} else {
+			s.procs.thread(r.pid)
 		}
 	case kProcExit:
 		if r.pid == s.self {
@@ -960,8 +962,7 @@ func (s *Source) process(r *rec) {
 			delete(s.pending, r.tid)
 			s.emitUnfinished(&old)
 		}
-		if r.pid == r.tid {
-			s.procs.exit(r.pid)
+		if s.procs.exit(r.pid, r.pid == r.tid) {
 			if t := s.cfg.Filter.Procs; t != nil {
 				t.Exit(int(r.pid))
 			}
