@@ -227,3 +227,40 @@ func TestIntegrationAuditdMulticast(t *testing.T) {
 	}
 	checkTruth(t, truth, theirEvents, int32(os.Getpid()))
 }
+
+// Reading by multicast next to auditd, auperf is not the one draining the
+// kernel's backlog: backlog_limit and backlog_wait_time govern auditd's
+// queue only, so they stay as auditd's admin set them whatever the
+// backpressure choice (drop would make auditd's log lose records, wait
+// would make audited processes stall for auditd).
+func TestIntegrationAuditdMulticastKeepsBacklog(t *testing.T) {
+	ktest.Require(t)
+	guardState(t)
+	startAuditd(t, "RAW")
+	bin := workloadCopy(t, "auperf-wl-backlog")
+	for _, tc := range []struct {
+		wait string
+		cfg  Config
+	}{
+		{"0", Config{Backpressure: BackpressureWait}},
+		{"60000", Config{Backpressure: BackpressureDrop, BacklogLimit: 4096}},
+	} {
+		auditctl(t, "-b", "321", "--backlog_wait_time", tc.wait)
+		want, err := ReadState()
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg := tc.cfg
+		cfg.RuleFields = []string{"-F exe=" + bin}
+		r := startSource(t, cfg)
+		got, err := ReadState()
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.stop(t)
+		if got.BacklogLimit != want.BacklogLimit || got.BacklogWaitTime != want.BacklogWaitTime || got.Enabled != want.Enabled {
+			t.Errorf("%s backpressure, backlog_limit %d: while auperf read by multicast: %s\nwant auditd's: %s",
+				cfg.Backpressure, cfg.BacklogLimit, got, want)
+		}
+	}
+}

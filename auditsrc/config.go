@@ -12,7 +12,9 @@ import (
 const DefaultKey = "auperf"
 
 // Backpressure is what the kernel does when auperf reads too slowly and
-// the audit backlog is full.
+// the audit backlog is full. It applies while auperf is the audit daemon;
+// next to another daemon (multicast) the backlog is that daemon's and
+// auperf leaves backlog_limit and backlog_wait_time alone.
 type Backpressure uint8
 
 const (

@@ -242,6 +242,10 @@ func TestStateWarnings(t *testing.T) {
 	if len(w) != 2 || !strings.Contains(w[0], "multicast") || !strings.Contains(w[1], "locked") {
 		t.Errorf("locked with a daemon: %q", w)
 	}
+	w = stateWarnings(State{Enabled: 1, PID: uint32(os.Getpid()), BacklogWaitTime: 60000}, Config{Backpressure: BackpressureDrop})
+	if len(w) != 2 || !strings.Contains(w[1], "backlog_wait_time (60000) left as") {
+		t.Errorf("drop next to a daemon: %q", w)
+	}
 	s := &Source{cfg: Config{Key: "auperf"}}
 	rule, _ := buildRule("-a always,exit -F arch=b64 -S 26 -k auperf")
 	other, _ := buildRule("-a always,exit -F arch=b64 -S 26 -k mine")

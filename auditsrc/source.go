@@ -114,6 +114,9 @@ func stateWarnings(st State, cfg Config) []string {
 	}
 	if st.PID != 0 && processAlive(int(st.PID)) && cfg.Mode != ModeUnicast {
 		w = append(w, fmt.Sprintf("audit daemon pid %d owns audit: reading by multicast alongside it (its log will also hold auperf's events)", st.PID))
+		if cfg.Backpressure == BackpressureDrop || cfg.BacklogLimit != 0 {
+			w = append(w, fmt.Sprintf("audit backlog_limit (%d) and backlog_wait_time (%d) left as they are: they govern the queue of audit daemon pid %d, not auperf's", st.BacklogLimit, st.BacklogWaitTime, st.PID))
+		}
 	}
 	if st.Enabled == 2 {
 		w = append(w, "audit is locked (enabled=2): using the auperf rules already loaded, with their filters")
@@ -490,23 +493,27 @@ func (ss *session) attach(cur State) error {
 		set.Enabled = 1
 		ss.enabled = true
 	}
-	limit := s.cfg.BacklogLimit
-	if limit == 0 && ss.unicast && cur.BacklogLimit < DefaultBacklogLimit && cur.BacklogLimit != 0 {
-		limit = DefaultBacklogLimit
-	}
-	if limit != 0 && limit != cur.BacklogLimit {
-		set.Mask |= libaudit.AuditStatusBacklogLimit
-		set.BacklogLimit = limit
-	}
-	wait := cur.BacklogWaitTime
-	if s.cfg.Backpressure == BackpressureDrop {
-		wait = 0
-	} else if wait == 0 {
-		wait = s.cfg.BacklogWaitTime
-	}
-	if wait != cur.BacklogWaitTime {
-		set.Mask |= libaudit.AuditStatusBacklogWaitTime
-		set.BacklogWaitTime = wait
+	// The backlog is the queue of whoever is the daemon: by multicast it
+	// is auditd's (its limit and wait are its admin's), not ours.
+	if ss.unicast {
+		limit := s.cfg.BacklogLimit
+		if limit == 0 && cur.BacklogLimit < DefaultBacklogLimit && cur.BacklogLimit != 0 {
+			limit = DefaultBacklogLimit
+		}
+		if limit != 0 && limit != cur.BacklogLimit {
+			set.Mask |= libaudit.AuditStatusBacklogLimit
+			set.BacklogLimit = limit
+		}
+		wait := cur.BacklogWaitTime
+		if s.cfg.Backpressure == BackpressureDrop {
+			wait = 0
+		} else if wait == 0 {
+			wait = s.cfg.BacklogWaitTime
+		}
+		if wait != cur.BacklogWaitTime {
+			set.Mask |= libaudit.AuditStatusBacklogWaitTime
+			set.BacklogWaitTime = wait
+		}
 	}
 	if set.Mask != 0 {
 		if err := setStatus(ss.ctl, set); err != nil {
