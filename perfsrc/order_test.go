@@ -443,3 +443,75 @@ func TestProcTableBounded(t *testing.T) {
 		t.Errorf("%d gone processes still in the process table", n)
 	}
 }
+
+const execveEnterFormat = `name: sys_enter_execve
+ID: 862
+format:
+	field:unsigned short common_type;	offset:0;	size:2;	signed:0;
+	field:unsigned char common_flags;	offset:2;	size:1;	signed:0;
+	field:unsigned char common_preempt_count;	offset:3;	size:1;	signed:0;
+	field:int common_pid;	offset:4;	size:4;	signed:1;
+
+	field:int __syscall_nr;	offset:8;	size:4;	signed:1;
+	field:const char * filename;	offset:16;	size:8;	signed:0;
+	field:const char *const * argv;	offset:24;	size:8;	signed:0;
+	field:const char *const * envp;	offset:32;	size:8;	signed:0;
+
+print fmt: "filename: 0x%08lx, argv: 0x%08lx, envp: 0x%08lx", ((unsigned long)(REC->filename)), ((unsigned long)(REC->argv)), ((unsigned long)(REC->envp))
+`
+
+const execveExitFormat = `name: sys_exit_execve
+ID: 861
+format:
+	field:unsigned short common_type;	offset:0;	size:2;	signed:0;
+	field:unsigned char common_flags;	offset:2;	size:1;	signed:0;
+	field:unsigned char common_preempt_count;	offset:3;	size:1;	signed:0;
+	field:int common_pid;	offset:4;	size:4;	signed:1;
+
+	field:int __syscall_nr;	offset:8;	size:4;	signed:1;
+	field:long ret;	offset:16;	size:8;	signed:1;
+
+print fmt: "0x%lx", REC->ret
+`
+
+// An execve from a thread other than the leader returns in the leader's
+// thread id (the kernel gives the exec'ing thread the leader's id, and no
+// exit record ever comes for the old one): enter and exit still pair, and
+// the enter is not held until stop.
+func TestExecveFromThreadPairs(t *testing.T) {
+	s, got := fakeSource(t, filter.Spec{})
+	enter, err := ParseFormat([]byte(execveEnterFormat))
+	if err != nil {
+		t.Fatal(err)
+	}
+	exit, err := ParseFormat([]byte(execveExitFormat))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &Syscall{Name: "execve", Enter: enter, Exit: exit}
+	s.calls = append(s.calls, c)
+	if err := s.index(enter.ID); err != nil {
+		t.Fatal(err)
+	}
+	const execveNr = 59
+	s.procs.m[50] = &proc{comm: "shell", hasPPID: true, ppid: 1, threads: 1}
+	s.record(0, uint32(perf.RecordTypeFork), 0, taskRec(60, 50, 10))
+	s.record(0, uint32(perf.RecordTypeFork), 0, threadRec(60, 61, 12))
+	s.record(1, typSample, 0, sample(c.Enter, 60, 61, 30, 1, execveNr, 0x1000, 0x2000, 0x3000))
+	s.record(0, uint32(perf.RecordTypeExit), 0, threadRec(60, 60, 31)) // de_thread kills the leader
+	s.record(1, uint32(perf.RecordTypeComm), 1<<13, commRec(60, "tool", 32))
+	s.record(1, typSample, 0, sample(c.Exit, 60, 60, 33, 1, execveNr, 0))
+	s.round(false)
+	s.round(true)
+	if len(*got) != 1 {
+		t.Fatalf("got %d events, want 1: %v", len(*got), *got)
+	}
+	ev := (*got)[0]
+	if ev.Syscall != "execve" || ev.Known&event.HasReturn == 0 || ev.ReturnValue != 0 || ev.Known&event.HasDuration == 0 ||
+		ev.Args[0].Value != 0x1000 || ev.ProcessID != 60 {
+		t.Errorf("execve from a thread: %s", event.AppendJSON(nil, &ev))
+	}
+	if len(s.pending) != 0 {
+		t.Errorf("enter still held: %v", s.pending)
+	}
+}

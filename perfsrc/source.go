@@ -101,7 +101,8 @@ type Source struct {
 	noDummy    bool // no dummy event (before 3.12): a tracepoint event carries the side-band
 	autoRing   bool // RingPages is the default: may shrink to what the kernel lets us lock
 	tpEvents   []*perf.Event
-	selfTids   []int32 // our threads in the kernel filter
+	execNr     [2]int32 // execve, execveat (-1: none)
+	selfTids   []int32  // our threads in the kernel filter
 
 	// Poller state (one goroutine).
 	queues  [][]rec
@@ -236,6 +237,12 @@ func New(cfg Config) (*Source, error) {
 // index builds the table of tracepoints by id, from s.calls.
 func (s *Source) index(maxID uint64) error {
 	s.tps = make([]*tracepoint, maxID+1)
+	for i, name := range []string{"execve", "execveat"} {
+		s.execNr[i] = -1
+		if nr, ok := decode.SyscallNumber(s.arch, name); ok {
+			s.execNr[i] = int32(nr)
+		}
+	}
 	for _, c := range s.calls {
 		for _, f := range []*Format{c.Enter, c.Exit} {
 			tp := &tracepoint{call: c, enter: f == c.Enter, nrOff: f.SyscallNr().Offset}
@@ -918,6 +925,18 @@ func (s *Source) process(r *rec) {
 			delete(s.stale, r.tid)
 			s.emit(&st.r, r)
 			return
+		}
+		if r.nr == s.execNr[0] || r.nr == s.execNr[1] {
+			// An exec from a thread other than the leader returns
+			// in the leader's thread id: its enter is pending
+			// under the old one, which no record will ever end.
+			for tid, e := range s.pending {
+				if e.pid == r.pid && e.nr == r.nr && e.ts <= r.ts {
+					delete(s.pending, tid)
+					s.emit(&e, r)
+					return
+				}
+			}
 		}
 		// Entered before we started, or its enter was lost, or it is
 		// late: held a while (expireOrphans).
