@@ -355,6 +355,9 @@ func (s *Source) Attach() error {
 	return nil
 }
 
+// readStateOf is readState; tests make it fail.
+var readStateOf = readState
+
 func (s *Source) attach() (ss *session, err error) {
 	ss = &session{s: s}
 	ss.ctl, err = openConn(0)
@@ -366,15 +369,19 @@ func (s *Source) attach() (ss *session, err error) {
 		ss.ctl.Close()
 		return nil, err
 	}
+	cur, err := readStateOf(ss.ctl)
+	if err != nil {
+		// Nothing changed yet, and nothing known to restore: a
+		// crashed run's saved state stays for the next start.
+		ss.saved.unlock()
+		ss.ctl.Close()
+		return nil, err
+	}
 	defer func() {
 		if err != nil {
 			err = errors.Join(err, ss.close())
 		}
 	}()
-	cur, err := readState(ss.ctl)
-	if err != nil {
-		return ss, err
-	}
 	ss.orig = cur
 	if prev, ok := ss.saved.read(); ok {
 		// A run that crashed left its changes: restore what it found.

@@ -1,6 +1,9 @@
 package auditsrc
 
 import (
+	"bytes"
+	"encoding/json"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -65,5 +68,45 @@ func TestIntegrationStateAfterSIGKILLAndRestart(t *testing.T) {
 	r.stop(t)
 	if r.col.count() < len(truth) {
 		t.Errorf("restarted source saw %d events, want at least %d", r.col.count(), len(truth))
+	}
+}
+
+// A failure to read the audit state once the lock is taken changes
+// nothing: no status is "restored" from a state that was never read (a
+// zero one would disable audit and zero the backlog settings), and a
+// crashed run's saved state is kept for the next start.
+func TestIntegrationAttachReadStateFailure(t *testing.T) {
+	ktest.Require(t)
+	before := guardState(t)
+	stateDir := t.TempDir()
+	src, err := New(Config{Key: testKey, StateDir: stateDir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// What a crashed run (another pid) found: the current state.
+	saved, err := json.Marshal(savedState{PID: 1, State: before})
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(stateDir, "audit-"+testKey+".json")
+	if err := os.WriteFile(path, saved, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	injected := errors.New("injected read failure")
+	readStateOf = func(*conn) (State, error) { return State{}, injected }
+	t.Cleanup(func() { readStateOf = readState })
+
+	if err := src.Attach(); !errors.Is(err, injected) {
+		t.Errorf("Attach: %v, want the read failure", err)
+	}
+	after, err := ReadState()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !after.Equal(before) {
+		t.Errorf("audit state after a failed Attach:\n%s\nwant:\n%s", after, before)
+	}
+	if b, _ := os.ReadFile(path); !bytes.Equal(b, saved) {
+		t.Errorf("saved state of the crashed run: %q, want it kept: %q", b, saved)
 	}
 }
