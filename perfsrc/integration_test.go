@@ -413,3 +413,87 @@ func TestIntegrationSelfFilter(t *testing.T) {
 		t.Errorf("%d own records reached user space: the kernel filter did not apply", n)
 	}
 }
+
+// perfFds counts our open perf event fds and perf ring mappings.
+func perfFds(t *testing.T) (fds, maps int) {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ents {
+		if l, err := os.Readlink(filepath.Join("/proc/self/fd", e.Name())); err == nil && strings.Contains(l, "perf_event") {
+			fds++
+		}
+	}
+	m, err := os.ReadFile("/proc/self/maps")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fds, strings.Count(string(m), "perf_event")
+}
+
+// TestIntegrationAttachFailureReleases: an attach that fails half-way
+// through the CPUs (here: a CPU listed online that does not exist, after
+// the real ones are open and mapped) closes and unmaps everything it
+// opened, and a later Close or Run does no harm.
+func TestIntegrationAttachFailureReleases(t *testing.T) {
+	ktest.Require(t)
+	dir, _, err := FindTracefs(Paths{NoMount: true})
+	if err != nil {
+		t.Skipf("no tracefs mounted: %v", err)
+	}
+	sys := t.TempDir()
+	cpuDir := filepath.Join(sys, "devices/system/cpu")
+	if err := os.MkdirAll(cpuDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	online, err := onlineCPUs("/sys/devices/system/cpu/online")
+	if err != nil {
+		t.Fatal(err)
+	}
+	list := fmt.Sprintf("0-%d,4095", online[len(online)-1])
+	if err := os.WriteFile(filepath.Join(cpuDir, "online"), []byte(list+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fds0, maps0 := perfFds(t)
+	s, err := New(Config{Events: []string{"msync", "mmap"}, Paths: Paths{Sys: sys, Tracefs: dir}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Attach(); err == nil {
+		s.Close()
+		t.Fatalf("attach on cpus %s succeeded", list)
+	} else {
+		t.Logf("attach on cpus %s: %v", list, err)
+	}
+	if fds, maps := perfFds(t); fds != fds0 || maps != maps0 {
+		t.Errorf("after a failed attach: %d perf fds and %d perf mappings, want %d and %d", fds, maps, fds0, maps0)
+	}
+	if err := s.Run(context.Background(), func(*event.Event) {}); err == nil {
+		t.Error("Run after a failed attach succeeded")
+	}
+	s.Close()
+	if fds, maps := perfFds(t); fds != fds0 || maps != maps0 {
+		t.Errorf("after Run and Close: %d perf fds and %d perf mappings, want %d and %d", fds, maps, fds0, maps0)
+	}
+}
+
+// TestIntegrationRunCancelledReleases: Run with a context already done
+// attaches, drains, and releases every perf fd and mapping.
+func TestIntegrationRunCancelledReleases(t *testing.T) {
+	ktest.Require(t)
+	fds0, maps0 := perfFds(t)
+	s, err := New(Config{Events: []string{"msync"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := s.Run(ctx, func(*event.Event) {}); err != nil {
+		t.Fatal(err)
+	}
+	if fds, maps := perfFds(t); fds != fds0 || maps != maps0 {
+		t.Errorf("after Run: %d perf fds and %d perf mappings, want %d and %d", fds, maps, fds0, maps0)
+	}
+}
