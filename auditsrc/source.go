@@ -666,15 +666,9 @@ func (ss *session) loop(ctx context.Context, h event.Handler) error {
 	}
 
 	// Stop: no new events, then take what the kernel still holds.
-	ss.ctlMu.Lock()
-	if ss.added {
-		if _, err := deleteKeyed(ss.ctl, s.cfg.Key); err != nil {
-			ss.ctlMu.Unlock()
-			return err
-		}
-		ss.added = false
+	if err := ss.removeRules(); err != nil {
+		return err
 	}
-	ss.ctlMu.Unlock()
 	deadline := time.Now().Add(5 * time.Second)
 	for time.Now().Before(deadline) {
 		ready, err := ss.reader.wait(300)
@@ -696,6 +690,20 @@ func (ss *session) loop(ctx context.Context, h event.Handler) error {
 	}
 	pollLost()
 	r.finish()
+	return nil
+}
+
+// removeRules deletes our rules when the source stops: no rule may be
+// added after it (see widen).
+func (ss *session) removeRules() error {
+	ss.ctlMu.Lock()
+	defer ss.ctlMu.Unlock()
+	if ss.added {
+		if _, err := deleteKeyed(ss.ctl, ss.s.cfg.Key); err != nil {
+			return err
+		}
+		ss.added = false
+	}
 	return nil
 }
 

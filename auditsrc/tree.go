@@ -128,8 +128,8 @@ func (ss *session) narrowToSession(ses uint32) error {
 func (ss *session) widen() {
 	ss.ctlMu.Lock()
 	defer ss.ctlMu.Unlock()
-	if !ss.s.cfg.StartsCommand || ss.broad != nil || ss.locked {
-		return
+	if !ss.s.cfg.StartsCommand || ss.broad != nil || ss.locked || !ss.added {
+		return // (!added: stopped, our rules are gone and must stay gone)
 	}
 	for _, l := range ss.s.always {
 		r, err := buildRule(l)

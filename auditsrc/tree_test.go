@@ -94,3 +94,43 @@ func TestIntegrationTreeSession(t *testing.T) {
 	}
 	t.Logf("session %d: %d events from %d processes; truth %d calls", ses, len(events), len(byPid), len(truth))
 }
+
+// A stop (SIGINT right at start) that comes while StartCommand sets up the
+// rules: the host-wide fallback must not add rules after the stop removed
+// ours, or they outlive the run.
+func TestIntegrationStopBeforeWiden(t *testing.T) {
+	ktest.Require(t)
+	guardState(t)
+	bin := workloadCopy(t, "auperf-wl-widen")
+	spec := filter.Spec{PIDs: []int{os.Getpid()}, Tree: true}
+	spec.Init()
+	src, err := New(Config{Key: testKey, StateDir: t.TempDir(), Filter: spec, StartsCommand: true,
+		RuleFields: []string{"-F exe=" + bin}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := src.Attach(); err != nil {
+		t.Fatal(err)
+	}
+	ss := src.sess
+	if err := ss.removeRules(); err != nil { // what Run does when its ctx is done
+		t.Fatal(err)
+	}
+	if err := ss.narrowToSession(1); err == nil {
+		t.Error("rules narrowed after the stop")
+	}
+	ss.widen() // StartCommand's fallback
+	t.Logf("warnings: %q", src.Warnings())
+	if err := src.Close(); err != nil {
+		t.Fatal(err)
+	}
+	st, err := ReadState()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range st.Rules {
+		if hasKey(r, testKey) {
+			t.Errorf("rule left after the source closed: %s", ruleString(r))
+		}
+	}
+}
