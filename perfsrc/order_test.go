@@ -515,3 +515,17 @@ func TestExecveFromThreadPairs(t *testing.T) {
 		t.Errorf("enter still held: %v", s.pending)
 	}
 }
+
+// The perf-clock calibration's midpoint does not overflow for wall times
+// past 2^62 ns (year 2116).
+func TestCalibrationMidpoint(t *testing.T) {
+	s, _ := fakeSource(t, filter.Spec{})
+	const wall = int64(5e18)
+	s.calib = calibration{tid: 1, t0: wall, t1: wall + 2000, pending: true}
+	b := commRec(1, "auperf", 1000)
+	s.record(0, uint32(perf.RecordTypeComm), 0, b)
+	s.round(true)
+	if want := wall + 1000 - 1000; s.clockOff != want {
+		t.Fatalf("clock offset %d, want %d", s.clockOff, want)
+	}
+}

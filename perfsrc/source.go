@@ -947,7 +947,7 @@ func (s *Source) process(r *rec) {
 	case kComm, kCommExec:
 		if r.pid == s.self {
 			if s.calib.pending && r.tid == s.calib.tid && r.kind == kComm {
-				s.clockOff = (s.calib.t0+s.calib.t1)/2 - int64(r.ts)
+				s.clockOff = s.calib.t0 + (s.calib.t1-s.calib.t0)/2 - int64(r.ts)
 				s.calib.pending = false
 			}
 			return
