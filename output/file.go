@@ -25,6 +25,8 @@ type fileWriter struct {
 	size     int64
 	dirty    bool // written since the last fsync
 	lastSync time.Time
+	partial  bool // the last write stopped inside a batch
+	reopenAt bool // reopen before the next batch (asked for mid-batch)
 }
 
 func newFileWriter(s *sinkSpec) *fileWriter {
@@ -70,6 +72,12 @@ func (w *fileWriter) messages() bool { return false }
 func (w *fileWriter) skipped() int   { return 0 }
 
 func (w *fileWriter) write(b *batch, pos int) (int, error) {
+	if pos == 0 && w.reopenAt {
+		w.reopenAt = false
+		if err := w.reopen(); err != nil {
+			return pos, err
+		}
+	}
 	if w.f == nil {
 		if err := w.open(); err != nil {
 			return pos, err
@@ -81,6 +89,7 @@ func (w *fileWriter) write(b *batch, pos int) (int, error) {
 		}
 	}
 	n, err := w.f.Write(b.buf[pos:])
+	w.partial = pos+n < len(b.buf)
 	w.size += int64(n)
 	if n > 0 {
 		w.dirty = true
@@ -141,7 +150,13 @@ func (w *fileWriter) maintain(now time.Time) time.Time {
 
 // reopen closes the file and opens PATH again: after logrotate renamed it,
 // new events go to a new file while the old one holds everything before.
+// Asked for while a batch is half written (a full disk), it waits for the
+// batch to be finished in the old file, so that no file holds half a line.
 func (w *fileWriter) reopen() error {
+	if w.f != nil && w.partial {
+		w.reopenAt = true
+		return nil
+	}
 	if w.f != nil {
 		w.syncNow()
 		w.f.Close()
