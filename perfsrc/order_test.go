@@ -529,3 +529,50 @@ func TestCalibrationMidpoint(t *testing.T) {
 		t.Fatalf("clock offset %d, want %d", s.clockOff, want)
 	}
 }
+
+// A lost EXIT record (ring overflow) would leave its process in the
+// process table and the `-- COMMAND` tree, and its thread's running call
+// pending, for the rest of the run: after a loss, what /proc says is gone
+// is dropped (the call reported without a return value), what lives is
+// kept.
+func TestLossSweepsGone(t *testing.T) {
+	spec := filter.Spec{Tree: true, PIDs: []int{50}}
+	s, got := fakeSource(t, spec)
+	root := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(root, "100", "task", "101"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	s.procs.procRoot = root
+	s.procs.m[100] = &proc{comm: "alive", threads: 1}
+	s.procs.m[200] = &proc{comm: "gone", threads: 1}
+	s.cfg.Filter.Procs.Fork(50, 100)
+	s.cfg.Filter.Procs.Fork(50, 200)
+	c := s.calls[0]
+	s.record(0, typSample, 0, sample(c.Enter, 100, 101, 10, 0, msyncNr, 1, 2, 4))
+	s.record(1, typSample, 0, sample(c.Enter, 200, 201, 11, 1, msyncNr, 1, 2, 4))
+	s.record(0, uint32(perf.RecordTypeLost), 0, lostRec(3, 12))
+	for range 5 {
+		s.round(false)
+	}
+	var calls []event.Event
+	for _, ev := range *got {
+		if ev.EventName != event.NameLost {
+			calls = append(calls, ev)
+		}
+	}
+	if len(calls) != 1 || calls[0].ThreadID != 201 || calls[0].Known&event.HasReturn != 0 || calls[0].ProcessName != "gone" {
+		t.Fatalf("want the gone thread's call without return, got %v", calls)
+	}
+	if _, ok := s.procs.m[200]; ok {
+		t.Error("gone process still in the process table")
+	}
+	if s.cfg.Filter.Procs.Contains(200) {
+		t.Error("gone process still in the tree")
+	}
+	if _, ok := s.procs.m[100]; !ok || !s.cfg.Filter.Procs.Contains(100) {
+		t.Error("living process dropped")
+	}
+	if _, ok := s.pending[101]; !ok || len(s.pending) != 1 {
+		t.Errorf("pending %v, want the living thread's call only", s.pending)
+	}
+}

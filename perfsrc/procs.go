@@ -2,6 +2,8 @@ package perfsrc
 
 import (
 	"bytes"
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -90,6 +92,16 @@ func (t *procTable) read(pid int32) *proc {
 		p.exe = exe
 	}
 	return p
+}
+
+// alive reports whether /proc has process pid (and its thread tid, unless 0).
+func (t *procTable) alive(pid, tid int32) bool {
+	p := filepath.Join(t.procRoot, strconv.Itoa(int(pid)))
+	if tid != 0 {
+		p = filepath.Join(p, "task", strconv.Itoa(int(tid)))
+	}
+	_, err := os.Stat(p)
+	return !errors.Is(err, fs.ErrNotExist)
 }
 
 // get returns the process pid, reading /proc for one not seen yet (a

@@ -113,6 +113,7 @@ type Source struct {
 	stale   map[int32]orphan // enters replaced by a newer one, waiting for a late exit
 	roundNo uint64
 	procs   *procTable
+	sweep   sweep
 	ev      event.Event
 	raw     decode.Raw
 	h       event.Handler
@@ -743,6 +744,79 @@ func (s *Source) round(final bool) {
 	s.lastMax = max(s.lastMax, newest)
 	s.merge(limit)
 	s.expireOrphans(final)
+	if !final {
+		s.sweepGone()
+	}
+}
+
+// sweep drops, after a loss, what a lost EXIT record would have left
+// behind for the rest of the run: processes (table and tree) and running
+// calls of threads that /proc says are gone. Candidates are taken at the
+// end of one round and dropped two rounds later if unchanged: by then
+// every record stamped before they were taken has been processed.
+type sweep struct {
+	wanted bool
+	round  uint64 // candidates taken in this round (0: none)
+	lastTS uint64 // time of the loss that asked for the last sweep
+	procs  []sweepProc
+	tids   []sweepTid
+}
+
+type sweepProc struct {
+	pid int32
+	p   *proc
+}
+
+type sweepTid struct {
+	tid int32
+	ts  uint64
+}
+
+// sweepEvery is how often (record time) losses may start a sweep, which
+// reads /proc for every process and running call.
+const sweepEvery = uint64(time.Second)
+
+// lostSweep asks for a sweep after a loss at time ts.
+func (s *Source) lostSweep(ts uint64) {
+	w := &s.sweep
+	if w.lastTS == 0 || ts >= w.lastTS+sweepEvery {
+		w.wanted, w.lastTS = true, max(ts, 1)
+	}
+}
+
+func (s *Source) sweepGone() {
+	w := &s.sweep
+	if w.round != 0 && s.roundNo >= w.round+2 {
+		for _, c := range w.tids {
+			if e, ok := s.pending[c.tid]; ok && e.ts == c.ts {
+				delete(s.pending, c.tid)
+				s.emitUnfinished(&e)
+			}
+		}
+		for _, c := range w.procs {
+			if s.procs.m[c.pid] == c.p {
+				delete(s.procs.m, c.pid)
+				if t := s.cfg.Filter.Procs; t != nil {
+					t.Exit(int(c.pid))
+				}
+			}
+		}
+		w.procs, w.tids, w.round = w.procs[:0], w.tids[:0], 0
+	}
+	if !w.wanted || w.round != 0 {
+		return
+	}
+	w.wanted, w.round = false, s.roundNo
+	for pid, p := range s.procs.m {
+		if !s.procs.alive(pid, 0) {
+			w.procs = append(w.procs, sweepProc{pid, p})
+		}
+	}
+	for tid, e := range s.pending {
+		if !s.procs.alive(e.pid, tid) {
+			w.tids = append(w.tids, sweepTid{tid, e.ts})
+		}
+	}
 }
 
 // record parses one raw ring record into the CPU's queue (no allocation for
@@ -991,6 +1065,7 @@ func (s *Source) process(r *rec) {
 	case kLost:
 		event.NewLost(&s.ev, s.wallTime(r.ts), event.SourcePerf, int(r.cpu), r.words[0], "ring")
 		s.h(&s.ev)
+		s.lostSweep(r.ts)
 	}
 }
 
