@@ -37,7 +37,13 @@
 //     a COMM record of our own every 10 seconds.
 //   - A process table, seeded from /proc and kept current by the side-band
 //     records in time order, names processes that live a few milliseconds
-//     (processName, executable.path, parentProcessId, userId).
+//     (processName, executable.path, parentProcessId, userId). A process
+//     leaves it (and the `-- COMMAND` tree) when its last thread exits,
+//     not its leader: other threads may outlive the leader. After a ring
+//     loss (whose EXIT records may be among the lost), what /proc says is
+//     gone leaves the table, and the running calls of gone threads are
+//     reported without a return value, so neither table grows on a long
+//     run.
 //   - Our own process is excluded in the kernel (a tracepoint filter on the
 //     thread ids we have at attach) and in user space (the Go runtime's
 //     later threads map and advise memory too).
@@ -50,7 +56,9 @@
 //   - PERF_RECORD_LOST is counted per CPU and delivered in-stream
 //     (auperf_lost, in tracepoint records: an enter or an exit each).
 //
-// What it does not do: 32-bit (ia32) syscalls of an x86_64 kernel do not
+// What it does not do: CPUs are those online at attach; a CPU brought
+// online later is not traced (its calls are missed, not reported lost).
+// 32-bit (ia32) syscalls of an x86_64 kernel do not
 // reach syscalls:* tracepoints (the audit source sees them); user filters
 // other than the process tree of `-- COMMAND` are applied by the pipeline
 // (filter.Spec), since tracepoint filters see thread ids and thread names,
