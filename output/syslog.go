@@ -362,14 +362,39 @@ func (w *syslogWriter) peerClosed() bool {
 	if err != nil {
 		return false
 	}
-	closed := false
+	closed, unread := false, false
 	var buf [1]byte
 	rc.Read(func(fd uintptr) bool {
 		n, _, err := unix.Recvfrom(int(fd), buf[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
 		closed = (n == 0 && err == nil) || (err != nil && err != unix.EAGAIN && err != unix.EINTR)
+		unread = n > 0 && err == nil
 		return true
 	})
+	if tc, ok := w.conn.(*tls.Conn); ok && unread {
+		// A TLS 1.3 server sends session tickets after the handshake
+		// (and close_notify when it stops): bytes we never read, in
+		// front of the end of the stream. Let TLS take them.
+		return tlsPeerClosed(tc)
+	}
 	return closed
+}
+
+// tlsPeerClosed reads what the TLS peer sent (post-handshake messages,
+// an alert, application data, all discarded) until nothing more arrives
+// for a moment, and reports whether the stream ended. A read timeout
+// leaves the connection usable.
+func tlsPeerClosed(tc *tls.Conn) bool {
+	tc.SetReadDeadline(time.Now().Add(10 * time.Millisecond))
+	defer tc.SetReadDeadline(time.Time{})
+	var buf [512]byte
+	for {
+		_, err := tc.Read(buf[:])
+		if err == nil {
+			continue
+		}
+		var ne net.Error
+		return !errors.As(err, &ne) || !ne.Timeout()
+	}
 }
 
 func (w *syslogWriter) write(b *batch, pos int) (int, error) {

@@ -429,3 +429,82 @@ func TestSyslogTLSClientCertificate(t *testing.T) {
 	}
 	checkSeqs(t, seqs, n)
 }
+
+// tlsCollector is a TLS syslog server (TLS 1.3: it sends session tickets
+// after the handshake, which the client never reads) that keeps what it
+// receives.
+type tlsCollector struct {
+	tcpCollector
+}
+
+func newTLSCollector(t *testing.T, pki *testPKI, addr string) *tlsCollector {
+	t.Helper()
+	cert, err := tls.LoadX509KeyPair(pki.cert, pki.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &tlsCollector{tcpCollector{ln: tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}})}}
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		for {
+			conn, err := c.ln.Accept()
+			if err != nil {
+				return
+			}
+			c.mu.Lock()
+			c.conns = append(c.conns, conn)
+			c.mu.Unlock()
+			c.wg.Add(1)
+			go func() {
+				defer c.wg.Done()
+				buf := make([]byte, 64<<10)
+				for {
+					n, err := conn.Read(buf)
+					c.mu.Lock()
+					c.data = append(c.data, buf[:n]...)
+					c.mu.Unlock()
+					if err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	t.Cleanup(c.stop)
+	return c
+}
+
+// A TLS syslog server that restarts: the sink sees that the old
+// connection was closed (behind the session tickets it never read) and
+// sends what comes next to the new server, instead of writing it into the
+// dead connection where it is lost uncounted.
+func TestTLSPeerRestart(t *testing.T) {
+	pki := newTestPKI(t)
+	col := newTLSCollector(t, pki, "127.0.0.1:0")
+	port := col.ln.Addr().(*net.TCPAddr).Port
+	name := "output:syslog:tls://localhost:" + strconv.Itoa(port)
+	f, err := Open([]string{"syslog:tls://localhost:" + strconv.Itoa(port) + "?ca=" + pki.ca + "&flush=1ms"}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	writeEvents(f, 0, 10, testEvent)
+	waitFor(t, "first events at the server", func() bool { return len(splitOctetCounted(t, col.bytes())) == 10 })
+	col.stop()
+	col2 := newTLSCollector(t, pki, col.ln.Addr().String())
+	time.Sleep(100 * time.Millisecond) // the old connection's close has arrived
+	writeEvents(f, 10, 11, testEvent)
+	waitFor(t, "the event after the restart written or dropped", func() bool {
+		return counter(f, name, "written")+counter(f, name, "dropped") == 11
+	})
+	if counter(f, name, "written") == 11 {
+		waitFor(t, "the event written after the restart at the new server", func() bool {
+			return len(splitOctetCounted(t, col2.bytes())) == 1
+		})
+	}
+}
