@@ -497,3 +497,28 @@ func TestIntegrationRunCancelledReleases(t *testing.T) {
 		t.Errorf("after Run: %d perf fds and %d perf mappings, want %d and %d", fds, maps, fds0, maps0)
 	}
 }
+
+// TestIntegrationUnmountBusy: a tracefs we mounted is unmounted even when
+// something still holds a file in it (a user reading it, say): it is
+// detached, not left mounted.
+func TestIntegrationUnmountBusy(t *testing.T) {
+	ktest.Require(t)
+	dir := t.TempDir()
+	if err := unix.Mount("nodev", dir, "tracefs", 0, ""); err != nil {
+		t.Skipf("mount tracefs: %v", err)
+	}
+	f, err := os.Open(filepath.Join(dir, "events"))
+	if err != nil {
+		unix.Unmount(dir, unix.MNT_DETACH)
+		t.Fatal(err)
+	}
+	defer f.Close()
+	err = Unmount(dir)
+	if isTracefs(dir) {
+		unix.Unmount(dir, unix.MNT_DETACH)
+		t.Fatalf("still mounted after Unmount (%v)", err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+}

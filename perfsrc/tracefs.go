@@ -76,8 +76,16 @@ func FindTracefs(p Paths) (dir string, mounted bool, err error) {
 	return target, true, nil
 }
 
-// Unmount undoes FindTracefs's mount.
-func Unmount(dir string) error { return unix.Unmount(dir, 0) }
+// Unmount undoes FindTracefs's mount. A mount something still uses (a
+// user reading a file in it) is detached: it leaves the tree now and goes
+// when the last user lets go, rather than staying mounted.
+func Unmount(dir string) error {
+	err := unix.Unmount(dir, 0)
+	if errors.Is(err, unix.EBUSY) {
+		err = unix.Unmount(dir, unix.MNT_DETACH)
+	}
+	return err
+}
 
 func isTracefs(dir string) bool {
 	st, err := os.Stat(filepath.Join(dir, "events"))
