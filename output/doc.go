@@ -34,7 +34,11 @@
 // before a batch would make it larger; Reopen (SIGHUP) reopens PATH after
 // an external rotation (logrotate's rename + HUP). A batch goes whole to
 // one file, so old and new file together hold every event exactly once.
-// fsync is optional (fsync=1s: at most once a second while writing).
+// fsync is optional (fsync=1s: at most once a second while writing). A
+// file removed under the sink (rm, or rm -r of its directory) is noticed
+// within a second of writing and PATH is created again. A Reopen that
+// comes while a batch is half written (a full disk) waits for the batch
+// to be finished in the old file.
 //
 // # Syslog
 //

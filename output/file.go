@@ -27,7 +27,13 @@ type fileWriter struct {
 	lastSync time.Time
 	partial  bool // the last write stopped inside a batch
 	reopenAt bool // reopen before the next batch (asked for mid-batch)
+	checked  time.Time
 }
+
+// linkCheck is how often a file sink checks that its file still has a
+// name: one removed under it (rm -r of its directory) would swallow every
+// event, counted written.
+const linkCheck = time.Second
 
 func newFileWriter(s *sinkSpec) *fileWriter {
 	return &fileWriter{path: s.path, mode: s.mode, maxSize: s.maxSize, keep: s.keep, fsync: s.fsync}
@@ -72,6 +78,16 @@ func (w *fileWriter) messages() bool { return false }
 func (w *fileWriter) skipped() int   { return 0 }
 
 func (w *fileWriter) write(b *batch, pos int) (int, error) {
+	if pos == 0 && w.f != nil && !w.reopenAt {
+		if now := time.Now(); now.Sub(w.checked) >= linkCheck {
+			w.checked = now
+			if fi, err := w.f.Stat(); err == nil && fi.Mode().IsRegular() {
+				if st, ok := fi.Sys().(*syscall.Stat_t); ok && st.Nlink == 0 {
+					w.reopenAt = true
+				}
+			}
+		}
+	}
 	if pos == 0 && w.reopenAt {
 		w.reopenAt = false
 		if err := w.reopen(); err != nil {

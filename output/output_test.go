@@ -461,3 +461,35 @@ func TestFsyncAndFlushOptions(t *testing.T) {
 	}
 	checkSeqs(t, seqsOf(parseJSONLines(t, readFile(t, p))), 20)
 }
+
+// A file sink whose directory is removed under it (a cleanup, an operator
+// rm -r) does not keep writing into the deleted file, where every event
+// would be counted written and be gone: it creates the path again.
+func TestFileSinkDirectoryRemoved(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "log")
+	p := filepath.Join(dir, "e.jsonl")
+	name := "output:json:" + p
+	f, err := Open([]string{"json:" + p + "?flush=1ms"}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	writeEvents(f, 0, 10, testEvent)
+	waitFor(t, "first events written", func() bool { return counter(f, name, "written") == 10 })
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	next := 10
+	waitFor(t, "the file created again", func() bool {
+		writeEvents(f, next, next+1, testEvent)
+		next++
+		_, err := os.Stat(p)
+		return err == nil
+	})
+	writeEvents(f, next, next+5, testEvent)
+	next += 5
+	waitFor(t, "all written", func() bool { return counter(f, name, "written") == uint64(next) })
+	if recs := parseJSONLines(t, readFile(t, p)); len(recs) < 5 || recs[len(recs)-1].ThreadID != next-1 {
+		t.Errorf("the new file holds %d events, want the last ones up to %d", len(recs), next-1)
+	}
+}
