@@ -93,10 +93,11 @@ type Fanout struct {
 	scratch   []byte
 	closed    bool
 
-	sinks      []*sink
-	pool       *batchPool
-	batchBytes int
-	closeWait  time.Duration
+	sinks        []*sink
+	pool         *batchPool
+	batchBytes   int
+	closeWait    time.Duration
+	writeTimeout time.Duration // the longest connect or write timeout of a sink
 
 	stopFlusher chan struct{}
 	flusherDone chan struct{}
@@ -167,6 +168,9 @@ func Open(specs []string, opts Options) (*Fanout, error) {
 			w = sw
 		}
 		writers = append(writers, w)
+		if s.kind == kindSyslog {
+			f.writeTimeout = max(f.writeTimeout, s.timeout)
+		}
 		sk := newSink(s, w, f.pool)
 		f.sinks = append(f.sinks, sk)
 		color := s.format == formatText && (s.color == "always" ||
@@ -348,7 +352,10 @@ func (f *Fanout) Reopen() {
 // Close hands over what is batched, waits up to Options.CloseTimeout for
 // the sinks to write it, and closes them. What could not be written by
 // then is counted as dropped; the error says which sinks lost events or
-// failed to close.
+// failed to close. A sink still blocked in a write CloseTimeout (and two
+// syslog timeouts) later, in a write that has no timeout (stdout into a
+// pipe nobody reads, a file on a hung NFS mount), is left behind and
+// named in the error: Close never hangs.
 func (f *Fanout) Close() error {
 	f.mu.Lock()
 	if f.closed {
@@ -366,27 +373,52 @@ func (f *Fanout) Close() error {
 	close(f.stopFlusher)
 	<-f.flusherDone
 
-	deadline := time.NewTimer(f.closeWait)
-	defer deadline.Stop()
+	timer := time.NewTimer(f.closeWait)
+	defer timer.Stop()
+	aborted, expired := false, false
+	stuck := map[*sink]bool{}
 	for _, sk := range f.sinks {
-		select {
-		case <-sk.done:
-		case <-deadline.C:
-			// Give up on all that are left; a sink blocked in a write
-			// returns within its write timeout.
-			for _, s := range f.sinks {
+		for {
+			if expired {
 				select {
-				case <-s.done:
+				case <-sk.done:
 				default:
-					close(s.abort)
+					stuck[sk] = true
 				}
+				break
 			}
-			<-sk.done
+			select {
+			case <-sk.done:
+			case <-timer.C:
+				if !aborted {
+					// Give up on all that are left; a sink blocked in
+					// a socket write returns within its write timeout
+					// (one dial and one write at most).
+					aborted = true
+					for _, s := range f.sinks {
+						select {
+						case <-s.done:
+						default:
+							close(s.abort)
+						}
+					}
+					timer.Reset(f.closeWait + 2*f.writeTimeout)
+				} else {
+					// Blocked in a write without a timeout (a pipe
+					// nobody reads, a hung NFS mount): leave it.
+					expired = true
+				}
+				continue
+			}
+			break
 		}
-		<-sk.done
 	}
 	var errs []error
 	for _, sk := range f.sinks {
+		if stuck[sk] {
+			errs = append(errs, fmt.Errorf("output %s is stuck in a write: gave up on it, the events it held are lost uncounted", sk.spec.name))
+			continue // its goroutine still uses the writer
+		}
 		if err := sk.w.close(); err != nil {
 			errs = append(errs, fmt.Errorf("close output %s: %w", sk.spec.name, err))
 		}

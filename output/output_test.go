@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/auperf/auperf/event"
 )
@@ -492,4 +493,31 @@ func TestFileSinkDirectoryRemoved(t *testing.T) {
 	if recs := parseJSONLines(t, readFile(t, p)); len(recs) < 5 || recs[len(recs)-1].ThreadID != next-1 {
 		t.Errorf("the new file holds %d events, want the last ones up to %d", len(recs), next-1)
 	}
+}
+
+// A sink stuck in a write that has no timeout (stdout into a pipe nobody
+// reads, a file on a hung NFS mount) does not make Close hang: Close gives
+// up on it after its timeout, says so, and closes the other sinks.
+func TestCloseGivesUpOnStuckSink(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "e.jsonl")
+	bw := &blockingWriter{release: make(chan struct{})}
+	defer close(bw.release) // lets the stuck goroutine end with the test
+	f, err := Open([]string{"json:" + p, "text"}, Options{Stdout: bw, CloseTimeout: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeEvents(f, 0, 100, testEvent)
+	f.Flush()
+	done := make(chan error, 1)
+	go func() { done <- f.Close() }()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "output:text") && !strings.Contains(err.Error(), "text") {
+			t.Errorf("Close did not name the stuck sink: %v", err)
+		}
+		t.Logf("Close: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("Close hung on a sink stuck in a write")
+	}
+	checkSeqs(t, seqsOf(parseJSONLines(t, readFile(t, p))), 100)
 }

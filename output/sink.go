@@ -182,6 +182,11 @@ func (s *sink) push(b *batch) {
 
 func (s *sink) drain(now time.Time) {
 	for len(s.pending) > 0 {
+		select {
+		case <-s.abort:
+			return // Close gave up waiting: no more writes
+		default:
+		}
 		b := s.pending[0]
 		pos, err := s.w.write(b, s.pos)
 		if s.w.messages() {
