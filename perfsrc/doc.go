@@ -56,9 +56,11 @@
 //   - PERF_RECORD_LOST is counted per CPU and delivered in-stream
 //     (auperf_lost, in tracepoint records: an enter or an exit each).
 //
-// What it does not do: CPUs are those online at attach; a CPU brought
-// online later is not traced (its calls are missed, not reported lost).
-// 32-bit (ia32) syscalls of an x86_64 kernel do not
+// CPU hotplug: a CPU brought online after attach is attached within a
+// second (Run looks at the online list that often); its calls before that
+// are missed, not reported lost.
+//
+// What it does not do: 32-bit (ia32) syscalls of an x86_64 kernel do not
 // reach syscalls:* tracepoints (the audit source sees them); user filters
 // other than the process tree of `-- COMMAND` are applied by the pipeline
 // (filter.Spec), since tracepoint filters see thread ids and thread names,

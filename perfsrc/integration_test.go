@@ -522,3 +522,102 @@ func TestIntegrationUnmountBusy(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestIntegrationCPUOnlineLater: a CPU that was offline at attach (here:
+// an online list that names only CPU 0, then all of them) is traced once
+// it comes online, not silently missed.
+func TestIntegrationCPUOnlineLater(t *testing.T) {
+	ktest.Require(t)
+	online, err := onlineCPUs("/sys/devices/system/cpu/online")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(online) < 2 {
+		t.Skip("one cpu")
+	}
+	last := online[len(online)-1]
+	dir, _, err := FindTracefs(Paths{NoMount: true})
+	if err != nil {
+		t.Skipf("no tracefs mounted: %v", err)
+	}
+	sys := t.TempDir()
+	list := filepath.Join(sys, "devices/system/cpu/online")
+	if err := os.MkdirAll(filepath.Dir(list), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(list, []byte("0\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// Self 1: our own calls are the workload here.
+	s, err := New(Config{Events: []string{"msync"}, Self: 1, Paths: Paths{Sys: sys, Tracefs: dir}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const marker = 0x7a000
+	var mu sync.Mutex
+	var onLast, all int
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- s.Run(ctx, func(ev *event.Event) {
+			if ev.Syscall == "msync" && len(ev.Args) > 0 && ev.Args[0].Value == marker && ev.ProcessID == int32(os.Getpid()) {
+				mu.Lock()
+				all++
+				if ev.ProcessorID == int32(last) {
+					onLast++
+				}
+				mu.Unlock()
+			}
+		})
+	}()
+	stop := func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}
+	if err := os.WriteFile(list, []byte(fmt.Sprintf("0-%d\n", last)), 0o644); err != nil {
+		stop()
+		t.Fatal(err)
+	}
+	name := fmt.Sprintf("lost_ring_cpu%d", last)
+	traced := func() bool {
+		for _, c := range s.Stats() {
+			if c.Name == name {
+				return true
+			}
+		}
+		return false
+	}
+	for deadline := time.Now().Add(5 * time.Second); !traced() && time.Now().Before(deadline); {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if !traced() {
+		stop()
+		t.Fatalf("cpu %d not attached after it came online", last)
+	}
+	pinned := make(chan struct{})
+	go func() {
+		// The thread stays locked: it ends with the goroutine rather
+		// than going back to the runtime pinned to one cpu.
+		defer close(pinned)
+		runtime.LockOSThread()
+		var set unix.CPUSet
+		set.Set(last)
+		if err := unix.SchedSetaffinity(0, &set); err != nil {
+			t.Error(err)
+			return
+		}
+		for i := 0; i < 10; i++ {
+			unix.Syscall(unix.SYS_MSYNC, marker, 0x1000, 4)
+		}
+	}()
+	<-pinned
+	time.Sleep(300 * time.Millisecond)
+	stop()
+	mu.Lock()
+	defer mu.Unlock()
+	if onLast != 10 {
+		t.Errorf("%d of 10 msync calls on cpu %d reported (%d on any cpu)", onLast, last, all)
+	}
+}

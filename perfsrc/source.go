@@ -101,8 +101,11 @@ type Source struct {
 	noDummy    bool // no dummy event (before 3.12): a tracepoint event carries the side-band
 	autoRing   bool // RingPages is the default: may shrink to what the kernel lets us lock
 	tpEvents   []*perf.Event
-	execNr     [2]int32 // execve, execveat (-1: none)
-	selfTids   []int32  // our threads in the kernel filter
+	openCPU    func(cpu int) error // opens, maps and filters one CPU's events (attach)
+	cpuMu      sync.Mutex          // cpus and lost grow (a CPU comes online) while Stats reads them
+	cpuFailed  map[int]bool        // CPUs that came online but could not be attached
+	execNr     [2]int32            // execve, execveat (-1: none)
+	selfTids   []int32             // our threads in the kernel filter
 
 	// Poller state (one goroutine).
 	queues  [][]rec
@@ -372,8 +375,8 @@ func (s *Source) attach() error {
 	s.noDummy = s.cfg.Compat.NoDummy
 	s.noCommExec = s.cfg.Compat.NoCommExec
 	s.selfTids = s.ownThreads()
-	flt := s.kernelFilter()
-	for _, cpu := range cpus {
+	s.openCPU = func(cpu int) error {
+		flt := s.kernelFilter()
 		var lead *perf.Event
 		if !s.noDummy {
 			ev, err := open(dummy, true, cpu)
@@ -426,6 +429,12 @@ func (s *Source) attach() error {
 					setFilter(ev, flt)
 				}
 			}
+		}
+		return nil
+	}
+	for _, cpu := range cpus {
+		if err := s.openCPU(cpu); err != nil {
+			return err
 		}
 	}
 	wake, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
@@ -696,12 +705,17 @@ func (s *Source) Run(ctx context.Context, h event.Handler) error {
 		s.detach()
 	}()
 
-	pfds := make([]unix.PollFd, len(s.rings)+1)
-	for i, r := range s.rings {
-		pfds[i] = unix.PollFd{Fd: int32(r.fd), Events: unix.POLLIN}
+	pollFds := func() []unix.PollFd {
+		pfds := make([]unix.PollFd, len(s.rings)+1)
+		for i, r := range s.rings {
+			pfds[i] = unix.PollFd{Fd: int32(r.fd), Events: unix.POLLIN}
+		}
+		pfds[len(s.rings)] = unix.PollFd{Fd: int32(s.wake), Events: unix.POLLIN}
+		return pfds
 	}
-	pfds[len(s.rings)] = unix.PollFd{Fd: int32(s.wake), Events: unix.POLLIN}
+	pfds := pollFds()
 	timeout := int(s.cfg.PollInterval / time.Millisecond)
+	nextPlug := wallNow() + hotplugEvery
 	for {
 		_, err := unix.Poll(pfds, timeout)
 		if err != nil && err != unix.EINTR {
@@ -711,6 +725,12 @@ func (s *Source) Run(ctx context.Context, h event.Handler) error {
 			break
 		}
 		s.round(false)
+		if now := wallNow(); now >= nextPlug {
+			nextPlug = now + hotplugEvery
+			if s.addOnlineCPUs() {
+				pfds = pollFds()
+			}
+		}
 	}
 	for _, ev := range s.events {
 		ev.Disable()
@@ -719,6 +739,67 @@ func (s *Source) Run(ctx context.Context, h event.Handler) error {
 	s.round(true)
 	s.flushPending()
 	return nil
+}
+
+// hotplugEvery is how often Run looks for CPUs brought online.
+const hotplugEvery = int64(time.Second)
+
+// addOnlineCPUs attaches the CPUs that came online since attach (a CPU
+// offline at attach would otherwise be missed, its calls not even counted
+// lost). It reports whether it added one.
+func (s *Source) addOnlineCPUs() bool {
+	if s.openCPU == nil {
+		return false
+	}
+	online, err := onlineCPUs(filepath.Join(s.cfg.Paths.sys(), "devices/system/cpu/online"))
+	if err != nil {
+		return false
+	}
+	added := false
+	for _, cpu := range online {
+		if slices.Contains(s.cpus, cpu) || s.cpuFailed[cpu] {
+			continue
+		}
+		ne, nr, nt := len(s.events), len(s.rings), len(s.tpEvents)
+		err := s.openCPU(cpu)
+		if err == nil && len(s.rings) != nr+1 {
+			err = errors.New("no ring")
+		}
+		for i := ne; err == nil && i < len(s.events); i++ {
+			err = s.events[i].Enable()
+		}
+		if err != nil {
+			// Left untraced, as before; not retried every second.
+			for _, ev := range s.events[ne:] {
+				ev.Disable()
+			}
+			for _, r := range s.rings[nr:] {
+				r.unmap()
+			}
+			for _, ev := range s.events[ne:] {
+				ev.Close()
+			}
+			clear(s.events[ne:])
+			s.events, s.rings, s.tpEvents = s.events[:ne], s.rings[:nr], s.tpEvents[:nt]
+			if s.cpuFailed == nil {
+				s.cpuFailed = make(map[int]bool)
+			}
+			s.cpuFailed[cpu] = true
+			continue
+		}
+		s.queues = append(s.queues, nil)
+		s.heads = append(s.heads, 0)
+		s.cpuMu.Lock()
+		lost := make([]atomic.Uint64, len(s.lost)+1)
+		for i := range s.lost {
+			lost[i].Store(s.lost[i].Load())
+		}
+		s.lost = lost
+		s.cpus = append(slices.Clip(s.cpus), cpu)
+		s.cpuMu.Unlock()
+		added = true
+	}
+	return added
 }
 
 // round reads every ring, then processes, in time order across CPUs, the
@@ -1200,6 +1281,8 @@ func (s *Source) Stats() []event.Counter {
 		{Source: src, Name: "enter_without_exit", Value: s.nUnfinished.Load()},
 	}
 	var total uint64
+	s.cpuMu.Lock()
+	defer s.cpuMu.Unlock()
 	for i := range s.lost {
 		n := s.lost[i].Load()
 		total += n
@@ -1211,6 +1294,8 @@ func (s *Source) Stats() []event.Counter {
 
 // Lost is the number of records the kernel reported lost so far.
 func (s *Source) Lost() uint64 {
+	s.cpuMu.Lock()
+	defer s.cpuMu.Unlock()
 	var total uint64
 	for i := range s.lost {
 		total += s.lost[i].Load()
