@@ -110,3 +110,25 @@ func TestIntegrationAttachReadStateFailure(t *testing.T) {
 		t.Errorf("saved state of the crashed run: %q, want it kept: %q", b, saved)
 	}
 }
+
+// A rule the kernel rejects half way through Attach (after audit was
+// enabled, the pid taken, the backlog set and the never rules added):
+// Attach fails and everything is as it was, the saved state cleared.
+func TestIntegrationAttachRuleRejected(t *testing.T) {
+	ktest.Require(t)
+	guardState(t)
+	stateDir := t.TempDir()
+	src, err := New(Config{Key: testKey, StateDir: stateDir, RuleFields: []string{"-F path=relative"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := src.Attach(); err == nil {
+		src.Close()
+		t.Fatal("the kernel took a relative path rule")
+	} else {
+		t.Logf("Attach: %v", err)
+	}
+	if b, err := os.ReadFile(filepath.Join(stateDir, "audit-"+testKey+".json")); err != nil || len(b) != 0 {
+		t.Errorf("saved state after the failed Attach: %q, %v; want empty", b, err)
+	}
+}
