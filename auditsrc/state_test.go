@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -130,5 +131,40 @@ func TestIntegrationAttachRuleRejected(t *testing.T) {
 	}
 	if b, err := os.ReadFile(filepath.Join(stateDir, "audit-"+testKey+".json")); err != nil || len(b) != 0 {
 		t.Errorf("saved state after the failed Attach: %q, %v; want empty", b, err)
+	}
+}
+
+// While another source holds the state lock (a live auperf with the same
+// key), a second one refuses to attach and neither applies the saved
+// state nor touches audit.
+func TestIntegrationAttachWhileLocked(t *testing.T) {
+	ktest.Require(t)
+	before := guardState(t)
+	stateDir := t.TempDir()
+	held, err := lockState(stateDir, testKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.unlock()
+	other := before
+	other.BacklogLimit, other.Enabled = before.BacklogLimit+1, 1
+	if err := held.write(other); err != nil { // what the live one found
+		t.Fatal(err)
+	}
+	path := filepath.Join(stateDir, "audit-"+testKey+".json")
+	saved, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := New(Config{Key: testKey, StateDir: stateDir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := src.Attach(); err == nil || !strings.Contains(err.Error(), "another auperf") {
+		src.Close()
+		t.Fatalf("Attach next to a live source: %v", err)
+	}
+	if b, _ := os.ReadFile(path); !bytes.Equal(b, saved) {
+		t.Errorf("saved state changed: %q, want %q", b, saved)
 	}
 }
