@@ -30,7 +30,12 @@ func TestIntegrationFullFilesystem(t *testing.T) {
 	}
 	p := filepath.Join(dir, "e.jsonl")
 	name := "output:json:" + p
-	f, err := Open([]string{"json:" + p + "?buffer=16k&flush=5ms"}, Options{})
+	// A batch cannot grow past about 4 KiB (BatchBytes), even when the
+	// flusher lags on a loaded host, so the half-written batch the sink
+	// retries plus the 20 events after freeing space fit the retry
+	// buffer and none of them is dropped (a 32 KiB batch and a 16 KiB
+	// buffer made the test flaky); the buffer fits the space freed.
+	f, err := Open([]string{"json:" + p + "?buffer=24k&flush=5ms"}, Options{BatchBytes: 4096})
 	if err != nil {
 		t.Fatal(err)
 	}
