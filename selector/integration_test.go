@@ -6,6 +6,8 @@ import (
 	"os"
 	"testing"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/auperf/auperf/internal/ktest"
 )
 
@@ -19,6 +21,7 @@ func TestIntegrationProbe(t *testing.T) {
 	if err != nil {
 		ktest.Skip(t, "no audit netlink: "+err.Error())
 	}
+	mountTracefsForTest(t)
 	fds := openFDs(t)
 
 	h := Probe(Config{}, memory)
@@ -85,4 +88,35 @@ func openFDs(t *testing.T) int {
 		t.Fatal(err)
 	}
 	return len(ents)
+}
+
+// mountTracefsForTest: a fresh machine has tracefs unmounted, and a probe
+// never mounts (it says "mountable", and perf_event_open cannot be tried
+// without a tracepoint id). That state must plan perf for run to mount; then
+// tracefs is mounted for the rest of the test, so that the probe's real
+// perf_event_open is exercised, and unmounted again at the end: the host is
+// left as it was found.
+func mountTracefsForTest(t *testing.T) {
+	t.Helper()
+	h := Probe(Config{}, memory)
+	if h.TraceFS.State != TraceFSMountable {
+		return
+	}
+	p, err := h.Plan(memory, SourceAuto)
+	if err != nil {
+		t.Fatalf("Plan with tracefs unmounted: %v", err)
+	}
+	for _, e := range p.Events {
+		if e.Source != SourcePerf {
+			t.Errorf("tracefs mountable: %s planned to %s (%s), want perf (run mounts it)", e.Name, e.Source, e.Reason)
+		}
+	}
+	if err := unix.Mount("nodev", h.TraceFS.Path, "tracefs", 0, ""); err != nil {
+		t.Fatalf("mount tracefs on %s: %v", h.TraceFS.Path, err)
+	}
+	t.Cleanup(func() {
+		if err := unix.Unmount(h.TraceFS.Path, 0); err != nil {
+			t.Errorf("unmount tracefs: %v", err)
+		}
+	})
 }
