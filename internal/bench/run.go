@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/auperf/auperf/internal/workload"
+	"golang.org/x/sys/unix"
 )
 
 // Row names, in table order.
@@ -378,6 +379,16 @@ func (b *bench) runAuperf(ctx context.Context, run *Run, source, base, summary s
 }
 
 func (b *bench) runPerfTrace(ctx context.Context, run *Run, base, summary string) (string, error) {
+	// perf trace mounts tracefs when it is not mounted and leaves it so:
+	// take back exactly a mount it made, so the host is left as found.
+	before := tracefsMounts()
+	defer func() {
+		for mp := range tracefsMounts() {
+			if !before[mp] {
+				unix.Unmount(mp, unix.MNT_DETACH)
+			}
+		}
+	}()
 	out := base + ".perftrace.txt"
 	os.Remove(out)
 	args := []string{b.cfg.Perf, "trace", "-a", "-e", strings.Join(Syscalls, ","), "-o", out}
@@ -523,4 +534,19 @@ func shellJoin(args []string) string {
 		q[i] = a
 	}
 	return strings.Join(q, " ")
+}
+
+// tracefsMounts is the set of tracefs mount points in /proc/self/mounts.
+func tracefsMounts() map[string]bool {
+	m := map[string]bool{}
+	data, err := os.ReadFile("/proc/self/mounts")
+	if err != nil {
+		return m
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if f := strings.Fields(line); len(f) >= 3 && f[2] == "tracefs" {
+			m[f[1]] = true
+		}
+	}
+	return m
 }
