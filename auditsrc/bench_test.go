@@ -62,7 +62,7 @@ func benchMessages(n int) (msgs [][]byte) {
 }
 
 // benchSource is a Source for the loop's syscalls that needs no kernel.
-func benchSource(b *testing.B) *Source {
+func benchSource(b testing.TB) *Source {
 	s := &Source{self: -1}
 	s.cfg.Events = []string{"mmap", "mprotect", "msync", "mlock2", "munlock", "munmap"}
 	s.cfg.Archs = []decode.Arch{decode.ArchX86_64}

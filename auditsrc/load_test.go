@@ -18,33 +18,40 @@ import (
 // mprotect, msync, mlock2, munlock, munmap of one shared file page), not
 // the Go runtime's own mmap/munmap/madvise.
 func loopCalls(events []event.Event) map[string]uint64 {
-	const page, mapShared, protRead, msSync = 4096, 1, 1, 4
 	n := map[string]uint64{}
 	for i := range events {
-		ev := &events[i]
-		a := ev.Args
-		switch ev.EventName {
-		case "mmap":
-			// The fd comes from the MMAP record, which drop mode may lose.
-			if a[1].Value == page && a[3].Value == mapShared {
-				n["mmap"]++
-			}
-		case "mprotect":
-			if a[1].Value == page && a[2].Value == protRead {
-				n["mprotect"]++
-			}
-		case "msync":
-			if a[1].Value == page && a[2].Value == msSync {
-				n["msync"]++
-			}
-		case "mlock2", "munlock":
-			n[ev.EventName]++
-		case "munmap":
-			// The runtime unmaps whole arenas (never a page of a file).
-			if a[1].Value == page {
-				n["munmap"]++
-			}
+		if name, ok := loopCall(&events[i]); ok {
+			n[name]++
 		}
+	}
+	return n
+}
+
+// loopCall says whether ev is a call of the loop, and which.
+func loopCall(ev *event.Event) (string, bool) {
+	const page, mapShared, protRead, msSync = 4096, 1, 1, 4
+	a := ev.Args
+	switch ev.EventName {
+	case "mmap":
+		// The fd comes from the MMAP record, which drop mode may lose.
+		return "mmap", a[1].Value == page && a[3].Value == mapShared
+	case "mprotect":
+		return "mprotect", a[1].Value == page && a[2].Value == protRead
+	case "msync":
+		return "msync", a[1].Value == page && a[2].Value == msSync
+	case "mlock2", "munlock":
+		return ev.EventName, true
+	case "munmap":
+		// The runtime unmaps whole arenas (never a page of a file).
+		return "munmap", a[1].Value == page
+	}
+	return "", false
+}
+
+// sum adds up counts.
+func sum(counts map[string]uint64) (n uint64) {
+	for _, v := range counts {
+		n += v
 	}
 	return n
 }
@@ -65,24 +72,17 @@ func TestIntegrationLoad200k(t *testing.T) {
 	// Untraced, for the note.
 	untraced := runLoop(t, bin, iters, filepath.Join(dir, "untraced.json"))
 
-	r := startSource(t, Config{RuleFields: []string{"-F exe=" + bin}})
-	sum := runLoop(t, bin, iters, filepath.Join(dir, "traced.json"))
-	waitFor(60*time.Second, func() bool { return uint64(r.col.count()) >= sum.Total })
+	r := startSourceCol(t, Config{RuleFields: []string{"-F exe=" + bin}}, &collector{countOnly: true, loop: map[string]uint64{}})
+	gen := runLoop(t, bin, iters, filepath.Join(dir, "traced.json"))
+	waitFor(60*time.Second, func() bool { return uint64(r.col.count()) >= gen.Total })
 	time.Sleep(500 * time.Millisecond)
 	r.stop(t)
-	events := r.col.snapshot()
-	got := loopCalls(events)
-	var captured, lost uint64
-	for _, v := range got {
-		captured += v
-	}
-	for _, v := range r.col.lost {
-		lost += v
-	}
+	got := r.col.loop
+	captured, lost := sum(got), sum(r.col.lost)
 	t.Logf("generated %d (%v), captured %d (%v), reported lost %v; events %d; stats %v",
-		sum.Total, sum.Calls, captured, got, r.col.lost, len(events), r.src.Stats())
+		gen.Total, gen.Calls, captured, got, r.col.lost, r.col.count(), r.src.Stats())
 	t.Logf("syscalls/s: untraced %.0f, audit source %.0f (%.1fx slower)",
-		untraced.CallsPerSec, sum.CallsPerSec, untraced.CallsPerSec/sum.CallsPerSec)
+		untraced.CallsPerSec, gen.CallsPerSec, untraced.CallsPerSec/gen.CallsPerSec)
 	if _, err := exec.LookPath("auditd"); err == nil {
 		// The same rules under Debian's auditd, for comparison.
 		// Debian's flush settings (INCREMENTAL_ASYNC) and the backlog
@@ -100,13 +100,16 @@ func TestIntegrationLoad200k(t *testing.T) {
 		t.Logf("syscalls/s under auditd with the same rules: %.0f (%.1fx slower than untraced)",
 			under.CallsPerSec, untraced.CallsPerSec/under.CallsPerSec)
 	}
-	if sum.Total < 200000 {
-		t.Errorf("only %d syscalls generated", sum.Total)
+	if gen.Total < 200000 {
+		t.Errorf("only %d syscalls generated", gen.Total)
 	}
-	if captured+lost != sum.Total {
-		t.Errorf("captured %d + lost %d = %d, generated %d", captured, lost, captured+lost, sum.Total)
+	if captured+lost != gen.Total {
+		t.Errorf("captured %d + lost %d = %d, generated %d", captured, lost, captured+lost, gen.Total)
 	}
-	for name, want := range sum.Calls {
+	if n := stat(r.src, "enobufs"); n != 0 {
+		t.Errorf("the socket overflowed %d times (ENOBUFS): the reader stalled for 100ms", n)
+	}
+	for name, want := range gen.Calls {
 		if got[name] > want {
 			t.Errorf("%s: captured %d > generated %d", name, got[name], want)
 		}
@@ -142,18 +145,15 @@ func TestIntegrationLoadDrop(t *testing.T) {
 		BacklogLimit: 64,
 		RcvBuf:       64 << 10,
 	})
-	sum := runLoop(t, bin, 20000, filepath.Join(t.TempDir(), "drop.json"))
+	gen := runLoop(t, bin, 20000, filepath.Join(t.TempDir(), "drop.json"))
 	time.Sleep(3 * time.Second)
 	r.stop(t)
 	got := loopCalls(r.col.snapshot())
-	var captured uint64
-	for _, v := range got {
-		captured += v
-	}
+	captured := sum(got)
 	t.Logf("drop mode: generated %d at %.0f syscalls/s, captured %d, reported lost %v, stats %v",
-		sum.Total, sum.CallsPerSec, captured, r.col.lost, r.src.Stats())
-	if captured > sum.Total {
-		t.Errorf("captured %d > generated %d", captured, sum.Total)
+		gen.Total, gen.CallsPerSec, captured, r.col.lost, r.src.Stats())
+	if captured > gen.Total {
+		t.Errorf("captured %d > generated %d", captured, gen.Total)
 	}
 	events := r.col.snapshot()
 	var lost uint64
@@ -166,7 +166,7 @@ func TestIntegrationLoadDrop(t *testing.T) {
 	t.Logf("events %d (loop %d, other %d), lost events %d", len(events), captured, noise, lost)
 	// Lost events of the runtime (a handful of its calls have a1=4096,
 	// mostly at start) would count too: allow a few beyond generated.
-	if captured+lost < sum.Total || captured+lost > sum.Total+10 {
-		t.Errorf("captured %d + lost %d = %d, generated %d (+%d other events of the process seen)", captured, lost, captured+lost, sum.Total, noise)
+	if captured+lost < gen.Total || captured+lost > gen.Total+10 {
+		t.Errorf("captured %d + lost %d = %d, generated %d (+%d other events of the process seen)", captured, lost, captured+lost, gen.Total, noise)
 	}
 }

@@ -58,7 +58,7 @@ type Source struct {
 
 type counters struct {
 	records, emitted, filtered, notOurs, lostKernel, lostBacklog, lostGap, lostIncomplete,
-	enobufs, late atomic.Uint64
+	enobufs, late, lean, leanEnded atomic.Uint64
 }
 
 // New validates cfg and reads the kernel's audit state (without changing
@@ -156,6 +156,8 @@ func (s *Source) Stats() []event.Counter {
 		{Source: src, Name: "lost_sequence_gap", Value: s.c.lostGap.Load()},
 		{Source: src, Name: "lost_incomplete", Value: s.c.lostIncomplete.Load()},
 		{Source: src, Name: "enobufs", Value: s.c.enobufs.Load()},
+		{Source: src, Name: "lean_records", Value: s.c.lean.Load()},
+		{Source: src, Name: "lean_ended_for_reader", Value: s.c.leanEnded.Load()},
 	}
 }
 
@@ -333,6 +335,8 @@ type session struct {
 	added    bool
 	lostBase uint32
 	saved    *stateFile
+	lean     bool          // our exclusions are loaded (see Config.Lean)
+	excluded [][]byte      // the exclude rules we added
 	pause    time.Duration // sleep after a drain (0: the socket buffer is too small to wait)
 }
 
@@ -383,12 +387,24 @@ func (s *Source) attach() (ss *session, err error) {
 		}
 	}()
 	ss.orig = cur
-	if prev, ok := ss.saved.read(); ok {
+	if saved, ok := ss.saved.read(); ok {
 		// A run that crashed left its changes: restore what it found.
+		prev := saved.State
 		ss.orig.Enabled, ss.orig.RateLimit = prev.Enabled, prev.RateLimit
 		ss.orig.BacklogLimit, ss.orig.BacklogWaitTime = prev.BacklogLimit, prev.BacklogWaitTime
 		if cur.Enabled == 2 {
 			ss.orig.Enabled = 2
+		}
+		if cur.Enabled != 2 {
+			// Its exclusions (keyless: only the file names them).
+			ss.excluded = saved.Excluded
+			if err := ss.deleteExclusions(); err != nil {
+				return ss, fmt.Errorf("remove the exclusions a crashed auperf left: %w", err)
+			}
+			if cur, err = readStateOf(ss.ctl); err != nil {
+				return ss, err
+			}
+			ss.orig.Rules = cur.Rules
 		}
 	}
 	if cur.Enabled == 2 {
@@ -400,7 +416,7 @@ func (s *Source) attach() (ss *session, err error) {
 		if _, err := deleteKeyed(ss.ctl, s.cfg.Key); err != nil {
 			return ss, fmt.Errorf("remove stale auperf audit rules: %w", err)
 		}
-		if err := ss.saved.write(ss.orig); err != nil {
+		if err := ss.saved.write(ss.orig, nil); err != nil {
 			return ss, err
 		}
 	}
@@ -527,6 +543,11 @@ func (ss *session) attach(cur State) error {
 			return fmt.Errorf("set audit status: %w", err)
 		}
 	}
+	if ss.unicast && s.leanEligible() && noOtherReader() {
+		if err := ss.startLean(cur.Rules); err != nil {
+			return err
+		}
+	}
 	st, err := getStatus(ss.ctl)
 	if err != nil {
 		return err
@@ -558,6 +579,9 @@ func (ss *session) restore() error {
 		if _, err := deleteKeyed(ss.ctl, ss.s.cfg.Key); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	if err := ss.deleteExclusions(); err != nil {
+		errs = append(errs, err)
 	}
 	if ss.reader != nil {
 		if ss.ownPID {
@@ -619,6 +643,7 @@ func (ss *session) loop(ctx context.Context, h event.Handler) error {
 		return read, nil
 	}
 	r.unicast = ss.unicast
+	r.lean = ss.lean
 	r.addRuleMark = []byte(`op=add_rule key="` + s.cfg.Key + `"`)
 	r.gapAny = ss.locked
 	pollLost := func() {
@@ -662,6 +687,12 @@ func (ss *session) loop(ctx context.Context, h event.Handler) error {
 		if now.Sub(lastStatus) >= s.cfg.StatusInterval {
 			pollLost()
 			lastStatus = now
+			if ss.lean && !noOtherReader() {
+				// Someone else reads audit now: give them full events.
+				if err := ss.endLean(r); err != nil {
+					return err
+				}
+			}
 		}
 	}
 
@@ -793,6 +824,42 @@ type reader struct {
 	reportedLost uint64       // events reported lost from kernelTotal
 	node         []byte       // hostName of the records being read (logs with node=)
 	logs         bool         // reading a log: loss is counted, not put in the stream
+
+	// Lean records (see session.startLean): the kernel sends no
+	// PROCTITLE and no EOE, so a group is complete once its known
+	// records are in. lean holds while our exclusions may be loaded;
+	// once they are deleted, the CONFIG_CHANGE of that deletion
+	// (leanEnd, set when awaitLeanEnd) separates lean serials from
+	// full ones.
+	lean         bool
+	awaitLeanEnd bool
+	leanEndSet   bool
+	leanEnd      uint32
+	leanEndAt    time.Time
+	done         [doneSlots]doneSlot // recently completed serials
+}
+
+// doneSlots is how many recently completed serials the reader remembers,
+// so that records arriving after their group was completed (the PROCTITLE
+// or EOE of a lean-era group, an EOE after the timeout) are not taken for
+// the remains of a lost event.
+const doneSlots = 8192
+
+type doneSlot struct {
+	serial uint32
+	ok     bool
+}
+
+// leanSerial reports whether the event with this serial was logged with
+// our exclusions in place (no PROCTITLE, no EOE).
+func (r *reader) leanSerial(serial uint32) bool {
+	return r.lean && (!r.leanEndSet || int32(serial-r.leanEnd) < 0)
+}
+
+// recentlyDone reports whether the group of serial was completed lately.
+func (r *reader) recentlyDone(serial uint32) bool {
+	d := r.done[serial%doneSlots]
+	return d.ok && d.serial == serial
 }
 
 type group struct {
@@ -839,6 +906,10 @@ func (r *reader) message(b []byte, now time.Time) {
 		// ours. (Not from a time: audit's clock is coarse.)
 		r.gapOn = true
 	}
+	if typ == typeConfigChange && r.awaitLeanEnd && bytes.Contains(rest, leanEndMark) && bytes.Contains(rest, []byte("list=5")) {
+		// Our exclusions are gone: events after this one are full.
+		r.awaitLeanEnd, r.leanEndSet, r.leanEnd, r.leanEndAt = false, true, serial, now
+	}
 	if !r.gapOn {
 	} else if d, late := r.gap.add(serial); d > 0 {
 		r.s.c.lostGap.Add(d)
@@ -857,6 +928,13 @@ func (r *reader) record(rec record, now time.Time) {
 		return
 	}
 	g := r.pend[rec.serial]
+	if g == nil && rec.typ != typeSyscall && r.recentlyDone(rec.serial) {
+		// A record of a group already completed: a lean-era event's
+		// PROCTITLE or EOE logged after our exclusions were deleted,
+		// or an EOE after the timeout. The event was emitted.
+		r.s.c.late.Add(1)
+		return
+	}
 	if g == nil {
 		if n := len(r.free); n > 0 {
 			g = r.free[n-1]
@@ -874,10 +952,16 @@ func (r *reader) record(rec record, now time.Time) {
 	case typeSyscall:
 		parseSyscall(&g.sys, rec.body)
 		g.hasSys = true
+		if r.leanSerial(rec.serial) && !r.expectMmap(g) {
+			r.complete(g)
+		}
 	case typeMmap:
 		g.mmap = parseMmap(rec.body)
 		g.hasMmap = true
 		g.hasAux = true
+		if g.hasSys && r.leanSerial(rec.serial) {
+			r.complete(g)
+		}
 	case typeProctitle:
 		g.hasAux = true
 		g.hasPT = true
@@ -894,6 +978,7 @@ func (r *reader) record(rec record, now time.Time) {
 }
 
 func (r *reader) complete(g *group) {
+	r.done[g.serial%doneSlots] = doneSlot{g.serial, true}
 	delete(r.pend, g.serial)
 	r.emit(g)
 	r.free = append(r.free, g)
@@ -901,6 +986,10 @@ func (r *reader) complete(g *group) {
 
 // flushOlder completes groups that arrived before t without their EOE.
 func (r *reader) flushOlder(t time.Time) {
+	if r.leanEndSet && t.After(r.leanEndAt) {
+		// Every lean-era group has completed or timed out by now.
+		r.lean, r.leanEndSet = false, false
+	}
 	var old []*group
 	for _, g := range r.pend {
 		if g.arrived.Before(t) {
@@ -1015,24 +1104,54 @@ func (r *reader) emit(g *group) {
 }
 
 // missingAux is how many records the kernel always sends with this SYSCALL
-// that did not arrive: PROCTITLE and EOE, and MMAP for an mmap of a file
-// (ksys_mmap_pgoff logs it before it even looks the fd up; x86_64 mmap
-// rejects an unaligned offset, EINVAL, before that).
+// that did not arrive: PROCTITLE and EOE (unless the event is lean), and
+// MMAP for an mmap of a file.
 func (r *reader) missingAux(g *group, arch decode.Arch) int {
 	n := 0
-	if !g.hasPT {
-		n++
+	if !r.leanSerial(g.serial) {
+		if !g.hasPT {
+			n++
+		}
+		if !g.hasEOE {
+			n++
+		}
 	}
-	if !g.hasEOE {
-		n++
-	}
-	sys := &g.sys
-	if !g.hasMmap && sys.hasNr && sys.nr == r.s.mmapFd[arch] && sys.known&8 != 0 &&
-		sys.args[3]&mapAnonymous == 0 && !(arch != decode.ArchI386 && sys.exit == -22) {
+	if !g.hasMmap && r.mmapRecordFor(&g.sys, arch) {
 		n++
 	}
 	return n
 }
+
+// mmapRecordFor reports whether the kernel logs an MMAP record for this
+// call: an mmap of a file (ksys_mmap_pgoff logs it before it even looks
+// the fd up; x86_64 mmap rejects an unaligned offset, EINVAL, before that).
+func (r *reader) mmapRecordFor(sys *syscallRecord, arch decode.Arch) bool {
+	return sys.hasNr && sys.nr == r.s.mmapFd[arch] && sys.known&8 != 0 &&
+		sys.args[3]&mapAnonymous == 0 && !(arch != decode.ArchI386 && sys.exit == -22)
+}
+
+// expectMmap reports whether a lean group with this SYSCALL waits for
+// more records: an MMAP, or an unknown set (i386's old mmap passes its
+// arguments in memory, so whether an MMAP follows is not known: such a
+// group completes by timeout). Calls that are not ours complete at once:
+// they are dropped anyway.
+func (r *reader) expectMmap(g *group) bool {
+	sys := &g.sys
+	arch := decode.ArchFromAudit(sys.arch)
+	if arch == decode.ArchUnknown || !sys.hasNr || !r.s.wanted(arch, sys.nr) {
+		return false
+	}
+	if arch == decode.ArchI386 && sys.nr == i386OldMmap {
+		return true
+	}
+	return r.mmapRecordFor(sys, arch)
+}
+
+// leanEndMark is in the CONFIG_CHANGE of a deleted rule.
+var leanEndMark = []byte("op=remove_rule")
+
+// i386OldMmap is i386's mmap (old_mmap: one pointer to the arguments).
+const i386OldMmap = 90
 
 // mapAnonymous is MAP_ANONYMOUS (the same on x86_64, i386 and arm64).
 const mapAnonymous = 0x20

@@ -21,6 +21,9 @@ type stateFile struct {
 type savedState struct {
 	PID   int   `json:"pid"` // the auperf that wrote it
 	State State `json:"state"`
+	// Excluded are the exclude rules (wire format) the run added for
+	// lean records: they carry no key, so only this file names them.
+	Excluded [][]byte `json:"excluded,omitempty"`
 }
 
 func lockState(dir, key string) (*stateFile, error) {
@@ -42,19 +45,20 @@ func lockState(dir, key string) (*stateFile, error) {
 	return &stateFile{f: f}, nil
 }
 
-// read returns the state a crashed run saved, if any.
-func (sf *stateFile) read() (State, bool) {
+// read returns what a crashed run saved, if any.
+func (sf *stateFile) read() (savedState, bool) {
 	var s savedState
-	b := make([]byte, 4096)
+	b := make([]byte, 64<<10)
 	n, _ := sf.f.ReadAt(b, 0)
 	if n == 0 || json.Unmarshal(b[:n], &s) != nil || s.PID == os.Getpid() {
-		return State{}, false
+		return savedState{}, false
 	}
-	return s.State, true
+	return s, true
 }
 
-func (sf *stateFile) write(st State) error {
-	b, err := json.Marshal(savedState{PID: os.Getpid(), State: st})
+// write saves the state found and the exclusions added (or about to be).
+func (sf *stateFile) write(st State, excluded [][]byte) error {
+	b, err := json.Marshal(savedState{PID: os.Getpid(), State: st, Excluded: excluded})
 	if err != nil {
 		return err
 	}

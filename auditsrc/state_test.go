@@ -148,7 +148,7 @@ func TestIntegrationAttachWhileLocked(t *testing.T) {
 	defer held.unlock()
 	other := before
 	other.BacklogLimit, other.Enabled = before.BacklogLimit+1, 1
-	if err := held.write(other); err != nil { // what the live one found
+	if err := held.write(other, nil); err != nil { // what the live one found
 		t.Fatal(err)
 	}
 	path := filepath.Join(stateDir, "audit-"+testKey+".json")

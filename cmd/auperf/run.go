@@ -53,6 +53,7 @@ func init() {
 			&cli.DurationFlag{Name: "stats-interval", Value: time.Minute, Usage: "write auperf_stats every `D` (0: only at the end)"},
 			&cli.IntFlag{Name: "ring-pages", Usage: "perf ring size per CPU in `PAGES`, a power of two (default 512, less past 16 CPUs)"},
 			&cli.StringFlag{Name: "audit-backpressure", Value: "wait", Usage: "when auperf reads audit too slowly: `wait` (audited processes wait, nothing lost) or drop (lost records counted)"},
+			&cli.StringFlag{Name: "audit-lean", Value: "auto", Usage: "`auto`: while auperf is the only audit reader, exclude PROCTITLE and EOE records (two keyless exclude rules, removed on exit or when another reader appears; about half the cost per audited call); off: load only auperf's keyed syscall rules"},
 			&cli.IntFlag{Name: "audit-backlog-limit", Usage: "audit backlog_limit while tracing, in records (0: 8192 when auperf is the audit daemon, unchanged next to auditd)"},
 			&cli.StringFlag{Name: "config", Usage: "YAML `FILE` with the same settings (keys as the long flags; flags win)"},
 			// For tests and support: split events between the sources by
@@ -72,6 +73,7 @@ type runOptions struct {
 	RingPages         int
 	AuditBackpressure auditsrc.Backpressure
 	AuditBacklogLimit uint32
+	AuditLean         auditsrc.Lean
 	// Overrides (--source-events) split the events by hand.
 	Overrides map[selector.Source][]string
 
@@ -93,7 +95,8 @@ var sourceCtors = map[string]func(runOptions) (event.Source, error){
 	},
 	"audit": func(o runOptions) (event.Source, error) {
 		cfg := auditsrc.Config{Events: o.Events, B32Events: o.B32Events, Filter: o.Filter,
-			Backpressure: o.AuditBackpressure, BacklogLimit: o.AuditBacklogLimit, StartsCommand: o.Filter.Tree}
+			Backpressure: o.AuditBackpressure, BacklogLimit: o.AuditBacklogLimit, StartsCommand: o.Filter.Tree,
+			Lean: o.AuditLean}
 		// Native rules only for the events audit traces itself; b32
 		// rules for the 32-bit side of every planned event.
 		if len(o.Events) > 0 {
@@ -551,6 +554,9 @@ func runFlags(c *cli.Context) (runOptions, error) {
 	if o.AuditBackpressure, err = auditsrc.ParseBackpressure(c.String("audit-backpressure")); err != nil {
 		return o, usagef("--audit-backpressure: %v", err)
 	}
+	if o.AuditLean, err = auditsrc.ParseLean(c.String("audit-lean")); err != nil {
+		return o, usagef("--audit-lean: %v", err)
+	}
 	n := c.Int("audit-backlog-limit")
 	if n < 0 || n > 1<<32-1 {
 		return o, usagef("--audit-backlog-limit %d: out of range", n)
@@ -628,6 +634,7 @@ type runConfig struct {
 	// Audit.
 	AuditBackpressure string `yaml:"audit-backpressure"`
 	AuditBacklogLimit int    `yaml:"audit-backlog-limit"`
+	AuditLean         string `yaml:"audit-lean"`
 }
 
 // applyConfig sets every flag the command line did not set from the file.
@@ -683,6 +690,9 @@ func applyConfig(c *cli.Context, path string) error {
 	}
 	if rc.AuditBackpressure != "" {
 		steps = append(steps, set("audit-backpressure", rc.AuditBackpressure))
+	}
+	if rc.AuditLean != "" {
+		steps = append(steps, set("audit-lean", rc.AuditLean))
 	}
 	if rc.AuditBacklogLimit != 0 {
 		steps = append(steps, set("audit-backlog-limit", strconv.Itoa(rc.AuditBacklogLimit)))
