@@ -322,22 +322,24 @@ func processAlive(pid int) bool {
 
 // session is what Run changed and must undo.
 type session struct {
-	s        *Source
-	ctl      *conn
-	reader   *conn
-	orig     State // what to restore
-	unicast  bool
-	ownPID   bool       // we are the audit daemon: hand the pid back
-	broad    [][]byte   // the always rules Attach added (tree mode narrows them)
-	ctlMu    sync.Mutex // ctl is shared by the reader loop and StartCommand
-	locked   bool       // audit locked: our rules were there, nothing to add or delete
-	enabled  bool       // we set enabled=1
-	added    bool
-	lostBase uint32
-	saved    *stateFile
-	lean     bool          // our exclusions are loaded (see Config.Lean)
-	excluded [][]byte      // the exclude rules we added
-	pause    time.Duration // sleep after a drain (0: the socket buffer is too small to wait)
+	s         *Source
+	ctl       *conn
+	reader    *conn
+	orig      State // what to restore
+	unicast   bool
+	ownPID    bool       // we are the audit daemon: hand the pid back
+	broad     [][]byte   // the always rules Attach added (tree mode narrows them)
+	ctlMu     sync.Mutex // ctl is shared by the reader loop and StartCommand
+	locked    bool       // audit locked: our rules were there, nothing to add or delete
+	enabled   bool       // we set enabled=1
+	added     bool
+	lostBase  uint32
+	saved     *stateFile
+	closeOnce sync.Once
+	closeErr  error
+	lean      bool          // our exclusions are loaded (see Config.Lean)
+	excluded  [][]byte      // the exclude rules we added
+	pause     time.Duration // sleep after a drain (0: the socket buffer is too small to wait)
 }
 
 // Attach takes audit (daemon pid or multicast), sets the status it needs
@@ -438,14 +440,18 @@ func (s *Source) Close() error {
 	return ss.close()
 }
 
-// close restores what the session changed and releases its sockets.
+// close restores what the session changed and releases its sockets,
+// once: Close after Run (or Run's own deferred close after Close) must
+// not close the same fds again, by then maybe another file's.
 func (ss *session) close() error {
-	ss.ctlMu.Lock()
-	err := ss.restore()
-	ss.ctlMu.Unlock()
-	ss.saved.unlock()
-	ss.ctl.Close()
-	return err
+	ss.closeOnce.Do(func() {
+		ss.ctlMu.Lock()
+		ss.closeErr = ss.restore()
+		ss.ctlMu.Unlock()
+		ss.saved.unlock()
+		ss.ctl.Close()
+	})
+	return ss.closeErr
 }
 
 // Run attaches (unless Attach was called), delivers events to h until ctx
@@ -604,9 +610,15 @@ func (ss *session) restore() error {
 }
 
 // loop reads records until ctx is done, then drains.
-func (ss *session) loop(ctx context.Context, h event.Handler) error {
+func (ss *session) loop(ctx context.Context, h event.Handler) (err error) {
 	s := ss.s
 	r := newReader(s, h)
+	defer func() {
+		if err != nil {
+			// Deliver what was read, complete or not, and the gaps.
+			r.finish()
+		}
+	}()
 	batch := newMsgBatch(recvBatchSize, unix.NLMSG_HDRLEN+libaudit.AuditMessageMaxLength+64)
 	lastStatus := time.Now()
 	lastFlush := lastStatus

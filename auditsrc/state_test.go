@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/auperf/auperf/internal/ktest"
 )
 
@@ -166,5 +168,34 @@ func TestIntegrationAttachWhileLocked(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(path); !bytes.Equal(b, saved) {
 		t.Errorf("saved state changed: %q, want %q", b, saved)
+	}
+}
+
+// TestIntegrationCloseAfterRun: Close after Run has returned changes
+// nothing and closes nothing: the fds Run closed may belong to files
+// opened since.
+func TestIntegrationCloseAfterRun(t *testing.T) {
+	ktest.Require(t)
+	guardState(t)
+	r := startSource(t, Config{Events: []string{"msync"}, RuleFields: []string{"-F exe=/nonexistent"}})
+	r.stop(t)
+	// Take the lowest free fds, those Run just closed.
+	var files []*os.File
+	for range 8 {
+		f, err := os.Open("/dev/null")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		files = append(files, f)
+	}
+	if err := r.src.Close(); err != nil {
+		t.Errorf("Close after Run: %v", err)
+	}
+	for _, f := range files {
+		var st unix.Stat_t
+		if err := unix.Fstat(int(f.Fd()), &st); err != nil {
+			t.Errorf("fd %d, opened after Run returned, closed by Close: %v", f.Fd(), err)
+		}
 	}
 }
