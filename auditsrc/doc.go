@@ -20,6 +20,10 @@
 //   - Status. enabled, pid, backlog_limit, backlog_wait_time and rate_limit
 //     are read at start and restored on exit. Failure mode is never touched
 //     and audit is never locked.
+//   - Lean records. As the daemon, with no other audit reader, two keyless
+//     exclude rules drop PROCTITLE and EOE records (see lean.go): recorded
+//     in the state file, deleted on exit, when a reader appears, and by
+//     the next start after a crash. Config.Lean = LeanOff never adds them.
 //
 // Records (SYSCALL, MMAP, PROCTITLE, EOE) are grouped by their serial into
 // one event; audit reports only a0..a3, so later arguments are null, except
@@ -29,15 +33,16 @@
 // auperf_lost events.
 //
 // Cost. The kernel sends every record (3.17 per event for the mmap loop
-// of `make bench`: SYSCALL, PROCTITLE, EOE, and MMAP for a file mmap) as
-// its own netlink message. The reader takes up to 64 per recvmmsg and,
+// of `make bench`: SYSCALL, PROCTITLE, EOE, and MMAP for a file mmap; 1.17
+// in lean mode) as its own netlink message. The reader takes up to 64 per recvmmsg and,
 // after it has drained the socket, sleeps 2ms before it polls again (when
 // the socket buffer could be enlarged to several MiB), so
 // that a wakeup takes hundreds of records; the socket buffer holds tens of
 // milliseconds of records, so this delays events, it does not lose them.
 // Most of what auditing costs the traced host is spent by the kernel (in
 // the audited process, formatting records, and in kauditd): a reader that
-// discards every record slows the bench loop about 2x already.
+// discards every record slows the bench loop about 2x already (without
+// lean records).
 //
 // The same record parser reads audit logs written by auditd (RAW and
 // ENRICHED formats, ausearch -r output): see DecodeLog.
