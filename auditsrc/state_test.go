@@ -65,7 +65,16 @@ func TestIntegrationStateAfterSIGKILLAndRestart(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(stateDir, "audit-"+testKey+".json")); err != nil {
 		t.Errorf("no saved state: %v", err)
 	}
-	r := startSource(t, Config{StateDir: stateDir, RuleFields: []string{"-F exe=" + bin}})
+	lean := noOtherReader()
+	if n := exclusionsLoaded(t); lean && n != 2 {
+		t.Errorf("the killed source (lean, nobody else reading audit) left %d exclusions, want 2", n)
+	}
+	// Restarted without lean records: the killed run's exclusions, which
+	// carry no key, must go by the state file alone.
+	r := startSource(t, Config{StateDir: stateDir, RuleFields: []string{"-F exe=" + bin}, Lean: LeanOff})
+	if n := exclusionsLoaded(t); n != 0 {
+		t.Errorf("after a restart with lean off, %d exclusions of the killed run are still loaded", n)
+	}
 	truth := runWorkload(t, bin, "-once")
 	waitFor(5*time.Second, func() bool { return r.col.count() >= len(truth) })
 	r.stop(t)
