@@ -589,8 +589,25 @@ func (ss *session) restore() error {
 	if err := ss.deleteExclusions(); err != nil {
 		errs = append(errs, err)
 	}
+	// The status first, while we are still the daemon: the kernel
+	// sends the CONFIG_CHANGE records of these changes (and of the
+	// rule deletions) to the daemon, and with no daemon it prints them
+	// to the kernel log. Audit switched off before the pid is handed
+	// back, the pid change logs nothing at all.
+	if !ss.locked {
+		if err := restoreStatus(ss.ctl, ss.orig); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	if ss.reader != nil {
 		if ss.ownPID {
+			// kauditd sends asynchronously: let it hand the records
+			// of those changes to us before there is no daemon.
+			for deadline := time.Now().Add(time.Second); time.Now().Before(deadline); time.Sleep(2 * time.Millisecond) {
+				if st, err := getStatus(ss.ctl); err != nil || st.Backlog == 0 {
+					break
+				}
+			}
 			// Only the daemon's own process may hand the pid back.
 			if err := setStatus(ss.ctl, libaudit.AuditStatus{Mask: libaudit.AuditStatusPID, PID: 0}); err != nil {
 				errs = append(errs, fmt.Errorf("release the audit pid: %w", err))
@@ -598,13 +615,8 @@ func (ss *session) restore() error {
 		}
 		ss.reader.Close()
 	}
-	if !ss.locked {
-		if err := restoreStatus(ss.ctl, ss.orig); err != nil {
-			errs = append(errs, err)
-		}
-		if len(errs) == 0 {
-			ss.saved.clear()
-		}
+	if !ss.locked && len(errs) == 0 {
+		ss.saved.clear()
 	}
 	return errors.Join(errs...)
 }

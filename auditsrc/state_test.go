@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -205,6 +207,43 @@ func TestIntegrationCloseAfterRun(t *testing.T) {
 		var st unix.Stat_t
 		if err := unix.Fstat(int(f.Fd()), &st); err != nil {
 			t.Errorf("fd %d, opened after Run returned, closed by Close: %v", f.Fd(), err)
+		}
+	}
+}
+
+// TestIntegrationNoKernelLogSpam: a start and stop with audit off (as
+// this host boots) prints none of auperf's audit records to the kernel
+// log: the changes are undone while auperf is still the daemon.
+func TestIntegrationNoKernelLogSpam(t *testing.T) {
+	ktest.Require(t)
+	before := guardState(t)
+	if before.Enabled != 0 || before.PID != 0 {
+		ktest.Skip(t, "needs audit off and no audit daemon, as found at boot without audit=1")
+	}
+	// A raw non-blocking fd: os.File's Fd() would make reads block.
+	kmsg, err := unix.Open("/dev/kmsg", unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		ktest.Skip(t, "no /dev/kmsg: "+err.Error())
+	}
+	defer unix.Close(kmsg)
+	if _, err := unix.Seek(kmsg, 0, io.SeekEnd); err != nil {
+		t.Fatal(err)
+	}
+	r := startSource(t, Config{Events: []string{"msync"}, RuleFields: []string{"-F exe=/nonexistent"}})
+	r.stop(t)
+	self := strconv.Itoa(os.Getpid())
+	buf := make([]byte, 8192)
+	for {
+		n, err := unix.Read(kmsg, buf)
+		if err == unix.EPIPE {
+			continue // overwritten records
+		}
+		if err != nil || n <= 0 {
+			break
+		}
+		line := string(buf[:n])
+		if strings.Contains(line, "audit: type=") && (strings.Contains(line, "pid="+self+" ") || strings.Contains(line, "old="+self+" ")) {
+			t.Errorf("printed to the kernel log: %s", strings.TrimSpace(line))
 		}
 	}
 }
