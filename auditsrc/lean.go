@@ -162,6 +162,8 @@ func (ss *session) startLean(rules [][]byte) error {
 	}
 	ss.lean = true
 	ss.s.c.lean.Store(1)
+	// Attach holds s.mu: Warnings is read after it returns.
+	ss.s.warnings = append(ss.s.warnings, "no other process reads audit: while auperf runs, PROCTITLE and EOE records are excluded (two keyless exclude rules, deleted on exit or as soon as another audit reader appears; --audit-lean off keeps them)")
 	return nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -235,6 +236,9 @@ func TestIntegrationLean(t *testing.T) {
 	if stat(r.src, "lean_records") != 1 || exclusionsLoaded(t) != 2 {
 		t.Fatalf("lean mode not on: lean_records %d, exclusions loaded %d", stat(r.src, "lean_records"), exclusionsLoaded(t))
 	}
+	if !slices.ContainsFunc(r.src.Warnings(), func(w string) bool { return strings.Contains(w, "PROCTITLE and EOE records are excluded") }) {
+		t.Errorf("the user is not told about the exclusions: warnings %q", r.src.Warnings())
+	}
 	lean := runLoop(t, bin, 2000, filepath.Join(dir, "lean.json"))
 	waitFor(10*time.Second, func() bool { return uint64(r.col.count()) >= lean.Total })
 
@@ -296,6 +300,9 @@ func TestIntegrationLeanNotWithReader(t *testing.T) {
 	r := startSource(t, Config{Events: []string{"msync"}, RuleFields: []string{"-F exe=/nonexistent"}})
 	if n := exclusionsLoaded(t); n != 0 || stat(r.src, "lean_records") != 0 {
 		t.Errorf("with a multicast reader: %d exclusions loaded, lean_records %d", n, stat(r.src, "lean_records"))
+	}
+	if slices.ContainsFunc(r.src.Warnings(), func(w string) bool { return strings.Contains(w, "excluded") }) {
+		t.Errorf("exclusions announced but not loaded: %q", r.src.Warnings())
 	}
 	r.stop(t)
 	l.Close()
