@@ -1010,10 +1010,6 @@ func (r *reader) complete(g *group) {
 
 // flushOlder completes groups that arrived before t without their EOE.
 func (r *reader) flushOlder(t time.Time) {
-	if r.leanEndSet && t.After(r.leanEndAt) {
-		// Every lean-era group has completed or timed out by now.
-		r.lean, r.leanEndSet = false, false
-	}
 	var old []*group
 	for _, g := range r.pend {
 		if g.arrived.Before(t) {
@@ -1021,6 +1017,11 @@ func (r *reader) flushOlder(t time.Time) {
 		}
 	}
 	r.completeInOrder(old)
+	if r.leanEndSet && t.After(r.leanEndAt) {
+		// Every lean-era group has completed or timed out by now
+		// (judged lean, above, as they were).
+		r.lean, r.leanEndSet = false, false
+	}
 }
 
 // completeInOrder completes gs in the order their groups began.
