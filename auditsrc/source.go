@@ -930,7 +930,8 @@ func (r *reader) message(b []byte, now time.Time) {
 		// ours. (Not from a time: audit's clock is coarse.)
 		r.gapOn = true
 	}
-	if typ == typeConfigChange && r.awaitLeanEnd && bytes.Contains(rest, leanEndMark) && bytes.Contains(rest, []byte("list=5")) {
+	if typ == typeConfigChange && r.awaitLeanEnd && bytes.Contains(rest, []byte("list=5")) &&
+		(bytes.Contains(rest, leanEndMark) || bytes.Contains(rest, leanEndMarkOld)) {
 		// Our exclusions are gone: events after this one are full.
 		r.awaitLeanEnd, r.leanEndSet, r.leanEnd, r.leanEndAt = false, true, serial, now
 	}
@@ -1172,8 +1173,9 @@ func (r *reader) expectMmap(g *group) bool {
 	return r.mmapRecordFor(sys, arch)
 }
 
-// leanEndMark is in the CONFIG_CHANGE of a deleted rule.
-var leanEndMark = []byte("op=remove_rule")
+// leanEndMark is in the CONFIG_CHANGE of a deleted rule (list=5: the
+// exclude list); older kernels wrote op="remove rule".
+var leanEndMark, leanEndMarkOld = []byte("op=remove_rule"), []byte(`op="remove rule"`)
 
 // i386OldMmap is i386's mmap (old_mmap: one pointer to the arguments).
 const i386OldMmap = 90
