@@ -128,7 +128,7 @@ func (a *auditd) stop(t *testing.T) {
 		return
 	}
 	defer c.Close()
-	if err := restoreStatus(c, a.before); err != nil {
+	if err := restoreStatus(c, a.before, nil); err != nil {
 		t.Error(err)
 	}
 }

@@ -393,27 +393,41 @@ func deleteKeyed(c *conn, key string) (int, error) {
 }
 
 // restoreStatus sets the status fields of o (enabled, rate_limit,
-// backlog_limit, backlog_wait_time) that differ from the kernel's. It
-// never sets the pid, the failure mode, or enabled=2.
-func restoreStatus(c *conn, o State) error {
+// backlog_limit, backlog_wait_time) that differ from the kernel's. With
+// left (what the kernel held when we were done changing it), only fields
+// we changed (o differs from left) and nobody changed since (the kernel
+// still holds left's value) are set back: a change someone else made
+// while we ran stays. It never sets the pid, the failure mode, or
+// enabled=2.
+func restoreStatus(c *conn, o State, left *State) error {
 	cur, err := getStatus(c)
 	if err != nil {
 		return err
 	}
+	ours := func(cur, orig, l uint32) bool {
+		if left == nil {
+			return cur != orig
+		}
+		return orig != l && cur == l
+	}
 	set := libaudit.AuditStatus{}
-	if cur.BacklogLimit != o.BacklogLimit {
+	var l State
+	if left != nil {
+		l = *left
+	}
+	if ours(cur.BacklogLimit, o.BacklogLimit, l.BacklogLimit) {
 		set.Mask |= libaudit.AuditStatusBacklogLimit
 		set.BacklogLimit = o.BacklogLimit
 	}
-	if cur.BacklogWaitTime != o.BacklogWaitTime {
+	if ours(cur.BacklogWaitTime, o.BacklogWaitTime, l.BacklogWaitTime) {
 		set.Mask |= libaudit.AuditStatusBacklogWaitTime
 		set.BacklogWaitTime = o.BacklogWaitTime
 	}
-	if cur.RateLimit != o.RateLimit {
+	if ours(cur.RateLimit, o.RateLimit, l.RateLimit) {
 		set.Mask |= libaudit.AuditStatusRateLimit
 		set.RateLimit = o.RateLimit
 	}
-	if cur.Enabled != o.Enabled && o.Enabled < 2 && cur.Enabled < 2 {
+	if ours(cur.Enabled, o.Enabled, l.Enabled) && o.Enabled < 2 && cur.Enabled < 2 {
 		set.Mask |= libaudit.AuditStatusEnabled
 		set.Enabled = o.Enabled
 	}

@@ -56,7 +56,7 @@ func repair(t *testing.T, st State) {
 	defer c.Close()
 	deleteKeyed(c, testKey)
 	deleteKeyed(c, testKey+"-auditd")
-	restoreStatus(c, st)
+	restoreStatus(c, st, nil)
 }
 
 // collector keeps copies of the events a source delivers.

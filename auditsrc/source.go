@@ -326,6 +326,7 @@ type session struct {
 	ctl       *conn
 	reader    *conn
 	orig      State // what to restore
+	left      State // the status as we left it after attach (see restoreStatus)
 	unicast   bool
 	ownPID    bool       // we are the audit daemon: hand the pid back
 	broad     [][]byte   // the always rules Attach added (tree mode narrows them)
@@ -388,7 +389,7 @@ func (s *Source) attach() (ss *session, err error) {
 			err = errors.Join(err, ss.close())
 		}
 	}()
-	ss.orig = cur
+	ss.orig, ss.left = cur, cur
 	if saved, ok := ss.saved.read(); ok {
 		// A run that crashed left its changes: restore what it found.
 		prev := saved.State
@@ -548,6 +549,15 @@ func (ss *session) attach(cur State) error {
 		if err := setStatus(ss.ctl, set); err != nil {
 			return fmt.Errorf("set audit status: %w", err)
 		}
+		if set.Mask&libaudit.AuditStatusEnabled != 0 {
+			ss.left.Enabled = set.Enabled
+		}
+		if set.Mask&libaudit.AuditStatusBacklogLimit != 0 {
+			ss.left.BacklogLimit = set.BacklogLimit
+		}
+		if set.Mask&libaudit.AuditStatusBacklogWaitTime != 0 {
+			ss.left.BacklogWaitTime = set.BacklogWaitTime
+		}
 	}
 	if ss.unicast && s.leanEligible() && noOtherReader() {
 		if err := ss.startLean(cur.Rules); err != nil {
@@ -595,7 +605,7 @@ func (ss *session) restore() error {
 	// to the kernel log. Audit switched off before the pid is handed
 	// back, the pid change logs nothing at all.
 	if !ss.locked {
-		if err := restoreStatus(ss.ctl, ss.orig); err != nil {
+		if err := restoreStatus(ss.ctl, ss.orig, &ss.left); err != nil {
 			errs = append(errs, err)
 		}
 	}

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	libaudit "github.com/elastic/go-libaudit/v2"
 	"golang.org/x/sys/unix"
 
 	"github.com/auperf/auperf/internal/ktest"
@@ -245,5 +246,44 @@ func TestIntegrationNoKernelLogSpam(t *testing.T) {
 		if strings.Contains(line, "audit: type=") && (strings.Contains(line, "pid="+self+" ") || strings.Contains(line, "old="+self+" ")) {
 			t.Errorf("printed to the kernel log: %s", strings.TrimSpace(line))
 		}
+	}
+}
+
+// TestIntegrationKeepsOthersChanges: a status change someone else makes
+// while the source runs stays: to a field the source did not change
+// (rate_limit) and to one it did (backlog_limit, set to 8192 as the
+// daemon). What the source changed and nobody touched (enabled) goes
+// back.
+func TestIntegrationKeepsOthersChanges(t *testing.T) {
+	ktest.Require(t)
+	before := guardState(t)
+	if before.Enabled != 0 || before.PID != 0 || before.BacklogLimit >= DefaultBacklogLimit || before.RateLimit != 0 {
+		ktest.Skip(t, "needs audit off, no daemon, a backlog_limit below 8192 and no rate limit, as at boot")
+	}
+	c, err := openConn(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { // before guardState's check: put back what "the admin" changed
+		if err := restoreStatus(c, before, nil); err != nil {
+			t.Error(err)
+		}
+		c.Close()
+	})
+	r := startSource(t, Config{Events: []string{"msync"}, RuleFields: []string{"-F exe=/nonexistent"}})
+	admin := libaudit.AuditStatus{Mask: libaudit.AuditStatusRateLimit | libaudit.AuditStatusBacklogLimit, RateLimit: 54321, BacklogLimit: 9000}
+	if err := setStatus(c, admin); err != nil {
+		t.Fatal(err)
+	}
+	r.stop(t)
+	after, err := readState(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.RateLimit != 54321 || after.BacklogLimit != 9000 {
+		t.Errorf("the admin's rate_limit 54321 and backlog_limit 9000 became %d and %d", after.RateLimit, after.BacklogLimit)
+	}
+	if after.Enabled != before.Enabled || after.BacklogWaitTime != before.BacklogWaitTime {
+		t.Errorf("enabled %d, backlog_wait_time %d; want %d and %d as found", after.Enabled, after.BacklogWaitTime, before.Enabled, before.BacklogWaitTime)
 	}
 }
