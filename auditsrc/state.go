@@ -15,7 +15,10 @@ import (
 // not the crashed run's changes. Its flock also keeps two sources with the
 // same key from deleting each other's rules.
 type stateFile struct {
-	f *os.File
+	f          *os.File
+	path       string
+	dirCreated bool // we made its directory: removed with the file, if empty
+	cleared    bool // everything restored: the file goes on unlock
 }
 
 type savedState struct {
@@ -27,22 +30,51 @@ type savedState struct {
 }
 
 func lockState(dir, key string) (*stateFile, error) {
+	_, err := os.Stat(dir)
+	dirCreated := errors.Is(err, os.ErrNotExist)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create audit state directory: %w", err)
 	}
 	path := filepath.Join(dir, "audit-"+key+".json")
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|unix.O_NOFOLLOW, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("open audit state file: %w", err)
-	}
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
-		f.Close()
-		if errors.Is(err, unix.EWOULDBLOCK) {
-			return nil, fmt.Errorf("another auperf audit source with key %q is running (lock %s)", key, path)
+	for tries := 0; ; tries++ {
+		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|unix.O_NOFOLLOW, 0o600)
+		if err != nil {
+			return nil, fmt.Errorf("open audit state file: %w", err)
 		}
-		return nil, fmt.Errorf("lock audit state file: %w", err)
+		if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+			f.Close()
+			if errors.Is(err, unix.EWOULDBLOCK) {
+				return nil, fmt.Errorf("another auperf audit source with key %q is running (lock %s)", key, path)
+			}
+			return nil, fmt.Errorf("lock audit state file: %w", err)
+		}
+		// A source that stops cleanly unlinks the file while it holds
+		// the lock: a lock taken on the unlinked file is no lock.
+		if same, err := samePath(f, path); err != nil || same || tries == 10 {
+			if err != nil || !same {
+				f.Close()
+				return nil, fmt.Errorf("lock audit state file %s: it keeps being replaced", path)
+			}
+			return &stateFile{f: f, path: path, dirCreated: dirCreated}, nil
+		}
+		f.Close()
 	}
-	return &stateFile{f: f}, nil
+}
+
+// samePath reports whether path still names the open file f.
+func samePath(f *os.File, path string) (bool, error) {
+	a, err := f.Stat()
+	if err != nil {
+		return false, err
+	}
+	b, err := os.Lstat(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return os.SameFile(a, b), nil
 }
 
 // read returns what a crashed run saved, if any.
@@ -71,13 +103,23 @@ func (sf *stateFile) write(st State, excluded [][]byte) error {
 	return sf.f.Sync()
 }
 
-// clear forgets the saved state: everything was restored.
+// clear forgets the saved state: everything was restored. unlock then
+// deletes the file (and its directory, if we made it and it is empty),
+// so that a clean run leaves nothing behind in /run.
 func (sf *stateFile) clear() {
 	_ = sf.f.Truncate(0)
 	_ = sf.f.Sync()
+	sf.cleared = true
 }
 
 func (sf *stateFile) unlock() {
+	if sf.cleared {
+		// Unlinked while locked: see lockState.
+		_ = os.Remove(sf.path)
+	}
 	unix.Flock(int(sf.f.Fd()), unix.LOCK_UN)
 	sf.f.Close()
+	if sf.cleared && sf.dirCreated {
+		_ = os.Remove(filepath.Dir(sf.path)) // fails, harmlessly, if not empty
+	}
 }

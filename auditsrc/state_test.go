@@ -143,8 +143,8 @@ func TestIntegrationAttachRuleRejected(t *testing.T) {
 	} else {
 		t.Logf("Attach: %v", err)
 	}
-	if b, err := os.ReadFile(filepath.Join(stateDir, "audit-"+testKey+".json")); err != nil || len(b) != 0 {
-		t.Errorf("saved state after the failed Attach: %q, %v; want empty", b, err)
+	if b, err := os.ReadFile(filepath.Join(stateDir, "audit-"+testKey+".json")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("saved state after the failed Attach, all undone: %q, %v; want no file", b, err)
 	}
 }
 
@@ -285,5 +285,54 @@ func TestIntegrationKeepsOthersChanges(t *testing.T) {
 	}
 	if after.Enabled != before.Enabled || after.BacklogWaitTime != before.BacklogWaitTime {
 		t.Errorf("enabled %d, backlog_wait_time %d; want %d and %d as found", after.Enabled, after.BacklogWaitTime, before.Enabled, before.BacklogWaitTime)
+	}
+}
+
+// TestIntegrationStateFileGone: a clean stop leaves no state file, and no
+// state directory when the source made it; a lock taken on a state file
+// that was unlinked meanwhile is not kept (the source locks the new one).
+func TestIntegrationStateFileGone(t *testing.T) {
+	ktest.Require(t)
+	guardState(t)
+	dir := filepath.Join(t.TempDir(), "run-auperf")
+	r := startSource(t, Config{Events: []string{"msync"}, RuleFields: []string{"-F exe=/nonexistent"}, StateDir: dir})
+	if _, err := os.Stat(filepath.Join(dir, "audit-"+testKey+".json")); err != nil {
+		t.Errorf("no state file while running: %v", err)
+	}
+	r.stop(t)
+	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("state directory after a clean stop: %v; want it gone", err)
+	}
+
+	// An unlinked file's lock does not count.
+	dir = t.TempDir()
+	a, err := lockState(dir, testKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.cleared = true
+	path := a.path
+	old, err := os.Open(path) // a racer that opened the file before the unlink
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer old.Close()
+	a.unlock()
+	if same, _ := samePath(old, path); same {
+		t.Fatal("the file was not unlinked")
+	}
+	b, err := lockState(dir, testKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.unlock()
+	if err := unix.Flock(int(old.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		t.Fatalf("lock on the unlinked file: %v", err)
+	}
+	if same, _ := samePath(old, path); same {
+		t.Error("the unlinked file is the live one")
+	}
+	if _, err := lockState(dir, testKey); err == nil {
+		t.Error("a second source locked the state file the first holds")
 	}
 }
