@@ -76,9 +76,10 @@ func FindTracefs(p Paths) (dir string, mounted bool, err error) {
 	return target, true, nil
 }
 
-// Unmount undoes FindTracefs's mount. A mount something still uses (a
-// user reading a file in it) is detached: it leaves the tree now and goes
-// when the last user lets go, rather than staying mounted.
+// Unmount undoes FindTracefs's mount (or run's debugfs mount on kernels
+// before 4.1). A mount something still uses (a user reading a file in
+// it) is detached: it leaves the tree now and goes when the last user
+// lets go, rather than staying mounted.
 func Unmount(dir string) error {
 	err := unix.Unmount(dir, 0)
 	if errors.Is(err, unix.EBUSY) {

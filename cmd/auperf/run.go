@@ -462,7 +462,7 @@ func mountTracefs(tf selector.TraceFS) (string, func(), error) {
 		if err := unix.Mount("debugfs", tf.Path, "debugfs", 0, ""); err != nil {
 			return "", nil, fmt.Errorf("mount debugfs on %s: %w", tf.Path, err)
 		}
-		return filepath.Join(tf.Path, "tracing"), func() { unix.Unmount(tf.Path, 0) }, nil
+		return filepath.Join(tf.Path, "tracing"), func() { perfsrc.Unmount(tf.Path) }, nil
 	}
 	dir, mounted, err := perfsrc.FindTracefs(perfsrc.Paths{})
 	if err != nil {
