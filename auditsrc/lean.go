@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"slices"
 	"strings"
@@ -49,10 +50,12 @@ var excludeTypes = []string{"PROCTITLE", "EOE"}
 // leanEligible reports whether the selected events all have a record set
 // known without EOE, and lean mode is allowed.
 func (s *Source) leanEligible() bool {
-	if s.cfg.Lean == LeanOff || s.all {
-		return false
-	}
-	events := slices.Concat(s.cfg.Events, s.cfg.B32Events)
+	return s.cfg.Lean != LeanOff && !s.all && LeanEvents(slices.Concat(s.cfg.Events, s.cfg.B32Events))
+}
+
+// LeanEvents reports whether lean records can serve these events: all of
+// the memory family, whose record set is known without EOE.
+func LeanEvents(events []string) bool {
 	for _, e := range events {
 		if !slices.Contains(decode.DefaultEvents, e) {
 			return false
@@ -73,7 +76,7 @@ var noOtherReader = func() bool {
 		return false
 	}
 	defer f.Close()
-	n, ok := auditListeners(f)
+	n, ok := AuditListeners(f)
 	return ok && n == 0
 }
 
@@ -95,11 +98,11 @@ func initNetNS() bool {
 // number (0xEFFFFFF9, NET_NS_INIT_INO).
 const initNetNSLink = "net:[4026531833]"
 
-// auditListeners counts the NETLINK_AUDIT sockets of /proc/net/netlink
-// that joined a multicast group. ok is false if the table is not
-// understood.
-func auditListeners(f *os.File) (n int, ok bool) {
-	sc := bufio.NewScanner(f)
+// AuditListeners counts the NETLINK_AUDIT sockets of /proc/net/netlink
+// (read from r) that joined a multicast group: other readers of audit
+// records. ok is false if the table is not understood.
+func AuditListeners(r io.Reader) (n int, ok bool) {
+	sc := bufio.NewScanner(r)
 	if !sc.Scan() {
 		return 0, false
 	}

@@ -177,7 +177,7 @@ func TestAuditListeners(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		n, ok := auditListeners(f)
+		n, ok := AuditListeners(f)
 		f.Close()
 		if n != c.n || ok != c.ok {
 			t.Errorf("%q: %d %v, want %d %v", c.table, n, ok, c.n, c.ok)

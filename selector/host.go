@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/auperf/auperf/auditsrc"
 	"github.com/auperf/auperf/decode"
 	"github.com/auperf/auperf/perfsrc"
 	"golang.org/x/sys/unix"
@@ -115,6 +116,7 @@ func Probe(cfg Config, events []string) *Host {
 		{"audit_owner", probeAuditOwner},
 		{"audit_control", probeAuditControl},
 		{"audit_multicast", probeAuditMulticast},
+		{"audit_readers", probeAuditReaders},
 		{"audit_syscall", probeAuditSyscall},
 		{"audit_boot", probeAuditBoot},
 		{"ia32_emulation", probeIA32},
@@ -555,6 +557,35 @@ func probeAuditMulticast(h *Host) (string, error) {
 		return "", notSupported("", "%s owns audit and reading alongside it needs CAP_AUDIT_READ", h.AuditOwner)
 	}
 	return "kernel 3.16+ and CAP_AUDIT_READ", nil
+}
+
+// probeAuditReaders: as the audit daemon with nobody else reading audit,
+// run excludes PROCTITLE and EOE records while it runs (auditsrc's lean
+// records); another multicast listener (journald, a second auperf) keeps
+// them. Those are sockets of this network namespace: run also checks
+// that it is the initial one, where the kernel multicasts.
+func probeAuditReaders(h *Host) (string, error) {
+	if h.AuditErr != nil || h.Multicast {
+		return "", errSkip
+	}
+	if h.Audit.Enabled == 2 {
+		return "audit locked: run adds no rule, not even exclusions", nil
+	}
+	f, err := os.Open(h.cfg.proc("net", "netlink"))
+	if err != nil {
+		return "", fmt.Errorf("count audit readers: %w", err)
+	}
+	defer f.Close()
+	n, ok := auditsrc.AuditListeners(f)
+	switch {
+	case !ok:
+		return "", fmt.Errorf("count audit readers: %s not understood", f.Name())
+	case n > 0:
+		return fmt.Sprintf("%d multicast listener(s) besides auperf: run keeps PROCTITLE and EOE records for them", n), nil
+	case !auditsrc.LeanEvents(h.events):
+		return "none besides auperf; run keeps PROCTITLE and EOE records (not every event is of the memory family)", nil
+	}
+	return "none besides auperf: run excludes PROCTITLE and EOE records while it runs (two keyless exclude rules; --audit-lean off keeps them)", nil
 }
 
 func probeAuditSyscall(h *Host) (string, error) {

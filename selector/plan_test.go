@@ -260,6 +260,9 @@ func TestProbeResults(t *testing.T) {
 		{"tracefs-masked", "tracefs", "no", "covered by a tmpfs mount", ""},
 		{"auditd-multicast", "audit_multicast", "ok", "CAP_AUDIT_READ", ""},
 		{"linux-6.18", "audit_boot", "no", "audit is off now", ""},
+		{"linux-6.18", "audit_readers", "ok", "none besides auperf: run excludes PROCTITLE and EOE", ""},
+		{"no-ftrace-syscalls", "audit_readers", "ok", "1 multicast listener(s) besides auperf: run keeps PROCTITLE and EOE", ""},
+		{"audit-locked", "audit_readers", "ok", "run adds no rule", ""},
 	}
 	hosts := map[string]*Host{}
 	for _, tt := range tests {
