@@ -33,6 +33,11 @@ type syslogFormat struct {
 	procid   string
 	msgMax   int
 
+	// The header's time to the second, as last formatted: events come
+	// in time order, so most reuse it.
+	stampSec int64
+	stamp    []byte
+
 	scratch []byte      // SD value escaping
 	body    []byte      // re-encoding a long event
 	args    []event.Arg // shortened copies of a long event's args
@@ -128,13 +133,33 @@ func (f *syslogFormat) pri(ev *event.Event) int {
 	return f.facility*8 + sev
 }
 
+// appendStamp appends RFC 5424's TIMESTAMP of ns, UTC with microseconds
+// ("2006-01-02T15:04:05.000000Z"). Formatting a time is most of a header's
+// cost, so the part down to the second is formatted once per second.
+func (f *syslogFormat) appendStamp(dst []byte, ns int64) []byte {
+	sec, rem := ns/1e9, ns%1e9
+	if rem < 0 { // before 1970: floor, as time does
+		sec, rem = sec-1, rem+1e9
+	}
+	us := rem / 1e3
+	if f.stamp == nil || sec != f.stampSec {
+		f.stamp = time.Unix(sec, 0).UTC().AppendFormat(f.stamp[:0], "2006-01-02T15:04:05.")
+		f.stampSec = sec
+	}
+	dst = append(dst, f.stamp...)
+	for d := int64(100000); d > 0; d /= 10 {
+		dst = append(dst, byte('0'+us/d%10))
+	}
+	return append(dst, 'Z')
+}
+
 func (f *syslogFormat) appendHeader(dst []byte, ev *event.Event) []byte {
 	dst = append(dst, '<')
 	dst = strconv.AppendInt(dst, int64(f.pri(ev)), 10)
 	dst = append(dst, '>')
-	ts := time.Now()
-	if ev.Timestamp != 0 {
-		ts = time.Unix(0, ev.Timestamp)
+	ns := ev.Timestamp
+	if ns == 0 {
+		ns = time.Now().UnixNano()
 	}
 	host := ev.HostName
 	if host == "" {
@@ -143,7 +168,7 @@ func (f *syslogFormat) appendHeader(dst []byte, ev *event.Event) []byte {
 	if f.rfc3164 {
 		// RFC 3164: local time, no year, no structured data; the TAG is
 		// APP-NAME[PID].
-		dst = ts.AppendFormat(dst, time.Stamp)
+		dst = time.Unix(0, ns).AppendFormat(dst, time.Stamp)
 		dst = append(dst, ' ')
 		dst = appendPrintASCII(dst, host, 255)
 		dst = append(dst, " auperf["...)
@@ -151,7 +176,7 @@ func (f *syslogFormat) appendHeader(dst []byte, ev *event.Event) []byte {
 		return append(dst, "]: "...)
 	}
 	dst = append(dst, "1 "...)
-	dst = ts.UTC().AppendFormat(dst, "2006-01-02T15:04:05.000000Z07:00")
+	dst = f.appendStamp(dst, ns)
 	dst = append(dst, ' ')
 	dst = appendPrintASCII(dst, host, 255)
 	dst = append(dst, " auperf "...)
@@ -407,8 +432,10 @@ func (w *syslogWriter) write(b *batch, pos int) (int, error) {
 		}
 	}
 	if w.frame == frameNone {
+		// One deadline for the batch: it bounds a stuck peer, and
+		// setting it per datagram cost about as much as the send.
+		w.conn.SetWriteDeadline(time.Now().Add(w.s.timeout))
 		for i := pos; i < len(b.ends); i++ {
-			w.conn.SetWriteDeadline(time.Now().Add(w.s.timeout))
 			if _, err := w.conn.Write(b.message(i)); err != nil {
 				if errors.Is(err, unix.EMSGSIZE) {
 					// Larger than this socket takes: it never will.
