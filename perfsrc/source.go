@@ -1031,8 +1031,7 @@ func (s *Source) merge(limit uint64) {
 
 // process handles one record in time order.
 func (s *Source) process(r *rec) {
-	switch r.kind {
-	case kEnter:
+	if r.kind == kEnter || r.kind == kExit {
 		if r.pid == s.self {
 			s.nSelf.Add(1)
 			return
@@ -1041,6 +1040,9 @@ func (s *Source) process(r *rec) {
 			s.nFiltered.Add(1)
 			return
 		}
+	}
+	switch r.kind {
+	case kEnter:
 		if o, ok := s.orphans[r.tid]; ok {
 			delete(s.orphans, r.tid)
 			if o.r.nr == r.nr && o.r.ts >= r.ts {
@@ -1062,14 +1064,6 @@ func (s *Source) process(r *rec) {
 		}
 		s.pending[r.tid] = *r
 	case kExit:
-		if r.pid == s.self {
-			s.nSelf.Add(1)
-			return
-		}
-		if s.skip(r.pid) {
-			s.nFiltered.Add(1)
-			return
-		}
 		if e, ok := s.pending[r.tid]; ok && e.nr == r.nr && e.ts <= r.ts {
 			delete(s.pending, r.tid)
 			s.emit(&e, r)
