@@ -679,23 +679,26 @@ func applyConfig(c *cli.Context, path string) error {
 	if rc.Failed != nil {
 		steps = append(steps, set("failed", strconv.FormatBool(*rc.Failed)))
 	}
-	if rc.Duration != "" {
-		steps = append(steps, set("duration", rc.Duration))
-	}
-	if rc.StatsInterval != "" {
-		steps = append(steps, set("stats-interval", rc.StatsInterval))
-	}
-	if rc.RingPages != 0 {
-		steps = append(steps, set("ring-pages", strconv.Itoa(rc.RingPages)))
-	}
-	if rc.AuditBackpressure != "" {
-		steps = append(steps, set("audit-backpressure", rc.AuditBackpressure))
-	}
-	if rc.AuditLean != "" {
-		steps = append(steps, set("audit-lean", rc.AuditLean))
-	}
-	if rc.AuditBacklogLimit != 0 {
-		steps = append(steps, set("audit-backlog-limit", strconv.Itoa(rc.AuditBacklogLimit)))
+	// Scalars the file leaves empty (or 0) keep the flag's default.
+	for _, kv := range [][2]string{
+		{"duration", rc.Duration},
+		{"stats-interval", rc.StatsInterval},
+		{"ring-pages", nonZero(rc.RingPages)},
+		{"audit-backpressure", rc.AuditBackpressure},
+		{"audit-lean", rc.AuditLean},
+		{"audit-backlog-limit", nonZero(rc.AuditBacklogLimit)},
+	} {
+		if kv[1] != "" {
+			steps = append(steps, set(kv[0], kv[1]))
+		}
 	}
 	return errors.Join(steps...)
+}
+
+// nonZero is n in decimal, or "" for 0 (not set in the config file).
+func nonZero(n int) string {
+	if n == 0 {
+		return ""
+	}
+	return strconv.Itoa(n)
 }
