@@ -16,8 +16,7 @@ import (
 // and munmap of it. Each event is SYSCALL (+ MMAP for the mmap) +
 // PROCTITLE + EOE, 3.17 records per event on average.
 const (
-	benchSyscallBody = `arch=c000003e syscall=9 success=yes exit=140601838403584 a0=0 a1=1000 a2=3 a3=1 items=0 ppid=31408 pid=31426 auid=0 uid=0 gid=0 euid=0 suid=0 fsuid=0 egid=0 sgid=0 fsgid=0 tty=(none) ses=45 comm="auperf-workload" exe="/work/main/bin/auperf-workload" key="auperf"`
-	benchProctitle   = `proctitle=2F776F726B2F6D61696E2F62696E2F6175706572662D776F726B6C6F6164002D6C6F6F70003530303030002D74687265616473003100`
+	benchProctitle = `proctitle=2F776F726B2F6D61696E2F62696E2F6175706572662D776F726B6C6F6164002D6C6F6F70003530303030002D74687265616473003100`
 )
 
 var benchLoop = []struct {
@@ -32,6 +31,15 @@ var benchLoop = []struct {
 	{325, "a0=7fe0a8e4b000 a1=1000 a2=1 a3=0", "0", false},
 	{150, "a0=7fe0a8e4b000 a1=1000 a2=0 a3=0", "0", false},
 	{11, "a0=7fe0a8e4b000 a1=1000 a2=0 a3=0", "0", false},
+}
+
+// benchSyscallBody is the loop's mmap of a file as this kernel logs it.
+var benchSyscallBody = syscallBody(9, "a0=0 a1=1000 a2=3 a3=1", "140601838403584")
+
+// syscallBody is a SYSCALL record's text as this kernel writes it, for a
+// call of the workload.
+func syscallBody(nr int, args, exit string) string {
+	return fmt.Sprintf("arch=c000003e syscall=%d success=yes exit=%s %s items=0 ppid=31408 pid=31426 auid=0 uid=0 gid=0 euid=0 suid=0 fsuid=0 egid=0 sgid=0 fsgid=0 tty=(none) ses=45 comm=\"auperf-workload\" exe=\"/work/main/bin/auperf-workload\" key=\"auperf\"", nr, exit, args)
 }
 
 // netlinkMsg is one audit record as the kernel puts it on the socket.
@@ -50,8 +58,7 @@ func benchMessages(n int) (msgs [][]byte) {
 	for i := range n {
 		c := benchLoop[i%len(benchLoop)]
 		serial := 1000 + i
-		body := fmt.Sprintf("arch=c000003e syscall=%d success=yes exit=%s %s items=0 ppid=31408 pid=31426 auid=0 uid=0 gid=0 euid=0 suid=0 fsuid=0 egid=0 sgid=0 fsgid=0 tty=(none) ses=45 comm=\"auperf-workload\" exe=\"/work/main/bin/auperf-workload\" key=\"auperf\"", c.nr, c.exit, c.args)
-		msgs = append(msgs, netlinkMsg(typeSyscall, serial, body))
+		msgs = append(msgs, netlinkMsg(typeSyscall, serial, syscallBody(c.nr, c.args, c.exit)))
 		if c.mmap {
 			msgs = append(msgs, netlinkMsg(typeMmap, serial, "fd=3 flags=0x1"))
 		}
@@ -69,10 +76,7 @@ func benchSource(b testing.TB) *Source {
 	if _, err := s.fillWanted(); err != nil {
 		b.Fatal(err)
 	}
-	for i := range s.mmapFd {
-		s.mmapFd[i] = -1
-	}
-	s.mmapFd[decode.ArchX86_64] = 9
+	s.initMmap()
 	return s
 }
 

@@ -37,17 +37,7 @@ type LogStats struct {
 // the kernel's.
 func DecodeLog(r io.Reader, cfg LogConfig, h event.Handler) (LogStats, error) {
 	s := &Source{self: -1}
-	for i := range s.mmapFd {
-		s.mmapFd[i] = -1
-	}
-	for _, a := range []decode.Arch{decode.ArchX86_64, decode.ArchARM64} {
-		if nr, ok := decode.SyscallNumber(a, "mmap"); ok {
-			s.mmapFd[a] = int32(nr)
-		}
-	}
-	if nr, ok := decode.SyscallNumber(decode.ArchI386, "mmap2"); ok {
-		s.mmapFd[decode.ArchI386] = int32(nr)
-	}
+	s.initMmap()
 	s.rest = cfg.Filter
 	s.needMatch = !cfg.Filter.Empty()
 	if cfg.Events != nil {

@@ -37,8 +37,9 @@ type Source struct {
 	never  []string // "-a never,exit ..." per arch: our own pid
 	always []string // "-a always,exit ..." rules
 
-	want   [4][]bool // per decode.Arch: syscall numbers we trace
-	mmapFd [4]int32  // per arch: the mmap whose fd is argument 4 (-1: none)
+	want    [4][]bool // per decode.Arch: syscall numbers we trace
+	mmapFd  [4]int32  // per arch: the mmap whose fd is argument 4 (-1: none)
+	oldMmap int32     // i386's mmap (old_mmap: one pointer to its arguments; -1: none)
 
 	all       bool        // every syscall (decoding a log without --events)
 	rest      filter.Spec // what the rules could not express
@@ -67,17 +68,7 @@ type counters struct {
 func New(cfg Config) (*Source, error) {
 	cfg.fill()
 	s := &Source{cfg: cfg, self: int32(os.Getpid()), ready: make(chan struct{})}
-	for i := range s.mmapFd {
-		s.mmapFd[i] = -1
-	}
-	for _, a := range []decode.Arch{decode.ArchX86_64, decode.ArchARM64} {
-		if nr, ok := decode.SyscallNumber(a, "mmap"); ok {
-			s.mmapFd[a] = int32(nr)
-		}
-	}
-	if nr, ok := decode.SyscallNumber(decode.ArchI386, "mmap2"); ok {
-		s.mmapFd[decode.ArchI386] = int32(nr)
-	}
+	s.initMmap()
 	native := decode.NativeArch()
 	for _, ev := range slices.Concat(cfg.Events, cfg.B32Events) {
 		if _, ok := decode.SyscallNumber(native, ev); !ok {
@@ -156,6 +147,7 @@ func (s *Source) Stats() []event.Counter {
 		{Source: src, Name: "lost_sequence_gap", Value: s.c.lostGap.Load()},
 		{Source: src, Name: "lost_incomplete", Value: s.c.lostIncomplete.Load()},
 		{Source: src, Name: "enobufs", Value: s.c.enobufs.Load()},
+		{Source: src, Name: "late_records", Value: s.c.late.Load()},
 		{Source: src, Name: "lean_records", Value: s.c.lean.Load()},
 		{Source: src, Name: "lean_ended_for_reader", Value: s.c.leanEnded.Load()},
 	}
@@ -945,7 +937,9 @@ func (r *reader) message(b []byte, now time.Time) {
 		// Our exclusions are gone: events after this one are full.
 		r.awaitLeanEnd, r.leanEndSet, r.leanEnd, r.leanEndAt = false, true, serial, now
 	}
-	if !r.gapOn {
+	if !r.gapOn || r.gap.started && serial == r.gap.last {
+		// The next record of the same event (most records): its
+		// serial is accounted for.
 	} else if d, late := r.gap.add(serial); d > 0 {
 		r.s.c.lostGap.Add(d)
 		r.lost(d, "sequence_gap")
@@ -1177,7 +1171,7 @@ func (r *reader) expectMmap(g *group) bool {
 	if arch == decode.ArchUnknown || !sys.hasNr || !r.s.wanted(arch, sys.nr) {
 		return false
 	}
-	if arch == decode.ArchI386 && sys.nr == i386OldMmap {
+	if arch == decode.ArchI386 && sys.nr == r.s.oldMmap {
 		return true
 	}
 	return r.mmapRecordFor(sys, arch)
@@ -1187,8 +1181,25 @@ func (r *reader) expectMmap(g *group) bool {
 // exclude list); older kernels wrote op="remove rule".
 var leanEndMark, leanEndMarkOld = []byte("op=remove_rule"), []byte(`op="remove rule"`)
 
-// i386OldMmap is i386's mmap (old_mmap: one pointer to the arguments).
-const i386OldMmap = 90
+// initMmap finds, per arch, the mmap whose MMAP record gives argument 4
+// (the fd), and i386's old mmap, from the syscall tables.
+func (s *Source) initMmap() {
+	for i := range s.mmapFd {
+		s.mmapFd[i] = -1
+	}
+	for _, a := range []decode.Arch{decode.ArchX86_64, decode.ArchARM64} {
+		if nr, ok := decode.SyscallNumber(a, "mmap"); ok {
+			s.mmapFd[a] = int32(nr)
+		}
+	}
+	if nr, ok := decode.SyscallNumber(decode.ArchI386, "mmap2"); ok {
+		s.mmapFd[decode.ArchI386] = int32(nr)
+	}
+	s.oldMmap = -1
+	if nr, ok := decode.SyscallNumber(decode.ArchI386, "mmap"); ok {
+		s.oldMmap = int32(nr)
+	}
+}
 
 // mapAnonymous is MAP_ANONYMOUS (the same on x86_64, i386 and arm64).
 const mapAnonymous = 0x20
@@ -1217,6 +1228,7 @@ type gapTracker struct {
 	started bool
 	base    uint32 // lowest serial not yet accounted for
 	max     uint32 // newest serial seen
+	last    uint32 // the serial of the last add
 	bits    [gapWindow / 64]uint64
 }
 
@@ -1233,6 +1245,7 @@ func (g *gapTracker) add(s uint32) (missing uint64, late bool) {
 	if !g.started {
 		g.started, g.base, g.max = true, s, s
 	}
+	g.last = s
 	d := int32(s - g.base)
 	if d < 0 {
 		return 0, true
