@@ -44,7 +44,7 @@ func startAuditd(t *testing.T, format string) *auditd {
 		t.Fatal(err)
 	}
 	if st.PID != 0 && processAlive(int(st.PID)) {
-		t.Skipf("an audit daemon (pid %d) is already running", st.PID)
+		ktest.Skip(t, fmt.Sprintf("an audit daemon (pid %d) is already running", st.PID))
 	}
 	dir := t.TempDir()
 	os.Chmod(dir, 0o750)
@@ -152,11 +152,16 @@ func addRules(t *testing.T, lines []string) {
 	}
 	t.Cleanup(func() {
 		for _, l := range lines {
-			f := strings.Fields(l)
-			f[0] = "-d"
-			exec.Command("auditctl", f...).Run()
+			exec.Command("auditctl", deleteArgs(l)...).Run() // gone already, or deleted now
 		}
 	})
+}
+
+// deleteArgs turns auditctl's "-a ..." rule line into its "-d ..." one.
+func deleteArgs(rule string) []string {
+	f := strings.Fields(rule)
+	f[0] = "-d"
+	return f
 }
 
 // With a real auditd owning audit, auperf reads by multicast next to it,

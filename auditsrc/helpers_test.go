@@ -13,7 +13,6 @@ import (
 
 	"github.com/auperf/auperf/decode"
 	"github.com/auperf/auperf/event"
-	"github.com/auperf/auperf/internal/ktest"
 	"github.com/auperf/auperf/internal/workload"
 )
 
@@ -244,12 +243,6 @@ func keyOf(ev *event.Event, pid int32) callKey {
 		k.args[i] = ev.Args[i].Value
 	}
 	return k
-}
-
-func requireIA32(t *testing.T) {
-	if _, err := os.Stat("/proc/sys/abi"); err != nil {
-		ktest.Skip(t, "no /proc/sys/abi")
-	}
 }
 
 func describe(ev *event.Event) string {

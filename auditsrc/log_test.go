@@ -58,9 +58,7 @@ func TestIntegrationRecordLogs(t *testing.T) {
 			}
 			time.Sleep(500 * time.Millisecond)
 			for _, l := range src.always {
-				fl := strings.Fields(l)
-				fl[0] = "-d"
-				auditctl(t, fl...)
+				auditctl(t, deleteArgs(l)...)
 			}
 			a.stop(t)
 			b, err := os.ReadFile(a.log)

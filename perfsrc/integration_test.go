@@ -439,10 +439,7 @@ func perfFds(t *testing.T) (fds, maps int) {
 // opened, and a later Close or Run does no harm.
 func TestIntegrationAttachFailureReleases(t *testing.T) {
 	ktest.Require(t)
-	dir, _, err := FindTracefs(Paths{NoMount: true})
-	if err != nil {
-		t.Skipf("no tracefs mounted: %v", err)
-	}
+	dir := testTracefs(t)
 	sys := t.TempDir()
 	cpuDir := filepath.Join(sys, "devices/system/cpu")
 	if err := os.MkdirAll(cpuDir, 0o755); err != nil {
@@ -505,7 +502,7 @@ func TestIntegrationUnmountBusy(t *testing.T) {
 	ktest.Require(t)
 	dir := t.TempDir()
 	if err := unix.Mount("nodev", dir, "tracefs", 0, ""); err != nil {
-		t.Skipf("mount tracefs: %v", err)
+		ktest.Skip(t, "mount tracefs: "+err.Error())
 	}
 	f, err := os.Open(filepath.Join(dir, "events"))
 	if err != nil {
@@ -533,13 +530,10 @@ func TestIntegrationCPUOnlineLater(t *testing.T) {
 		t.Fatal(err)
 	}
 	if len(online) < 2 {
-		t.Skip("one cpu")
+		ktest.Skip(t, "one cpu online: no CPU to bring online later")
 	}
 	last := online[len(online)-1]
-	dir, _, err := FindTracefs(Paths{NoMount: true})
-	if err != nil {
-		t.Skipf("no tracefs mounted: %v", err)
-	}
+	dir := testTracefs(t)
 	sys := t.TempDir()
 	list := filepath.Join(sys, "devices/system/cpu/online")
 	if err := os.MkdirAll(filepath.Dir(list), 0o755); err != nil {
@@ -620,4 +614,22 @@ func TestIntegrationCPUOnlineLater(t *testing.T) {
 	if onLast != 10 {
 		t.Errorf("%d of 10 msync calls on cpu %d reported (%d on any cpu)", onLast, last, all)
 	}
+}
+
+// testTracefs finds tracefs as Source does, mounting it for the test if
+// it is not mounted (as on a fresh machine), and unmounting it after.
+func testTracefs(t *testing.T) string {
+	t.Helper()
+	dir, mounted, err := FindTracefs(Paths{})
+	if err != nil {
+		ktest.Skip(t, "no tracefs: "+err.Error())
+	}
+	if mounted {
+		t.Cleanup(func() {
+			if err := Unmount(dir); err != nil {
+				t.Errorf("unmount tracefs: %v", err)
+			}
+		})
+	}
+	return dir
 }

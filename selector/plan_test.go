@@ -284,7 +284,11 @@ func TestProbeResults(t *testing.T) {
 				t.Errorf("%s: %s %q, want %s %q", tt.probe, r.Status(), text, tt.status, tt.text)
 			}
 			var ns *NotSupportedError
-			if errors.As(r.Err, &ns) && ns.MinKernel != tt.minKernel {
+			if !errors.As(r.Err, &ns) {
+				if tt.minKernel != "" {
+					t.Errorf("%v is not a NotSupportedError, want MinKernel %q", r.Err, tt.minKernel)
+				}
+			} else if ns.MinKernel != tt.minKernel {
 				t.Errorf("MinKernel %q, want %q", ns.MinKernel, tt.minKernel)
 			}
 		})

@@ -142,6 +142,11 @@ func TestRunConfigFile(t *testing.T) {
 	if st := runMain([]string{"auperf", "run", "--config", bp}); st != 2 {
 		t.Errorf("config with a bad audit backpressure: exit %d, want 2", st)
 	}
+	lean := filepath.Join(dir, "lean.yaml")
+	os.WriteFile(lean, []byte("audit-lean: sometimes\n"), 0o644)
+	if st := runMain([]string{"auperf", "run", "--config", lean}); st != 2 {
+		t.Errorf("config with a bad audit lean mode: exit %d, want 2", st)
+	}
 	if st := runMain([]string{"auperf", "run", "--config", filepath.Join(dir, "missing.yaml")}); st != 2 {
 		t.Errorf("missing config: exit %d, want 2", st)
 	}
@@ -165,18 +170,24 @@ func TestIntegrationRunSigterm(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cmd.Process.Kill()
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
 	// Periodic stats mean the source is attached and running.
-	for !strings.Contains(readFile(out), "auperf_stats") {
-		if cmd.ProcessState != nil {
-			t.Fatalf("auperf ended early: %s", stderr.String())
+	for deadline := time.Now().Add(30 * time.Second); !strings.Contains(readFile(out), "auperf_stats"); time.Sleep(20 * time.Millisecond) {
+		select {
+		case err := <-exited:
+			t.Fatalf("auperf ended early (%v): %s", err, stderr.String())
+		default:
 		}
-		time.Sleep(20 * time.Millisecond)
+		if time.Now().After(deadline) {
+			t.Fatalf("no auperf_stats after 30s: %s", stderr.String())
+		}
 	}
 	if b, err := exec.Command(once, "-once", "-out", "/dev/null").CombinedOutput(); err != nil {
 		t.Fatalf("workload: %v %s", err, b)
 	}
 	cmd.Process.Signal(syscall.SIGTERM)
-	if err := cmd.Wait(); err != nil {
+	if err := <-exited; err != nil {
 		t.Fatalf("auperf after SIGTERM: %v\n%s", err, stderr.String())
 	}
 	text := readFile(out)
