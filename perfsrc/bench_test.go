@@ -2,6 +2,7 @@ package perfsrc
 
 import (
 	"encoding/binary"
+	"sync/atomic"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -79,7 +80,13 @@ func BenchmarkRawSample(b *testing.B) {
 // entering on one CPU and returning on the other, read from two rings and
 // merged in time order, paired and emitted by round (the poller's loop
 // body). One op is one round of 64 syscalls (128 records, 64 events).
-func BenchmarkPairing(b *testing.B) {
+func BenchmarkPairing(b *testing.B) { benchPairing(b, 0) }
+
+// BenchmarkPairingIdleCPUs is BenchmarkPairing on a 64-CPU host where 62
+// CPUs have nothing this round: the merge must not scan them per record.
+func BenchmarkPairingIdleCPUs(b *testing.B) { benchPairing(b, 62) }
+
+func benchPairing(b *testing.B, idle int) {
 	const tids, perRound = 8, 64
 	s, _ := fakeSource(b, filter.Spec{})
 	var n int
@@ -103,6 +110,11 @@ func BenchmarkPairing(b *testing.B) {
 		slots = append(slots, slot{out, len(rings[out].tsOff) - 1, uint64(2*k + 1)})
 	}
 	s.rings = []*ring{&rings[0].ring, &rings[1].ring}
+	for i := range idle {
+		s.rings = append(s.rings, &newFakeRing(4096).ring)
+		s.cpus = append(s.cpus, 2+i)
+	}
+	s.queues, s.heads, s.lost = make([][]rec, len(s.rings)), make([]int, len(s.rings)), make([]atomic.Uint64, len(s.rings))
 	base := uint64(1)
 	step := func() {
 		for _, sl := range slots {

@@ -110,6 +110,7 @@ type Source struct {
 	// Poller state (one goroutine).
 	queues  [][]rec
 	heads   []int
+	active  []int  // merge's scratch: the queues it still takes from
 	lastMax uint64 // highest timestamp read in the previous round
 	pending map[int32]rec
 	orphans map[int32]orphan // exits waiting for a late enter
@@ -1004,24 +1005,34 @@ func cString(b []byte) string {
 }
 
 // merge processes queued records with ts <= limit in time order, the oldest
-// head among the CPU queues first, and keeps the rest for the next round.
+// head among the CPU queues first (the lower CPU on a tie), and keeps the
+// rest for the next round. Only queues with something to give are scanned
+// for each record: on a large host most CPUs have nothing this round.
 func (s *Source) merge(limit uint64) {
 	heads := s.heads
 	clear(heads)
-	for {
-		best := -1
-		var bestTS uint64
-		for i, q := range s.queues {
-			if heads[i] < len(q) && q[heads[i]].ts <= limit && (best < 0 || q[heads[i]].ts < bestTS) {
-				best, bestTS = i, q[heads[i]].ts
-			}
+	act := s.active[:0]
+	for i, q := range s.queues {
+		if len(q) > 0 && q[0].ts <= limit {
+			act = append(act, i)
 		}
-		if best < 0 {
-			break
+	}
+	for len(act) > 0 {
+		at, best := 0, act[0]
+		bestTS := s.queues[best][heads[best]].ts
+		for j, i := range act[1:] {
+			if ts := s.queues[i][heads[i]].ts; ts < bestTS || ts == bestTS && i < best {
+				at, best, bestTS = j+1, i, ts
+			}
 		}
 		s.process(&s.queues[best][heads[best]])
 		heads[best]++
+		if q := s.queues[best]; heads[best] == len(q) || q[heads[best]].ts > limit {
+			act[at] = act[len(act)-1]
+			act = act[:len(act)-1]
+		}
 	}
+	s.active = act
 	for i, q := range s.queues {
 		n := copy(q, q[heads[i]:])
 		clear(q[n:])
