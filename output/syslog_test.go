@@ -32,11 +32,19 @@ func newTCPCollector(t *testing.T, addr string) *tcpCollector {
 		t.Fatal(err)
 	}
 	c := &tcpCollector{ln: ln}
+	c.serve()
+	t.Cleanup(c.stop)
+	return c
+}
+
+// serve accepts connections on c.ln until it is closed, keeping every
+// connection (for stop) and everything read from them.
+func (c *tcpCollector) serve() {
 	c.wg.Add(1)
 	go func() {
 		defer c.wg.Done()
 		for {
-			conn, err := ln.Accept()
+			conn, err := c.ln.Accept()
 			if err != nil {
 				return
 			}
@@ -59,8 +67,6 @@ func newTCPCollector(t *testing.T, addr string) *tcpCollector {
 			}()
 		}
 	}()
-	t.Cleanup(c.stop)
-	return c
 }
 
 func (c *tcpCollector) stop() {
@@ -448,33 +454,7 @@ func newTLSCollector(t *testing.T, pki *testPKI, addr string) *tlsCollector {
 		t.Fatal(err)
 	}
 	c := &tlsCollector{tcpCollector{ln: tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}})}}
-	c.wg.Add(1)
-	go func() {
-		defer c.wg.Done()
-		for {
-			conn, err := c.ln.Accept()
-			if err != nil {
-				return
-			}
-			c.mu.Lock()
-			c.conns = append(c.conns, conn)
-			c.mu.Unlock()
-			c.wg.Add(1)
-			go func() {
-				defer c.wg.Done()
-				buf := make([]byte, 64<<10)
-				for {
-					n, err := conn.Read(buf)
-					c.mu.Lock()
-					c.data = append(c.data, buf[:n]...)
-					c.mu.Unlock()
-					if err != nil {
-						return
-					}
-				}
-			}()
-		}
-	}()
+	c.serve()
 	t.Cleanup(c.stop)
 	return c
 }

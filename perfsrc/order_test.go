@@ -99,14 +99,17 @@ func mmapRec(pid int32, file string, ts uint64) []byte {
 	return append(append(b, n...), sampleID(pid, pid, ts, 0)...)
 }
 
-func taskRec(pid, ppid int32, ts uint64) []byte {
+// taskRec is a FORK or EXIT record of thread tid of process pid, whose
+// parent is ppid (ptid is ppid too): taskRec(pid, ppid, pid, ts) for a
+// process, taskRec(pid, pid, tid, ts) for another thread of pid.
+func taskRec(pid, ppid, tid int32, ts uint64) []byte {
 	b := make([]byte, 24)
 	binary.NativeEndian.PutUint32(b[0:], uint32(pid))
 	binary.NativeEndian.PutUint32(b[4:], uint32(ppid))
-	binary.NativeEndian.PutUint32(b[8:], uint32(pid))
+	binary.NativeEndian.PutUint32(b[8:], uint32(tid))
 	binary.NativeEndian.PutUint32(b[12:], uint32(ppid))
 	binary.NativeEndian.PutUint64(b[16:], ts)
-	return append(b, sampleID(pid, pid, ts, 0)...)
+	return append(b, sampleID(pid, tid, ts, 0)...)
 }
 
 func lostRec(n uint64, ts uint64) []byte {
@@ -174,7 +177,7 @@ func TestSidebandAndLoss(t *testing.T) {
 	s, got := fakeSource(t, spec)
 	s.procs.m[50] = &proc{comm: "shell", exe: "/bin/sh", hasPPID: true, ppid: 1, hasUID: true, uid: 1000}
 	c := s.calls[0]
-	s.record(0, uint32(perf.RecordTypeFork), 0, taskRec(60, 50, 10))
+	s.record(0, uint32(perf.RecordTypeFork), 0, taskRec(60, 50, 60, 10))
 	s.record(1, uint32(perf.RecordTypeComm), 1<<13, commRec(60, "child", 20))
 	s.record(1, uint32(perf.RecordTypeMmap), 0, mmapRec(60, "/opt/child", 21))
 	s.record(1, uint32(perf.RecordTypeMmap), 0, mmapRec(60, "/lib/ld.so", 22))
@@ -183,7 +186,7 @@ func TestSidebandAndLoss(t *testing.T) {
 	s.record(0, typSample, 0, sample(c.Enter, 70, 70, 32, 0, msyncNr, 1, 2, 4)) // not in the tree
 	s.record(0, typSample, 0, sample(c.Exit, 70, 70, 33, 0, msyncNr, 0))
 	s.record(0, uint32(perf.RecordTypeLost), 0, lostRec(7, 40))
-	s.record(1, uint32(perf.RecordTypeExit), 0, taskRec(60, 50, 50))
+	s.record(1, uint32(perf.RecordTypeExit), 0, taskRec(60, 50, 60, 50))
 	s.round(false)
 	s.round(true)
 	if len(*got) != 2 {
@@ -276,10 +279,8 @@ func TestOwnThreadFilter(t *testing.T) {
 	if f := s.kernelFilter(); f != "common_pid != 1 && common_pid != 5 && common_pid != 9" {
 		t.Fatalf("filter %q", f)
 	}
-	s.record(0, uint32(perf.RecordTypeExit), 0, taskRec(1, 0, 10)) // pid 1 = self, tid 1
-	exit5 := taskRec(1, 0, 11)
-	binary.NativeEndian.PutUint32(exit5[8:], 5) // tid 5
-	s.record(0, uint32(perf.RecordTypeExit), 0, exit5)
+	s.record(0, uint32(perf.RecordTypeExit), 0, taskRec(1, 0, 1, 10)) // pid 1 = self, tid 1
+	s.record(0, uint32(perf.RecordTypeExit), 0, taskRec(1, 0, 5, 11)) // tid 5
 	s.round(true)
 	if f := s.kernelFilter(); f != "common_pid != 9" {
 		t.Fatalf("filter after exits %q", f)
@@ -354,17 +355,6 @@ func TestLateExit(t *testing.T) {
 	}
 }
 
-// threadRec is a FORK or EXIT record of thread tid of process pid.
-func threadRec(pid, tid int32, ts uint64) []byte {
-	b := make([]byte, 24)
-	binary.NativeEndian.PutUint32(b[0:], uint32(pid))
-	binary.NativeEndian.PutUint32(b[4:], uint32(pid))
-	binary.NativeEndian.PutUint32(b[8:], uint32(tid))
-	binary.NativeEndian.PutUint32(b[12:], uint32(pid))
-	binary.NativeEndian.PutUint64(b[16:], ts)
-	return append(b, sampleID(pid, tid, ts, 0)...)
-}
-
 // The leader of a multi-threaded process may exit before its other
 // threads (exit_group kills them in any order; pthread_exit in main): the
 // process stays named and in the `-- COMMAND` tree until its last thread
@@ -374,14 +364,14 @@ func TestLeaderExitsFirst(t *testing.T) {
 	s, got := fakeSource(t, spec)
 	s.procs.m[50] = &proc{comm: "shell", exe: "/bin/sh", hasPPID: true, ppid: 1, hasUID: true, uid: 1000, threads: 1}
 	c := s.calls[0]
-	s.record(0, uint32(perf.RecordTypeFork), 0, taskRec(60, 50, 10))
+	s.record(0, uint32(perf.RecordTypeFork), 0, taskRec(60, 50, 60, 10))
 	s.record(0, uint32(perf.RecordTypeComm), 1<<13, commRec(60, "child", 11))
-	s.record(0, uint32(perf.RecordTypeFork), 0, threadRec(60, 61, 12))
+	s.record(0, uint32(perf.RecordTypeFork), 0, taskRec(60, 60, 61, 12))
 	s.record(1, typSample, 0, sample(c.Enter, 60, 61, 30, 1, msyncNr, 1, 2, 4))
-	s.record(0, uint32(perf.RecordTypeExit), 0, threadRec(60, 60, 40)) // leader first
+	s.record(0, uint32(perf.RecordTypeExit), 0, taskRec(60, 60, 60, 40)) // leader first
 	s.record(1, typSample, 0, sample(c.Exit, 60, 61, 45, 1, msyncNr, 0))
 	s.record(1, typSample, 0, sample(c.Enter, 60, 61, 46, 1, msyncNr, 1, 2, 4)) // killed inside
-	s.record(1, uint32(perf.RecordTypeExit), 0, threadRec(60, 61, 50))
+	s.record(1, uint32(perf.RecordTypeExit), 0, taskRec(60, 60, 61, 50))
 	s.round(false)
 	s.round(true)
 	if len(*got) != 2 {
@@ -406,9 +396,9 @@ func TestExecFromThread(t *testing.T) {
 	s, got := fakeSource(t, filter.Spec{})
 	s.procs.m[50] = &proc{comm: "shell", hasPPID: true, ppid: 1, hasUID: true, uid: 1000, threads: 1}
 	c := s.calls[0]
-	s.record(0, uint32(perf.RecordTypeFork), 0, taskRec(60, 50, 10))
-	s.record(0, uint32(perf.RecordTypeFork), 0, threadRec(60, 61, 12))
-	s.record(0, uint32(perf.RecordTypeExit), 0, threadRec(60, 60, 20)) // de_thread kills the leader
+	s.record(0, uint32(perf.RecordTypeFork), 0, taskRec(60, 50, 60, 10))
+	s.record(0, uint32(perf.RecordTypeFork), 0, taskRec(60, 60, 61, 12))
+	s.record(0, uint32(perf.RecordTypeExit), 0, taskRec(60, 60, 60, 20)) // de_thread kills the leader
 	s.record(0, uint32(perf.RecordTypeComm), 1<<13, commRec(60, "tool", 21))
 	s.record(0, uint32(perf.RecordTypeMmap), 0, mmapRec(60, "/usr/bin/tool", 22))
 	s.record(0, typSample, 0, sample(c.Enter, 60, 60, 30, 0, msyncNr, 1, 2, 4))
@@ -431,7 +421,7 @@ func TestProcTableBounded(t *testing.T) {
 	ts := uint64(1000)
 	for pid := int32(1000); pid < 1100; pid++ {
 		s.record(0, typSample, 0, sample(c.Exit, pid, pid, ts, 0, msyncNr, 0))
-		s.record(0, uint32(perf.RecordTypeExit), 0, threadRec(pid, pid, ts+1))
+		s.record(0, uint32(perf.RecordTypeExit), 0, taskRec(pid, pid, pid, ts+1))
 		ts += uint64(time.Millisecond)
 		s.round(false)
 	}
@@ -495,10 +485,10 @@ func TestExecveFromThreadPairs(t *testing.T) {
 	}
 	const execveNr = 59
 	s.procs.m[50] = &proc{comm: "shell", hasPPID: true, ppid: 1, threads: 1}
-	s.record(0, uint32(perf.RecordTypeFork), 0, taskRec(60, 50, 10))
-	s.record(0, uint32(perf.RecordTypeFork), 0, threadRec(60, 61, 12))
+	s.record(0, uint32(perf.RecordTypeFork), 0, taskRec(60, 50, 60, 10))
+	s.record(0, uint32(perf.RecordTypeFork), 0, taskRec(60, 60, 61, 12))
 	s.record(1, typSample, 0, sample(c.Enter, 60, 61, 30, 1, execveNr, 0x1000, 0x2000, 0x3000))
-	s.record(0, uint32(perf.RecordTypeExit), 0, threadRec(60, 60, 31)) // de_thread kills the leader
+	s.record(0, uint32(perf.RecordTypeExit), 0, taskRec(60, 60, 60, 31)) // de_thread kills the leader
 	s.record(1, uint32(perf.RecordTypeComm), 1<<13, commRec(60, "tool", 32))
 	s.record(1, typSample, 0, sample(c.Exit, 60, 60, 33, 1, execveNr, 0))
 	s.round(false)

@@ -124,10 +124,7 @@ func TestIntegrationProbeMaskedTracefs(t *testing.T) {
 	if err != nil {
 		ktest.Skip(t, "no unshare(1)")
 	}
-	bin := filepath.Join(t.TempDir(), "auperf")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildAuperf(t, t.TempDir())
 	masked := func(args string) (string, int) {
 		script := "mount -t tmpfs -o ro,size=0 tmpfs /sys/kernel/tracing && " +
 			"mount -t tmpfs -o ro,size=0 tmpfs /sys/kernel/debug && exec " + bin + " probe " + args

@@ -462,9 +462,16 @@ func runAuperf(t *testing.T, bin string, args ...string) (int, string) {
 	return cmd.ProcessState.ExitCode(), stderr.String()
 }
 
+// haveIA32 reports whether this kernel runs 32-bit x86 programs (ia32
+// emulation).
+func haveIA32() bool {
+	_, err := os.Stat("/proc/sys/abi/vsyscall32")
+	return err == nil
+}
+
 func requireIA32(t *testing.T) {
 	t.Helper()
-	if _, err := os.Stat("/proc/sys/abi/vsyscall32"); err != nil {
+	if !haveIA32() {
 		ktest.Skip(t, "no ia32 emulation here (/proc/sys/abi/vsyscall32)")
 	}
 }
@@ -537,7 +544,7 @@ func TestIntegrationRunAuditSource(t *testing.T) {
 	wl := workload.CopyAs(t, dir, "wl-audit")
 	out, truthPath := filepath.Join(dir, "out.json"), filepath.Join(dir, "truth.json")
 	args := []string{"-threads", "2", "-out", truthPath}
-	if _, err := os.Stat("/proc/sys/abi/vsyscall32"); err == nil {
+	if haveIA32() {
 		args = append(args, "-int80")
 	}
 	// The workload runs under sh, a grandchild of auperf: the whole tree.
@@ -647,8 +654,7 @@ func TestIntegrationRunSplitSources(t *testing.T) {
 	wl := workload.CopyAs(t, dir, "wl-split")
 	out, truthPath := filepath.Join(dir, "out.json"), filepath.Join(dir, "truth.json")
 	args := []string{"-threads", "2", "-out", truthPath}
-	_, ia32 := os.Stat("/proc/sys/abi/vsyscall32")
-	if ia32 == nil {
+	if haveIA32() {
 		args = append(args, "-int80")
 	}
 	st, stderr := runAuperf(t, bin, append([]string{"run", "--source-events", "perf=msync", "--source-events", "audit=mprotect",

@@ -1,23 +1,14 @@
 package bench
 
 import (
+	"bytes"
 	"os"
 	"strings"
 	"testing"
 )
 
-func openFixture(t *testing.T, name string) *os.File {
-	t.Helper()
-	f, err := os.Open("testdata/" + name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { f.Close() })
-	return f
-}
-
 func TestCountAuperfJSON(t *testing.T) {
-	c, err := CountAuperfJSON(openFixture(t, "auperf.json"), 4242)
+	c, err := CountAuperfJSON(bytes.NewReader(readFixture(t, "auperf.json")), 4242)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,7 +37,7 @@ func TestCountAuperfJSONBadLine(t *testing.T) {
 }
 
 func TestCountPerfTrace(t *testing.T) {
-	c, err := CountPerfTrace(openFixture(t, "perftrace.txt"), map[int]bool{4242: true, 4243: true})
+	c, err := CountPerfTrace(bytes.NewReader(readFixture(t, "perftrace.txt")), map[int]bool{4242: true, 4243: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,7 +52,7 @@ func TestCountPerfTrace(t *testing.T) {
 }
 
 func TestCountAuditLog(t *testing.T) {
-	c, err := CountAuditLog(openFixture(t, "audit.log"), "auperf-bench", 4242)
+	c, err := CountAuditLog(bytes.NewReader(readFixture(t, "audit.log")), "auperf-bench", 4242)
 	if err != nil {
 		t.Fatal(err)
 	}

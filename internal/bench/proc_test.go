@@ -5,6 +5,7 @@ import (
 	"testing"
 )
 
+// readFixture returns the contents of testdata/name.
 func readFixture(t *testing.T, name string) []byte {
 	t.Helper()
 	b, err := os.ReadFile("testdata/" + name)
