@@ -106,7 +106,7 @@ func decodeSpec(ev *event.Event, r *Raw, s *SyscallSpec) {
 	for i := range s.Args {
 		as := &s.Args[i]
 		a := &args[i]
-		a.Name, a.Type = as.Name, as.Type
+		a.Name, a.Type, a.JSONHead = as.Name, as.Type, as.jsonHead
 		if i >= len(r.Args) || r.Known&(1<<uint(i)) == 0 {
 			a.Kind = event.ArgNull
 			continue

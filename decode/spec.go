@@ -21,6 +21,8 @@ type ArgSpec struct {
 	Bits        int
 	Decoder     event.Decoder // nil if none (x86_64's decoder; Decode picks the arch's)
 	DecoderName string        // "prot", "mmap_flags", ... for the catalog
+
+	jsonHead string // event.ArgJSONHead(Name, Type), made once
 }
 
 // DefaultEvents are the events auperf traces when not told otherwise: the
@@ -132,8 +134,14 @@ var oldMmapI386 = &SyscallSpec{Name: "mmap", RetPointer: true,
 
 var specByName = func() map[string]*SyscallSpec {
 	m := make(map[string]*SyscallSpec, len(specs))
-	for _, s := range specs {
-		m[s.Name] = s
+	for _, s := range append(specs, oldMmapI386) {
+		for i := range s.Args {
+			a := &s.Args[i]
+			a.jsonHead = event.ArgJSONHead(a.Name, a.Type)
+		}
+		if s != oldMmapI386 {
+			m[s.Name] = s
+		}
 	}
 	return m
 }()

@@ -46,6 +46,11 @@ type Arg struct {
 	Value   uint64  // already truncated and sign-extended by the C type
 	Str     string  // for ArgString
 	Decoder Decoder // nil: no "decoded" key
+	// JSONHead, when set, is ArgJSONHead(Name, Type): decode sets it
+	// from its constant specs so that AppendJSON does not escape the
+	// same name and type for every event. "" (generic arguments, names
+	// from tracefs): they are escaped.
+	JSONHead string
 }
 
 // Event names of auperf's own events. They share the schema with syscall

@@ -122,12 +122,26 @@ func AppendJSON(dst []byte, ev *Event) []byte {
 	return append(dst, '}', '\n')
 }
 
-func appendJSONArg(dst []byte, a *Arg) []byte {
+// ArgJSONHead is an argument's JSON up to its value:
+// {"name":"NAME","type":"TYPE","value":
+func ArgJSONHead(name, ctype string) string {
+	return string(appendJSONHead(nil, name, ctype))
+}
+
+func appendJSONHead(dst []byte, name, ctype string) []byte {
 	dst = append(dst, `{"name":"`...)
-	dst = appendJSONBody(dst, a.Name)
+	dst = appendJSONBody(dst, name)
 	dst = append(dst, `","type":"`...)
-	dst = appendJSONBody(dst, a.Type)
-	dst = append(dst, `","value":`...)
+	dst = appendJSONBody(dst, ctype)
+	return append(dst, `","value":`...)
+}
+
+func appendJSONArg(dst []byte, a *Arg) []byte {
+	if a.JSONHead != "" {
+		dst = append(dst, a.JSONHead...)
+	} else {
+		dst = appendJSONHead(dst, a.Name, a.Type)
+	}
 	switch a.Kind {
 	case ArgInt:
 		dst = strconv.AppendInt(dst, int64(a.Value), 10)
