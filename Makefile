@@ -32,7 +32,8 @@ fmt:
 	if [ -n "$$out" ]; then echo "gofmt -l (run gofmt -w on these):"; echo "$$out"; exit 1; fi
 
 # The benchmark table (cmd/auperf-bench, internal/bench): the workload's loop
-# untraced, under auperf --source perf and --source audit, and, where
+# untraced, under auperf --source perf and --source audit, under a bare audit
+# reader that discards what it reads (the floor for --source audit), and, where
 # installed, under perf trace -a (linux-perf) and auditd (auditd). Needs root.
 # It reports, never asserts. E.g. make bench BENCHFLAGS="-n 100000 -rounds 5".
 bench: build

@@ -39,7 +39,13 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-func main() { os.Exit(run()) }
+func main() {
+	if len(os.Args) > 1 && os.Args[1] == bench.BareReaderArg {
+		// The audit-bare row's reader: this binary, as the bench's child.
+		os.Exit(bench.BareReaderMain(os.Args[2:]))
+	}
+	os.Exit(run())
+}
 
 func run() int {
 	fs := flag.NewFlagSet("auperf-bench", flag.ContinueOnError)
@@ -85,6 +91,7 @@ func run() int {
 		Perf:       bench.LookTool("perf"),
 		Auditd:     bench.LookTool("auditd"),
 		Auditctl:   bench.LookTool("auditctl"),
+		Self:       self(),
 		Dir:        absDir,
 		Iterations: *n, Threads: *threads, Rounds: *rounds,
 		Rows:    rowList,
@@ -160,6 +167,15 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// self is this binary's path, which runs the audit-bare row's reader.
+func self() string {
+	p, err := os.Executable()
+	if err != nil {
+		return ""
+	}
+	return p
 }
 
 func existing(path string) string {

@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 )
 
@@ -74,15 +73,24 @@ func (b *bench) restoreAudit() {
 }
 
 // deleteOwnRules removes every rule that carries AuditKey, one by one (never
-// `auditctl -D`, which removes everybody's).
+// `auditctl -D`, which removes everybody's), and the keyless exclusions of
+// lean mode (auperf-audit, audit-bare) that were not loaded when the bench
+// started.
 func (b *bench) deleteOwnRules() {
 	l, err := b.auditctl("-l")
 	if err != nil {
 		return
 	}
+	found := map[string]bool{}
+	if b.auditBefore != nil {
+		for line := range strings.SplitSeq(b.auditBefore.Rules, "\n") {
+			found[strings.TrimSpace(line)] = true
+		}
+	}
 	for line := range strings.SplitSeq(l, "\n") {
 		line = strings.TrimSpace(line)
-		if !strings.Contains(line, "key="+AuditKey) || !strings.HasPrefix(line, "-a ") {
+		exclusion := line == "-a never,exclude -F msgtype=PROCTITLE" || line == "-a never,exclude -F msgtype=EOE"
+		if exclusion && found[line] || !exclusion && (!strings.Contains(line, "key="+AuditKey) || !strings.HasPrefix(line, "-a ")) {
 			continue
 		}
 		args := strings.Fields("-d " + strings.TrimPrefix(line, "-a "))
@@ -185,19 +193,12 @@ func (b *bench) runAuditd(ctx context.Context, run *Run, base, summary string) (
 	if err != nil {
 		return shellJoin(args), err
 	}
-	stopped := false
-	stop := func() error {
-		if stopped {
-			return nil
-		}
-		stopped = true
-		cpu, rss, err := p.wait(0, syscall.SIGTERM, 30*time.Second)
-		run.TracerCPU, run.TracerRSS = cpu, rss
+	stop := p.stopOnce(run, func(err error) error {
 		if err != nil && !strings.Contains(err.Error(), "terminated") {
 			return fmt.Errorf("auditd: %v: %s", err, lastLine(stderr.String()))
 		}
 		return nil
-	}
+	})
 	defer stop()
 	if err := b.waitAuditPid(p, 10*time.Second); err != nil {
 		return shellJoin(args), fmt.Errorf("auditd: %v: %s", err, lastLine(stderr.String()))

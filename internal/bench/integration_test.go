@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -10,27 +11,40 @@ import (
 	"github.com/auperf/auperf/internal/workload"
 )
 
+func TestMain(m *testing.M) {
+	// The audit-bare row runs this test binary as its reader.
+	if len(os.Args) > 1 && os.Args[1] == BareReaderArg {
+		os.Exit(BareReaderMain(os.Args[2:]))
+	}
+	os.Exit(m.Run())
+}
+
 // TestIntegrationMeasure runs a tiny bench of the rows that need no auperf
-// build (untraced, perf trace, auditd) and checks what a user of the table
-// relies on: every row ran, the expected count is the loop's, auditd (which
-// waits rather than drops, with the kernel's default backlog_wait_time)
-// accounts for every call, and the audit state is exactly as found.
+// build (untraced, audit-bare, perf trace, auditd) and checks what a user of
+// the table relies on: every row ran, the expected count is the loop's,
+// auditd and the bare reader (which wait rather than drop, with the
+// kernel's default backlog_wait_time) account for every call, and the
+// audit state is exactly as found.
 func TestIntegrationMeasure(t *testing.T) {
 	ktest.Require(t)
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
 	cfg := Config{
+		Self:       self,
 		Workload:   workload.Build(t),
 		Perf:       LookTool("perf"),
 		Auditd:     LookTool("auditd"),
 		Auditctl:   LookTool("auditctl"),
 		Dir:        t.TempDir(),
 		Iterations: 2000, Threads: 2, Rounds: 1, AuditdBacklog: 8192,
-		Rows:    []string{RowUntraced, RowPerfTrace, RowAuditd},
+		Rows:    []string{RowUntraced, RowAuditBare, RowPerfTrace, RowAuditd},
 		Timeout: 2 * time.Minute, Settle: 200 * time.Millisecond,
 	}
 	b := &bench{cfg: cfg}
 	var before AuditState
 	if cfg.Auditctl != "" {
-		var err error
 		if before, err = b.auditState(); err != nil {
 			t.Fatal(err)
 		}
@@ -67,6 +81,15 @@ func TestIntegrationMeasure(t *testing.T) {
 			if run.Count.Captured+run.Count.Lost < want {
 				t.Errorf("auditd: captured %d + lost %d < %d calls", run.Count.Captured, run.Count.Lost, want)
 			}
+		case RowAuditBare:
+			// Every loop call, plus the few mmaps of the workload's Go
+			// runtime; nothing lost in wait mode.
+			if run.Count.Captured < want || run.Count.Captured > want+200 || run.Count.Lost != 0 {
+				t.Errorf("audit-bare: captured %d lost %d, want %d (+ the runtime's few) and 0", run.Count.Captured, run.Count.Lost, want)
+			}
+			if run.TracerCPU <= 0 || run.TracerRSS == 0 {
+				t.Errorf("audit-bare: tracer cost not measured: %v CPU s, %d bytes", run.TracerCPU, run.TracerRSS)
+			}
 		}
 	}
 	if cfg.Auditctl != "" {
@@ -77,5 +100,52 @@ func TestIntegrationMeasure(t *testing.T) {
 		if d := after.Diff(before); len(d) > 0 {
 			t.Errorf("audit state not restored: %q", d)
 		}
+	}
+}
+
+// TestIntegrationDeleteOwnRules: after a crash the bench deletes its keyed
+// rules and the lean-mode exclusions it did not find, and nothing else:
+// not another key's rule, not an exclusion that was loaded before.
+func TestIntegrationDeleteOwnRules(t *testing.T) {
+	ktest.Require(t)
+	b := &bench{cfg: Config{Auditctl: LookTool("auditctl")}}
+	if b.cfg.Auditctl == "" {
+		ktest.Skip(t, "auditctl not installed (apt-get install auditd)")
+	}
+	st, err := b.auditState()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Rules != "No rules" {
+		t.Skipf("audit rules are loaded (%q): this test must not touch them", st.Rules)
+	}
+	keep := []string{"-a never,exclude -F msgtype=EOE", "-a always,exit -F arch=b64 -S msync -F pid=1 -F key=someone-else"}
+	mine := []string{"-a always,exit -F arch=b64 -S msync -F pid=1 -F key=" + AuditKey, "-a never,exclude -F msgtype=PROCTITLE"}
+	add := func(rules []string) {
+		for _, r := range rules {
+			if _, err := b.auditctl(strings.Fields(r)...); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	t.Cleanup(func() {
+		for _, r := range append(keep, mine...) {
+			b.auditctl(strings.Fields("-d " + strings.TrimPrefix(r, "-a "))...)
+		}
+	})
+	add(keep)
+	before, err := b.auditState()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.auditBefore = &before
+	add(mine)
+	b.deleteOwnRules()
+	after, err := b.auditState()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.Rules != before.Rules {
+		t.Errorf("rules after deleteOwnRules:\n%s\nwant:\n%s", after.Rules, before.Rules)
 	}
 }

@@ -135,4 +135,20 @@ func (p *tracerProc) wait(timeout time.Duration, stopSig os.Signal, grace time.D
 	return cpu, rss, why
 }
 
+// stopOnce returns the stop of a tracer that runs until told: the first
+// call sends SIGTERM (SIGKILL after 30s), records the tracer's cost in run
+// and returns what check makes of the exit; later calls return nil.
+func (p *tracerProc) stopOnce(run *Run, check func(error) error) func() error {
+	stopped := false
+	return func() error {
+		if stopped {
+			return nil
+		}
+		stopped = true
+		cpu, rss, err := p.wait(0, syscall.SIGTERM, 30*time.Second)
+		run.TracerCPU, run.TracerRSS = cpu, rss
+		return check(err)
+	}
+}
+
 func tv(t syscall.Timeval) float64 { return float64(t.Sec) + float64(t.Usec)/1e6 }

@@ -23,12 +23,13 @@ const (
 	RowUntraced    = "untraced"
 	RowAuperfPerf  = "auperf-perf"
 	RowAuperfAudit = "auperf-audit"
+	RowAuditBare   = "audit-bare"
 	RowPerfTrace   = "perf-trace"
 	RowAuditd      = "auditd"
 )
 
 // AllRows is every row the bench knows, in table order.
-var AllRows = []string{RowUntraced, RowAuperfPerf, RowAuperfAudit, RowPerfTrace, RowAuditd}
+var AllRows = []string{RowUntraced, RowAuperfPerf, RowAuperfAudit, RowAuditBare, RowPerfTrace, RowAuditd}
 
 // AuditKey is the key of the audit rules the auditd row adds (and removes).
 const AuditKey = "auperf-bench"
@@ -40,6 +41,7 @@ type Config struct {
 	Perf       string // perf (linux-perf)
 	Auditd     string // auditd (auditd)
 	Auditctl   string // auditctl (auditd)
+	Self       string // the bench binary, run with BareReaderArg for the audit-bare row
 	Dir        string // scratch directory for outputs and the mapped file
 	Iterations int    // per workload thread
 	Threads    int
@@ -135,7 +137,7 @@ rounds:
 						run.CallsPerSec, run.Expected, run.Count.Captured, run.Count.Lost, run.TracerCPU, formatBytes(run.TracerRSS))
 				}
 			}
-			if row.Tracer && b.auditBefore != nil && (row.Name == RowAuditd || row.Name == RowAuperfAudit) {
+			if row.Tracer && b.auditBefore != nil && auditRow(row.Name) {
 				if err := b.checkAudit(); err != nil {
 					stop = err
 					break rounds
@@ -169,11 +171,17 @@ func (b *bench) logf(format string, a ...any) {
 
 func (b *bench) touchesAudit(rows []*Row) bool {
 	for _, r := range rows {
-		if r.Skip == "" && (r.Name == RowAuditd || r.Name == RowAuperfAudit) {
+		if r.Skip == "" && auditRow(r.Name) {
 			return true
 		}
 	}
 	return false
+}
+
+// auditRow says whether row id changes audit state (and is checked after
+// each run).
+func auditRow(id string) bool {
+	return id == RowAuditd || id == RowAuperfAudit || id == RowAuditBare
 }
 
 // available returns why row id cannot run here, or "".
@@ -186,6 +194,13 @@ func (b *bench) available(id string) string {
 		out, err := exec.Command(b.cfg.Auperf, "run", "--help").CombinedOutput()
 		if err != nil || !bytes.Contains(out, []byte("--source")) {
 			return "not available yet: this auperf has no `run --source`"
+		}
+	case RowAuditBare:
+		if b.cfg.Self == "" {
+			return "not available: no bench binary to run the bare reader"
+		}
+		if os.Geteuid() != 0 {
+			return "needs root (audit rules, audit daemon)"
 		}
 	case RowPerfTrace:
 		if b.cfg.Perf == "" {
@@ -208,6 +223,7 @@ func (b *bench) notes() []string {
 		"expected = calls the workload made (its summary), captured = loop-syscall records of the workload's pid in the tracer's output, lost = what the tracer reported lost; all summed over the row's runs. Captured may exceed expected by a few: the workload's Go runtime maps and unmaps memory too",
 		"tracer CPU s = user+sys of the tracer process alone (median per run); peak RSS = largest run (auperf rows: VmHWM polled every 50ms, since auperf is the workload's parent)",
 		"auperf rows trace the workload with `auperf run --source S -- WORKLOAD` (the command starts after auperf has attached, and auperf exits when it does)",
+		fmt.Sprintf("audit-bare row: the bench's own reader (auperf-bench %s) becomes the audit daemon with backlog_limit %d, loads the auditd row's rule plus the two exclusions auperf's audit source loads as the only audit reader (-a never,exclude -F msgtype=PROCTITLE, and EOE), reads like auperf (recvmmsg, 2ms pause) and discards every record after counting; the same records auperf-audit asks for at no cost of reading: the floor for auperf-audit; captured = its SYSCALL records with the key, lost = the kernel's lost counter across the run", BareReaderArg, b.bareBacklog()),
 		fmt.Sprintf("perf trace row: `perf trace -a`, attached once its perf fds stop changing, plus %v settle; stopped with SIGINT after the workload; captured counted by the workload's thread ids (perf trace shows tids; its comms are unreliable after exec); its LOST lines count all processes", b.cfg.Settle),
 		fmt.Sprintf("auditd row: a private auditd (-n -s nochange, temporary config and log dir, Debian's default auditd.conf otherwise: ENRICHED, INCREMENTAL_ASYNC), backlog_limit %d for the run (0: as found), and one rule -a always,exit -F arch=b64 -S %s -F exe=WORKLOAD -k %s; lost = the kernel's lost counter across the run; stopped with SIGTERM; audit state restored", b.cfg.AuditdBacklog, strings.Join(Syscalls, ","), AuditKey),
 	}
@@ -263,6 +279,8 @@ func (b *bench) runOnce(ctx context.Context, id string, round int) (Run, string,
 		}
 	case RowAuperfPerf, RowAuperfAudit:
 		cmdline, err = b.runAuperf(ctx, &run, strings.TrimPrefix(id, "auperf-"), base, summary)
+	case RowAuditBare:
+		cmdline, err = b.runAuditBare(ctx, &run, base, summary)
 	case RowPerfTrace:
 		cmdline, err = b.runPerfTrace(ctx, &run, base, summary)
 	case RowAuditd:
