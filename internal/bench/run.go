@@ -221,6 +221,7 @@ func (b *bench) notes() []string {
 	return []string{
 		"slowdown = untraced median syscalls/s / row median; syscalls/s is the workload's own measure of its loop",
 		"expected = calls the workload made (its summary), captured = loop-syscall records of the workload's pid in the tracer's output, lost = what the tracer reported lost; all summed over the row's runs. Captured may exceed expected by a few: the workload's Go runtime maps and unmaps memory too",
+		"every run starts after sync(2): no row pays for the writeback of the previous row's output",
 		"tracer CPU s = user+sys of the tracer process alone (median per run); peak RSS = largest run (auperf rows: VmHWM polled every 50ms, since auperf is the workload's parent)",
 		"auperf rows trace the workload with `auperf run --source S -- WORKLOAD` (the command starts after auperf has attached, and auperf exits when it does)",
 		fmt.Sprintf("audit-bare row: the bench's own reader (auperf-bench %s) becomes the audit daemon with backlog_limit %d, loads the auditd row's rule plus the two exclusions auperf's audit source loads as the only audit reader (-a never,exclude -F msgtype=PROCTITLE, and EOE), reads like auperf (recvmmsg, 2ms pause) and discards every record after counting; the same records auperf-audit asks for at no cost of reading: the floor for auperf-audit; captured = its SYSCALL records with the key, lost = the kernel's lost counter across the run", BareReaderArg, b.bareBacklog()),
@@ -269,6 +270,11 @@ func (b *bench) runOnce(ctx context.Context, id string, round int) (Run, string,
 	base := filepath.Join(b.cfg.Dir, fmt.Sprintf("%s-%d", id, round))
 	summary := base + ".summary.json"
 	os.Remove(summary)
+	// The previous run's output (hundreds of MiB for a traced row) is
+	// written back first: its writeback would otherwise slow this run's
+	// msync and a tracer's own log writes (auditd's fdatasync), so that a
+	// row's numbers would depend on the row before it.
+	unix.Sync()
 	start := time.Now()
 	var cmdline string
 	var err error
