@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"strconv"
+	"sync/atomic"
 	"syscall"
 	"time"
 	"unicode/utf8"
@@ -363,9 +364,23 @@ func (w *syslogWriter) dial() error {
 		if err != nil {
 			return err
 		}
-		tc := tls.Client(c, w.tlsConf)
+		conf := w.tlsConf.Clone()
+		var asked, ticket atomic.Bool
+		conf.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+			asked.Store(true)
+			if len(w.tlsConf.Certificates) > 0 {
+				return &w.tlsConf.Certificates[0], nil
+			}
+			return &tls.Certificate{}, nil // none: the server decides
+		}
+		conf.ClientSessionCache = ticketSeen{&ticket}
+		tc := tls.Client(c, conf)
 		tc.SetDeadline(time.Now().Add(w.s.timeout))
-		if err := tc.Handshake(); err != nil {
+		err = tc.Handshake()
+		if err == nil && asked.Load() && tc.ConnectionState().Version == tls.VersionTLS13 {
+			err = awaitClientAuth(tc, &ticket, min(w.s.timeout, clientAuthWait))
+		}
+		if err != nil {
 			c.Close()
 			return fmt.Errorf("TLS handshake with %s: %w", w.s.addr, err)
 		}
@@ -374,6 +389,41 @@ func (w *syslogWriter) dial() error {
 	}
 	return nil
 }
+
+// clientAuthWait bounds the wait for a TLS 1.3 server's verdict on the
+// client certificate it asked for.
+const clientAuthWait = 500 * time.Millisecond
+
+// awaitClientAuth waits for a TLS 1.3 server that asked for a client
+// certificate to accept it. In TLS 1.3 the client's handshake is complete
+// before the server has checked the certificate: a server that refuses it
+// (or the lack of one) says so with an alert afterwards, and without this
+// wait every batch would be written into a connection the server is
+// closing, counted as written and lost, on every reconnect. A session
+// ticket means the server has accepted the client; a server that sends
+// none is taken as accepting after limit.
+func awaitClientAuth(tc *tls.Conn, ticket *atomic.Bool, limit time.Duration) error {
+	defer tc.SetReadDeadline(time.Time{})
+	var buf [512]byte
+	for deadline := time.Now().Add(limit); !ticket.Load() && time.Now().Before(deadline); {
+		tc.SetReadDeadline(time.Now().Add(10 * time.Millisecond))
+		if _, err := tc.Read(buf[:]); err != nil {
+			var ne net.Error
+			if !errors.As(err, &ne) || !ne.Timeout() {
+				return fmt.Errorf("server refused the client after the handshake: %w", err)
+			}
+		}
+	}
+	return nil
+}
+
+// ticketSeen is a client session cache that only notes that the server
+// sent a session ticket (crypto/tls calls Put when one arrives); it never
+// offers one back, so every connection is a full handshake.
+type ticketSeen struct{ seen *atomic.Bool }
+
+func (t ticketSeen) Get(string) (*tls.ClientSessionState, bool) { return nil, false }
+func (t ticketSeen) Put(string, *tls.ClientSessionState)        { t.seen.Store(true) }
 
 // peerClosed reports whether the stream peer has closed or reset the
 // connection, by peeking without consuming (the peer never sends

@@ -409,18 +409,40 @@ func TestSyslogTLSClientCertificate(t *testing.T) {
 				return
 			}
 			go func() {
-				b, _ := io.ReadAll(c)
-				got <- b
+				b, _ := io.ReadAll(c) // a refused handshake reads nothing
+				if len(b) > 0 {
+					got <- b
+				}
 				c.Close()
 			}()
 		}
 	}()
 	port := ln.Addr().(*net.TCPAddr).Port
 	base := "syslog:tls://localhost:" + strconv.Itoa(port) + "?ca=" + pki.ca
-	// Without a client certificate the server refuses the handshake; TLS
-	// 1.3 reports that on the first read or write, so Open may succeed and
-	// the sink counts errors instead. With it, everything arrives.
-	f, err := Open([]string{base + "&cert=" + pki.clientCert + "&key=" + pki.clientKey}, Options{})
+
+	// Without a client certificate the server refuses the handshake. TLS
+	// 1.3 reports that on the first read or write, so Open may succeed;
+	// then nothing is written, every event is counted as dropped, the
+	// failures as errors, and Close says what was lost.
+	f, err := Open([]string{base}, Options{CloseTimeout: 300 * time.Millisecond})
+	if err == nil {
+		name := "output:syslog:tls://localhost:" + strconv.Itoa(port)
+		writeEvents(f, 0, 5, testEvent)
+		err = f.Close()
+		if w, d, e := counter(f, name, "written"), counter(f, name, "dropped"), counter(f, name, "errors"); w != 0 || d != 5 || e == 0 {
+			t.Errorf("without a client certificate: written %d dropped %d errors %d, want 0, 5, > 0", w, d, e)
+		}
+		if err == nil || !strings.Contains(err.Error(), "dropped 5 events") {
+			t.Errorf("without a client certificate: Close = %v, want an error saying 5 events were dropped", err)
+		}
+	} else if !strings.Contains(err.Error(), base) || !strings.Contains(err.Error(), "certificate") {
+		t.Errorf("without a client certificate: Open error does not name the spec and the certificate: %v", err)
+	} else {
+		t.Logf("without a client certificate: %v", err)
+	}
+
+	// With it, everything arrives.
+	f, err = Open([]string{base + "&cert=" + pki.clientCert + "&key=" + pki.clientKey}, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
