@@ -257,7 +257,10 @@ func TestIntegrationLean(t *testing.T) {
 	}
 	defer l.Close()
 	l.setRcvBuf(8 << 20)
-	waitFor(5*time.Second, func() bool { return exclusionsLoaded(t) == 0 })
+	// The counter follows the deletion: wait for both.
+	waitFor(5*time.Second, func() bool {
+		return exclusionsLoaded(t) == 0 && stat(r.src, "lean_ended_for_reader") == 1
+	})
 	if n := exclusionsLoaded(t); n != 0 || stat(r.src, "lean_ended_for_reader") != 1 {
 		t.Fatalf("a multicast reader joined, yet %d exclusions are loaded (lean_ended_for_reader %d)", n, stat(r.src, "lean_ended_for_reader"))
 	}
