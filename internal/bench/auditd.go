@@ -129,11 +129,16 @@ end_of_event_timeout = 2
 `
 
 func (b *bench) auditRule() []string {
+	return []string{"always,exit", "-F", "arch=b64", "-S", strings.Join(Syscalls, ","), "-F", "exe=" + b.workloadExe(), "-k", AuditKey}
+}
+
+// workloadExe is the workload's path as the kernel reports exe.
+func (b *bench) workloadExe() string {
 	exe, err := filepath.EvalSymlinks(b.cfg.Workload)
 	if err != nil {
-		exe = b.cfg.Workload
+		return b.cfg.Workload
 	}
-	return []string{"always,exit", "-F", "arch=b64", "-S", strings.Join(Syscalls, ","), "-F", "exe=" + exe, "-k", AuditKey}
+	return exe
 }
 
 func statusInt(s AuditState, key string) int64 {

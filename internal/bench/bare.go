@@ -128,11 +128,6 @@ func (b *bench) bareBacklog() int {
 	return 8192
 }
 
-// workloadExe is the workload's path as the kernel reports exe.
-func (b *bench) workloadExe() string {
-	return b.auditRule()[6][len("exe="):]
-}
-
 // BareReaderMain runs the bare audit reader (args after BareReaderArg) until
 // SIGTERM or SIGINT and returns the exit status.
 func BareReaderMain(args []string) int {
