@@ -21,6 +21,9 @@ const SpecHelp = `Output specs (--output, repeatable; options are query paramete
   syslog:udp://HOST:PORT   UDP (port 514 if omitted)
   syslog:tcp://HOST:PORT   TCP, RFC 6587 octet-counted frames (port 514 if omitted)
   syslog:tls://HOST:PORT   TLS, RFC 5425 (port 6514 if omitted), server certificate verified
+Delivery: a failed write is retried, and what is given up is counted as dropped. What a network
+  sink's kernel accepted and the peer never got cannot be seen: for udp any datagram the network or
+  the receiver drops, for tcp and tls the frames in flight when the connection breaks.
 
 Options of every sink:
   flush=DURATION   longest time an event waits in a batch before it is handed to the sink (200ms)
