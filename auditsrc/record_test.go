@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -321,4 +322,71 @@ node=web01 type=PROCTITLE msg=audit(1700000000.250:77): proctitle=78
 	if got[0] != want {
 		t.Errorf("got  %s\nwant %s", got[0], want)
 	}
+}
+
+// syscallBodies are the SYSCALL records of the logs recorded here with
+// auditd from this kernel, and the bench loop's.
+func syscallBodies(t testing.TB) (out [][]byte) {
+	for _, line := range readLogSeeds(t) {
+		if r, ok := parseLogLine(line); ok && r.typ == typeSyscall {
+			out = append(out, trimEnriched(r.body))
+		}
+	}
+	for _, c := range benchLoop {
+		out = append(out, []byte(syscallBody(c.nr, c.args, c.exit)))
+	}
+	return out
+}
+
+// TestParseSyscallHeadTaken: the one-pass head parser takes every SYSCALL
+// record this kernel writes (else it would only cost a failed attempt).
+func TestParseSyscallHeadTaken(t *testing.T) {
+	bodies := syscallBodies(t)
+	if len(bodies) < 50 {
+		t.Fatalf("only %d SYSCALL records in the recorded logs", len(bodies))
+	}
+	for _, b := range bodies {
+		var s syscallRecord
+		if _, ok := parseSyscallHead(&s, b); !ok {
+			t.Errorf("head parser refused %q", b)
+		}
+	}
+}
+
+// FuzzParseSyscallHead: whenever the head parser takes a record, the
+// result is the one of the general parser.
+func FuzzParseSyscallHead(f *testing.F) {
+	for _, b := range syscallBodies(f) {
+		f.Add(b)
+	}
+	for _, b := range []string{
+		`arch=c000003e syscall=9 success=yes exit=-9223372036854775808 a0=0 a1=1000 a2=3 a3=1 items=0 ppid=1 pid=2 auid=4294967295 uid=0 gid=0 euid=0 suid=0 fsuid=0 egid=0 sgid=0 fsgid=0 tty=(none) ses=4294967295 comm="x" exe="/y" key=(null)`,
+		`arch=c000003e syscall=9 success=yes exit=9223372036854775808 a0=ffffffffffffffff a1=1000 a2=3 a3=1 items=0 ppid=1 pid=2 auid=4294967296 uid=0 gid=0 euid=0 suid=0 fsuid=0 egid=0 sgid=0 fsgid=0 tty=pts0 ses=1 comm=41 pid=zz`,
+		`arch=40000003 syscall=192 per=800000 success=no exit=-12 a0=0 a1=1000 a2=3 a3=1 items=0 ppid=1 pid=2 auid=1 uid=0 gid=0 euid=0 suid=0 fsuid=0 egid=0 sgid=0 fsgid=0 tty=(none) ses=1 comm="x"`,
+		`arch=c000003e syscall=9 success=yes exit=0 a0=0x10 a1=1000 a2=3 a3=1 items=0 ppid=1 pid=2 auid=1 uid=0 gid=0 euid=0 suid=0 fsuid=0 egid=0 sgid=0 fsgid=0 tty="a b" ses=1 comm="x"`,
+	} {
+		f.Add([]byte(b))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var head, all syscallRecord
+		rest, ok := parseSyscallHead(&head, b)
+		if !ok {
+			return
+		}
+		parseSyscallFields(&head, rest)
+		parseSyscallFields(&all, b)
+		if !reflect.DeepEqual(normal(head), normal(all)) {
+			t.Fatalf("%q:\nhead path %+v\ngeneral   %+v", b, head, all)
+		}
+	})
+}
+
+// normal makes empty and nil buffers compare equal.
+func normal(s syscallRecord) syscallRecord {
+	for _, p := range []*[]byte{&s.comm, &s.exe, &s.key} {
+		if len(*p) == 0 {
+			*p = nil
+		}
+	}
+	return s
 }
