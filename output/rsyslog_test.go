@@ -56,6 +56,13 @@ func freePort(t *testing.T, network string) int {
 // startRsyslog runs rsyslogd with input ("unix", "udp", "tcp", "tls").
 func startRsyslog(t *testing.T, input string, tlsFiles *testPKI) *rsyslog {
 	t.Helper()
+	return startRsyslogAuth(t, input, tlsFiles, `StreamDriver.AuthMode="anon"`)
+}
+
+// startRsyslogAuth is startRsyslog with the TLS input's authentication
+// parameters of imtcp.
+func startRsyslogAuth(t *testing.T, input string, tlsFiles *testPKI, tlsAuth string) *rsyslog {
+	t.Helper()
 	bin, err := exec.LookPath("rsyslogd")
 	if err != nil {
 		ktest.Skip(t, "rsyslogd not installed (Debian packages rsyslog, rsyslog-gnutls)")
@@ -84,7 +91,7 @@ func startRsyslog(t *testing.T, input string, tlsFiles *testPKI) *rsyslog {
 		r.port = freePort(t, "tcp")
 		fmt.Fprintf(&conf, "global(DefaultNetstreamDriver=\"gtls\" DefaultNetstreamDriverCAFile=%q DefaultNetstreamDriverCertFile=%q DefaultNetstreamDriverKeyFile=%q)\n",
 			tlsFiles.ca, tlsFiles.cert, tlsFiles.key)
-		fmt.Fprintf(&conf, "module(load=\"imtcp\" StreamDriver.Name=\"gtls\" StreamDriver.Mode=\"1\" StreamDriver.AuthMode=\"anon\")\n")
+		fmt.Fprintf(&conf, "module(load=\"imtcp\" StreamDriver.Name=\"gtls\" StreamDriver.Mode=\"1\" %s)\n", tlsAuth)
 		fmt.Fprintf(&conf, "input(type=\"imtcp\" address=\"127.0.0.1\" port=\"%d\")\n", r.port)
 	}
 	fmt.Fprintf(&conf, "template(name=\"raw\" type=\"string\" string=\"%%rawmsg%%\\n\")\n")
@@ -299,5 +306,36 @@ func TestIntegrationRsyslogTLSVerifies(t *testing.T) {
 		if !strings.Contains(err.Error(), spec) {
 			t.Errorf("error does not name the spec: %v", err)
 		}
+	}
+}
+
+// TestIntegrationRsyslogTLSRefusesClient: an rsyslog that checks client
+// certificates (x509/name) and does not permit ours closes the connection
+// after the handshake. Nothing may then be counted as written: every event
+// is either refused at Open or counted as dropped, and Close says so.
+func TestIntegrationRsyslogTLSRefusesClient(t *testing.T) {
+	ktest.Require(t)
+	pki := newTestPKI(t)
+	r := startRsyslogAuth(t, "tls", pki, `StreamDriver.AuthMode="x509/name" PermittedPeer=["somebody-else"]`)
+	spec := fmt.Sprintf("syslog:tls://127.0.0.1:%d?ca=%s&server_name=localhost&cert=%s&key=%s", r.port, pki.ca, pki.clientCert, pki.clientKey)
+	f, err := Open([]string{spec}, Options{CloseTimeout: time.Second})
+	if err != nil {
+		t.Logf("refused at Open: %v", err)
+		return
+	}
+	const n = 20
+	name := "output:syslog:tls://127.0.0.1:" + strconv.Itoa(r.port)
+	for i := 0; i < n; i++ {
+		writeEvents(f, i, i+1, testEvent)
+		time.Sleep(20 * time.Millisecond)
+	}
+	err = f.Close()
+	w, d, e := counter(f, name, "written"), counter(f, name, "dropped"), counter(f, name, "errors")
+	t.Logf("written %d dropped %d errors %d; Close: %v; rsyslog got %d", w, d, e, err, len(r.messages()))
+	if got := len(r.messages()); got != 0 {
+		t.Fatalf("rsyslog accepted %d messages from a client it does not permit", got)
+	}
+	if w != 0 || d != n {
+		t.Errorf("written %d, dropped %d: events the server never took were counted as written", w, d)
 	}
 }
