@@ -56,13 +56,20 @@ func freePort(t *testing.T, network string) int {
 // startRsyslog runs rsyslogd with input ("unix", "udp", "tcp", "tls").
 func startRsyslog(t *testing.T, input string, tlsFiles *testPKI) *rsyslog {
 	t.Helper()
-	return startRsyslogAuth(t, input, tlsFiles, `StreamDriver.AuthMode="anon"`)
+	return startRsyslogWith(t, input, tlsFiles, rsyslogOpts{})
 }
 
-// startRsyslogAuth is startRsyslog with the TLS input's authentication
-// parameters of imtcp.
-func startRsyslogAuth(t *testing.T, input string, tlsFiles *testPKI, tlsAuth string) *rsyslog {
+// rsyslogOpts changes startRsyslog's configuration.
+type rsyslogOpts struct {
+	tlsAuth string // imtcp's authentication parameters for "tls" (anon)
+	extra   string // configuration lines before the input
+}
+
+func startRsyslogWith(t *testing.T, input string, tlsFiles *testPKI, opts rsyslogOpts) *rsyslog {
 	t.Helper()
+	if opts.tlsAuth == "" {
+		opts.tlsAuth = `StreamDriver.AuthMode="anon"`
+	}
 	bin, err := exec.LookPath("rsyslogd")
 	if err != nil {
 		ktest.Skip(t, "rsyslogd not installed (Debian packages rsyslog, rsyslog-gnutls)")
@@ -71,7 +78,7 @@ func startRsyslogAuth(t *testing.T, input string, tlsFiles *testPKI, tlsAuth str
 	os.Chmod(dir, 0o755)
 	r := &rsyslog{dir: dir, out: filepath.Join(dir, "out.log")}
 	var conf strings.Builder
-	fmt.Fprintf(&conf, "global(workDirectory=%q maxMessageSize=\"64k\")\n", dir)
+	fmt.Fprintf(&conf, "global(workDirectory=%q maxMessageSize=\"64k\")\n%s", dir, opts.extra)
 	switch input {
 	case "unix":
 		fmt.Fprintf(&conf, "module(load=\"imuxsock\" SysSock.Use=\"off\")\ninput(type=\"imuxsock\" Socket=%q CreatePath=\"on\")\n",
@@ -91,7 +98,7 @@ func startRsyslogAuth(t *testing.T, input string, tlsFiles *testPKI, tlsAuth str
 		r.port = freePort(t, "tcp")
 		fmt.Fprintf(&conf, "global(DefaultNetstreamDriver=\"gtls\" DefaultNetstreamDriverCAFile=%q DefaultNetstreamDriverCertFile=%q DefaultNetstreamDriverKeyFile=%q)\n",
 			tlsFiles.ca, tlsFiles.cert, tlsFiles.key)
-		fmt.Fprintf(&conf, "module(load=\"imtcp\" StreamDriver.Name=\"gtls\" StreamDriver.Mode=\"1\" %s)\n", tlsAuth)
+		fmt.Fprintf(&conf, "module(load=\"imtcp\" StreamDriver.Name=\"gtls\" StreamDriver.Mode=\"1\" %s)\n", opts.tlsAuth)
 		fmt.Fprintf(&conf, "input(type=\"imtcp\" address=\"127.0.0.1\" port=\"%d\")\n", r.port)
 	}
 	fmt.Fprintf(&conf, "template(name=\"raw\" type=\"string\" string=\"%%rawmsg%%\\n\")\n")
@@ -311,20 +318,37 @@ func TestIntegrationRsyslogTLSVerifies(t *testing.T) {
 
 // TestIntegrationRsyslogTLSRefusesClient: an rsyslog that checks client
 // certificates (x509/name) and does not permit ours closes the connection
-// after the handshake. Nothing may then be counted as written: every event
-// is either refused at Open or counted as dropped, and Close says so.
+// after the handshake.
 func TestIntegrationRsyslogTLSRefusesClient(t *testing.T) {
 	ktest.Require(t)
 	pki := newTestPKI(t)
-	r := startRsyslogAuth(t, "tls", pki, `StreamDriver.AuthMode="x509/name" PermittedPeer=["somebody-else"]`)
-	spec := fmt.Sprintf("syslog:tls://127.0.0.1:%d?ca=%s&server_name=localhost&cert=%s&key=%s", r.port, pki.ca, pki.clientCert, pki.clientKey)
+	r := startRsyslogWith(t, "tls", pki, rsyslogOpts{tlsAuth: `StreamDriver.AuthMode="x509/name" PermittedPeer=["somebody-else"]`})
+	checkRefused(t, r, fmt.Sprintf("syslog:tls://127.0.0.1:%d?ca=%s&server_name=localhost&cert=%s&key=%s", r.port, pki.ca, pki.clientCert, pki.clientKey))
+}
+
+// TestIntegrationRsyslogTCPRefusesSender: an rsyslog whose AllowedSender
+// list does not hold us accepts the TCP connection and closes it at once.
+func TestIntegrationRsyslogTCPRefusesSender(t *testing.T) {
+	ktest.Require(t)
+	r := startRsyslogWith(t, "tcp", nil, rsyslogOpts{extra: "$AllowedSender TCP, 192.0.2.1\n"})
+	checkRefused(t, r, fmt.Sprintf("syslog:tcp://127.0.0.1:%d", r.port))
+}
+
+// checkRefused sends events to spec, whose server refuses us after
+// accepting the connection: nothing may be counted as written. Every event
+// is refused at Open (with an error naming the spec) or counted as dropped.
+func checkRefused(t *testing.T, r *rsyslog, spec string) {
+	t.Helper()
 	f, err := Open([]string{spec}, Options{CloseTimeout: time.Second})
 	if err != nil {
+		if !strings.Contains(err.Error(), spec) {
+			t.Errorf("Open error does not name the spec: %v", err)
+		}
 		t.Logf("refused at Open: %v", err)
 		return
 	}
 	const n = 20
-	name := "output:syslog:tls://127.0.0.1:" + strconv.Itoa(r.port)
+	name := "output:" + strings.SplitN(spec, "?", 2)[0]
 	for i := 0; i < n; i++ {
 		writeEvents(f, i, i+1, testEvent)
 		time.Sleep(20 * time.Millisecond)
@@ -333,7 +357,7 @@ func TestIntegrationRsyslogTLSRefusesClient(t *testing.T) {
 	w, d, e := counter(f, name, "written"), counter(f, name, "dropped"), counter(f, name, "errors")
 	t.Logf("written %d dropped %d errors %d; Close: %v; rsyslog got %d", w, d, e, err, len(r.messages()))
 	if got := len(r.messages()); got != 0 {
-		t.Fatalf("rsyslog accepted %d messages from a client it does not permit", got)
+		t.Fatalf("rsyslog accepted %d messages from a client it refuses", got)
 	}
 	if w != 0 || d != n {
 		t.Errorf("written %d, dropped %d: events the server never took were counted as written", w, d)

@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"strconv"
@@ -358,6 +359,10 @@ func (w *syslogWriter) dial() error {
 		if err != nil {
 			return err
 		}
+		if err := probation(c, min(w.s.timeout, tcpProbation)); err != nil {
+			c.Close()
+			return fmt.Errorf("connect to %s: %w", w.s.addr, err)
+		}
 		w.conn, w.raw, w.frame = c, c.(syscall.Conn), frameOctet
 	case netTLS:
 		c, err := d.Dial("tcp", w.s.addr)
@@ -388,6 +393,32 @@ func (w *syslogWriter) dial() error {
 		w.conn, w.raw, w.frame = tc, c.(syscall.Conn), frameOctet
 	}
 	return nil
+}
+
+// tcpProbation is how long a new TCP connection is watched before the
+// first write.
+const tcpProbation = 100 * time.Millisecond
+
+// probation watches a new connection for d: a server that accepts and at
+// once closes it (rsyslog with an AllowedSender list that does not hold
+// us) is an error here. Otherwise the first batch would go into the
+// kernel's buffer, count as written and be discarded with the connection,
+// and the same would happen after every reconnect: all events lost and
+// none counted. A syslog server sends nothing; a byte it does send is
+// ignored.
+func probation(c net.Conn, d time.Duration) error {
+	c.SetReadDeadline(time.Now().Add(d))
+	defer c.SetReadDeadline(time.Time{})
+	var b [1]byte
+	_, err := c.Read(b[:])
+	var ne net.Error
+	if err == nil || errors.As(err, &ne) && ne.Timeout() {
+		return nil
+	}
+	if errors.Is(err, io.EOF) {
+		return errors.New("the server closed the connection right after accepting it (is this host allowed to send?)")
+	}
+	return fmt.Errorf("the server dropped the connection right after accepting it: %w", err)
 }
 
 // clientAuthWait bounds the wait for a TLS 1.3 server's verdict on the
