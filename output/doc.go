@@ -68,12 +68,12 @@
 // checked for a peer that closed it before each write (a write into it
 // would vanish into the kernel's buffer) and reconnected with backoff.
 // A server that refuses us after accepting the connection would otherwise
-// take every batch that way, on every reconnect, so a new connection is
-// watched before its first write: TCP for 100ms (rsyslog closes a
-// connection from a sender not in its AllowedSender list at once), TLS
-// 1.3, when the server asked for a client certificate, until the server's
-// verdict (a session ticket, or an alert), at most 500ms. A refusal is a
-// connect error: counted, retried, and at Open an error naming the spec.
+// take every batch that way, on every reconnect, so a new TCP or TLS
+// connection is watched for 100ms before its first write (rsyslog closes
+// a connection from a sender not in its AllowedSender list at once), for
+// 500ms when the TLS server asked for a client certificate (a refusal of
+// it comes after the handshake). A refusal is a connect error: counted,
+// retried, and at Open an error naming the spec.
 // TCP has no acknowledgements: what the kernel accepted just before the
 // peer died is lost without a trace, as with any plain TCP syslog.
 //

@@ -361,7 +361,7 @@ func (w *syslogWriter) dial() error {
 		}
 		if err := probation(c, min(w.s.timeout, tcpProbation)); err != nil {
 			c.Close()
-			return fmt.Errorf("connect to %s: %w", w.s.addr, err)
+			return fmt.Errorf("connect to %s: %w (is this host allowed to send there?)", w.s.addr, err)
 		}
 		w.conn, w.raw, w.frame = c, c.(syscall.Conn), frameOctet
 	case netTLS:
@@ -370,7 +370,7 @@ func (w *syslogWriter) dial() error {
 			return err
 		}
 		conf := w.tlsConf.Clone()
-		var asked, ticket atomic.Bool
+		var asked atomic.Bool
 		conf.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
 			asked.Store(true)
 			if len(w.tlsConf.Certificates) > 0 {
@@ -378,34 +378,45 @@ func (w *syslogWriter) dial() error {
 			}
 			return &tls.Certificate{}, nil // none: the server decides
 		}
-		conf.ClientSessionCache = ticketSeen{&ticket}
 		tc := tls.Client(c, conf)
 		tc.SetDeadline(time.Now().Add(w.s.timeout))
-		err = tc.Handshake()
-		if err == nil && asked.Load() && tc.ConnectionState().Version == tls.VersionTLS13 {
-			err = awaitClientAuth(tc, &ticket, min(w.s.timeout, clientAuthWait))
-		}
-		if err != nil {
+		if err := tc.Handshake(); err != nil {
 			c.Close()
 			return fmt.Errorf("TLS handshake with %s: %w", w.s.addr, err)
 		}
 		tc.SetDeadline(time.Time{})
+		// A server checks a client certificate it asked for after its
+		// handshake (TLS 1.3 always, rsyslog's x509/name in any
+		// version), and says no by closing: give it time to.
+		wait := tcpProbation
+		if asked.Load() {
+			wait = clientAuthWait
+		}
+		if err := probation(tc, min(w.s.timeout, wait)); err != nil {
+			c.Close()
+			return fmt.Errorf("TLS with %s: %w (does it accept this client or its certificate?)", w.s.addr, err)
+		}
 		w.conn, w.raw, w.frame = tc, c.(syscall.Conn), frameOctet
 	}
 	return nil
 }
 
-// tcpProbation is how long a new TCP connection is watched before the
-// first write.
-const tcpProbation = 100 * time.Millisecond
+// tcpProbation is how long a new TCP or TLS connection is watched before
+// its first write; clientAuthWait, when the TLS server asked for a client
+// certificate.
+const (
+	tcpProbation   = 100 * time.Millisecond
+	clientAuthWait = 500 * time.Millisecond
+)
 
-// probation watches a new connection for d: a server that accepts and at
-// once closes it (rsyslog with an AllowedSender list that does not hold
-// us) is an error here. Otherwise the first batch would go into the
-// kernel's buffer, count as written and be discarded with the connection,
-// and the same would happen after every reconnect: all events lost and
-// none counted. A syslog server sends nothing; a byte it does send is
-// ignored.
+// probation watches a new connection for d: a server that accepts it and
+// at once closes it (rsyslog with an AllowedSender list that does not hold
+// us; a TLS server that refuses our client certificate, or the lack of
+// one, after the handshake) is an error here. Otherwise the first batch
+// would go into the kernel's buffer, count as written and be discarded
+// with the connection, and the same would happen after every reconnect:
+// all events lost and none counted. A syslog server sends nothing; a byte
+// it does send is ignored.
 func probation(c net.Conn, d time.Duration) error {
 	c.SetReadDeadline(time.Now().Add(d))
 	defer c.SetReadDeadline(time.Time{})
@@ -416,45 +427,10 @@ func probation(c net.Conn, d time.Duration) error {
 		return nil
 	}
 	if errors.Is(err, io.EOF) {
-		return errors.New("the server closed the connection right after accepting it (is this host allowed to send?)")
+		return errors.New("the server closed the connection right after accepting it")
 	}
 	return fmt.Errorf("the server dropped the connection right after accepting it: %w", err)
 }
-
-// clientAuthWait bounds the wait for a TLS 1.3 server's verdict on the
-// client certificate it asked for.
-const clientAuthWait = 500 * time.Millisecond
-
-// awaitClientAuth waits for a TLS 1.3 server that asked for a client
-// certificate to accept it. In TLS 1.3 the client's handshake is complete
-// before the server has checked the certificate: a server that refuses it
-// (or the lack of one) says so with an alert afterwards, and without this
-// wait every batch would be written into a connection the server is
-// closing, counted as written and lost, on every reconnect. A session
-// ticket means the server has accepted the client; a server that sends
-// none is taken as accepting after limit.
-func awaitClientAuth(tc *tls.Conn, ticket *atomic.Bool, limit time.Duration) error {
-	defer tc.SetReadDeadline(time.Time{})
-	var buf [512]byte
-	for deadline := time.Now().Add(limit); !ticket.Load() && time.Now().Before(deadline); {
-		tc.SetReadDeadline(time.Now().Add(10 * time.Millisecond))
-		if _, err := tc.Read(buf[:]); err != nil {
-			var ne net.Error
-			if !errors.As(err, &ne) || !ne.Timeout() {
-				return fmt.Errorf("server refused the client after the handshake: %w", err)
-			}
-		}
-	}
-	return nil
-}
-
-// ticketSeen is a client session cache that only notes that the server
-// sent a session ticket (crypto/tls calls Put when one arrives); it never
-// offers one back, so every connection is a full handshake.
-type ticketSeen struct{ seen *atomic.Bool }
-
-func (t ticketSeen) Get(string) (*tls.ClientSessionState, bool) { return nil, false }
-func (t ticketSeen) Put(string, *tls.ClientSessionState)        { t.seen.Store(true) }
 
 // peerClosed reports whether the stream peer has closed or reset the
 // connection, by peeking without consuming (the peer never sends

@@ -458,6 +458,72 @@ func TestSyslogTLSClientCertificate(t *testing.T) {
 	checkSeqs(t, seqs, n)
 }
 
+// TestSyslogTLS12ClientNameChecked: a TLS 1.2 server that asks for a
+// client certificate and checks its name only after the handshake (as
+// rsyslog's x509/name does) and closes: Open fails, nothing is counted as
+// written. With the name it wants, everything arrives.
+func TestSyslogTLS12ClientNameChecked(t *testing.T) {
+	pki := newTestPKI(t)
+	srvCert, err := tls.LoadX509KeyPair(pki.cert, pki.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		permit string
+		ok     bool
+	}{{"somebody-else", false}, {"auperf client", true}} {
+		ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{
+			Certificates: []tls.Certificate{srvCert}, ClientCAs: pki.caPool, ClientAuth: tls.RequireAndVerifyClientCert,
+			MaxVersion: tls.VersionTLS12,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := make(chan []byte, 1)
+		go func() {
+			for {
+				conn, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				tc := conn.(*tls.Conn)
+				if tc.Handshake() != nil || tc.ConnectionState().PeerCertificates[0].Subject.CommonName != c.permit {
+					tc.Close()
+					continue
+				}
+				b, _ := io.ReadAll(tc)
+				got <- b
+				tc.Close()
+			}
+		}()
+		spec := "syslog:tls://localhost:" + strconv.Itoa(ln.Addr().(*net.TCPAddr).Port) + "?ca=" + pki.ca + "&cert=" + pki.clientCert + "&key=" + pki.clientKey
+		f, err := Open([]string{spec}, Options{})
+		if !c.ok {
+			if err == nil {
+				f.Close()
+				t.Errorf("permitted %q: Open succeeded with a server that closes on us", c.permit)
+			} else if !strings.Contains(err.Error(), spec) {
+				t.Errorf("Open error does not name the spec: %v", err)
+			}
+			ln.Close()
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		writeEvents(f, 0, 10, testEvent)
+		if err := f.Close(); err != nil {
+			t.Fatal(err)
+		}
+		var seqs []int
+		for _, m := range splitOctetCounted(t, <-got) {
+			seqs = append(seqs, parse5424(t, m).body.ThreadID)
+		}
+		checkSeqs(t, seqs, 10)
+		ln.Close()
+	}
+}
+
 // tlsCollector is a TLS syslog server (TLS 1.3: it sends session tickets
 // after the handshake, which the client never reads) that keeps what it
 // receives.
