@@ -15,19 +15,7 @@ import (
 // once space is freed.
 func TestIntegrationFullFilesystem(t *testing.T) {
 	ktest.Require(t)
-	dir := t.TempDir()
-	if err := unix.Mount("tmpfs", dir, "tmpfs", 0, "size=64k,mode=0755"); err != nil {
-		ktest.Skip(t, "mount tmpfs: "+err.Error())
-	}
-	t.Cleanup(func() {
-		if err := unix.Unmount(dir, 0); err != nil {
-			unix.Unmount(dir, unix.MNT_DETACH)
-		}
-	})
-	filler := filepath.Join(dir, "filler")
-	if err := os.WriteFile(filler, make([]byte, 48<<10), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	dir, filler := nearlyFullTmpfs(t)
 	p := filepath.Join(dir, "e.jsonl")
 	name := "output:json:" + p
 	// A batch cannot grow past about 4 KiB (BatchBytes), even when the
@@ -90,19 +78,7 @@ func TestIntegrationFullFilesystem(t *testing.T) {
 // and the two together hold every written event once.
 func TestIntegrationReopenAfterPartialWrite(t *testing.T) {
 	ktest.Require(t)
-	dir := t.TempDir()
-	if err := unix.Mount("tmpfs", dir, "tmpfs", 0, "size=64k,mode=0755"); err != nil {
-		ktest.Skip(t, "mount tmpfs: "+err.Error())
-	}
-	t.Cleanup(func() {
-		if err := unix.Unmount(dir, 0); err != nil {
-			unix.Unmount(dir, unix.MNT_DETACH)
-		}
-	})
-	filler := filepath.Join(dir, "filler")
-	if err := os.WriteFile(filler, make([]byte, 48<<10), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	dir, filler := nearlyFullTmpfs(t)
 	p := filepath.Join(dir, "e.jsonl")
 	name := "output:json:" + p
 	f, err := Open([]string{"json:" + p + "?flush=5ms"}, Options{})
@@ -155,4 +131,25 @@ func TestIntegrationReopenAfterPartialWrite(t *testing.T) {
 		}
 		seen[s] = true
 	}
+}
+
+// nearlyFullTmpfs mounts a 64 KiB tmpfs for the test (unmounted after it)
+// and fills 48 KiB of it with the file filler, which the test may remove
+// to free space.
+func nearlyFullTmpfs(t *testing.T) (dir, filler string) {
+	t.Helper()
+	dir = t.TempDir()
+	if err := unix.Mount("tmpfs", dir, "tmpfs", 0, "size=64k,mode=0755"); err != nil {
+		ktest.Skip(t, "mount tmpfs: "+err.Error())
+	}
+	t.Cleanup(func() {
+		if err := unix.Unmount(dir, 0); err != nil {
+			unix.Unmount(dir, unix.MNT_DETACH)
+		}
+	})
+	filler = filepath.Join(dir, "filler")
+	if err := os.WriteFile(filler, make([]byte, 48<<10), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return dir, filler
 }

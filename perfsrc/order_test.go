@@ -200,12 +200,7 @@ func TestSidebandAndLoss(t *testing.T) {
 	if lost.EventName != event.NameLost || lost.Args[2].Value != 7 || s.Lost() != 7 {
 		t.Errorf("lost: %s", event.AppendJSON(nil, &lost))
 	}
-	if s.cfg.Filter.Procs.Contains(60) {
-		t.Error("exited child still in the tree")
-	}
-	if _, ok := s.procs.m[60]; ok {
-		t.Error("exited child still in the process table")
-	}
+	checkForgotten(t, s, 60, "exited child")
 }
 
 // Our own process is dropped.
@@ -382,12 +377,7 @@ func TestLeaderExitsFirst(t *testing.T) {
 			t.Errorf("after the leader's exit: %s", event.AppendJSON(nil, &ev))
 		}
 	}
-	if s.cfg.Filter.Procs.Contains(60) {
-		t.Error("exited process still in the tree")
-	}
-	if _, ok := s.procs.m[60]; ok {
-		t.Error("exited process still in the process table")
-	}
+	checkForgotten(t, s, 60, "exited process")
 }
 
 // A thread of a multi-threaded process that execs takes the leader's id;
@@ -553,16 +543,23 @@ func TestLossSweepsGone(t *testing.T) {
 	if len(calls) != 1 || calls[0].ThreadID != 201 || calls[0].Known&event.HasReturn != 0 || calls[0].ProcessName != "gone" {
 		t.Fatalf("want the gone thread's call without return, got %v", calls)
 	}
-	if _, ok := s.procs.m[200]; ok {
-		t.Error("gone process still in the process table")
-	}
-	if s.cfg.Filter.Procs.Contains(200) {
-		t.Error("gone process still in the tree")
-	}
+	checkForgotten(t, s, 200, "gone process")
 	if _, ok := s.procs.m[100]; !ok || !s.cfg.Filter.Procs.Contains(100) {
 		t.Error("living process dropped")
 	}
 	if _, ok := s.pending[101]; !ok || len(s.pending) != 1 {
 		t.Errorf("pending %v, want the living thread's call only", s.pending)
+	}
+}
+
+// checkForgotten checks that pid is in neither the process table nor the
+// filter's process tree.
+func checkForgotten(t *testing.T, s *Source, pid int, what string) {
+	t.Helper()
+	if s.cfg.Filter.Procs.Contains(pid) {
+		t.Errorf("%s still in the tree", what)
+	}
+	if _, ok := s.procs.m[int32(pid)]; ok {
+		t.Errorf("%s still in the process table", what)
 	}
 }

@@ -31,14 +31,7 @@ func TestIntegrationRunSighupReopen(t *testing.T) {
 
 	cmd := exec.Command(bin, "run", "--source", "perf", "--events", "msync", "--output", "json:"+out,
 		"--", wl, "-loop", "60000", "-threads", "1", "-dir", dir, "-summary", summary)
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill()
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
+	exited, stderr := startCmd(t, cmd)
 
 	// Rotate once the file holds part of the flow.
 	deadline := time.Now().Add(60 * time.Second)

@@ -164,14 +164,7 @@ func TestIntegrationRunSigterm(t *testing.T) {
 	cfg := filepath.Join(dir, "auperf.yaml")
 	os.WriteFile(cfg, []byte("events: [msync]\noutput: [\"json:"+out+"\"]\nstats-interval: 50ms\n"), 0o644)
 	cmd := exec.Command(bin, "run", "--config", cfg)
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill()
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
+	exited, stderr := startCmd(t, cmd)
 	// Periodic stats mean the source is attached and running.
 	for deadline := time.Now().Add(30 * time.Second); !strings.Contains(readFile(out), "auperf_stats"); time.Sleep(20 * time.Millisecond) {
 		select {
@@ -798,4 +791,19 @@ if grep -qE " (tracefs|debugfs) " /proc/mounts; then echo "left mounted"; exit 8
 	if n != 1 {
 		t.Errorf("the workload's msync reported %d times by perf, want 1", n)
 	}
+}
+
+// startCmd starts cmd with its stderr kept, kills it when the test ends if
+// it still runs, and returns what its Wait returns and its stderr.
+func startCmd(t *testing.T, cmd *exec.Cmd) (<-chan error, *strings.Builder) {
+	t.Helper()
+	stderr := new(strings.Builder)
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() { cmd.Process.Kill() })
+	return exited, stderr
 }
