@@ -10,7 +10,6 @@ import (
 	"net"
 	"os"
 	"strconv"
-	"sync/atomic"
 	"syscall"
 	"time"
 	"unicode/utf8"
@@ -370,9 +369,9 @@ func (w *syslogWriter) dial() error {
 			return err
 		}
 		conf := w.tlsConf.Clone()
-		var asked atomic.Bool
+		asked := false // set during Handshake, on this goroutine
 		conf.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
-			asked.Store(true)
+			asked = true
 			if len(w.tlsConf.Certificates) > 0 {
 				return &w.tlsConf.Certificates[0], nil
 			}
@@ -389,7 +388,7 @@ func (w *syslogWriter) dial() error {
 		// handshake (TLS 1.3 always, rsyslog's x509/name in any
 		// version), and says no by closing: give it time to.
 		wait := tcpProbation
-		if asked.Load() {
+		if asked {
 			wait = clientAuthWait
 		}
 		if err := probation(tc, min(w.s.timeout, wait)); err != nil {
