@@ -486,10 +486,7 @@ func (s *Source) pickClock(cpu int) (bool, int32, error) {
 		ev.Close()
 		s.clockOff = 0
 		if !try.use || try.id != unix.CLOCK_REALTIME {
-			var rt, mono unix.Timespec
-			unix.ClockGettime(unix.CLOCK_REALTIME, &rt)
-			unix.ClockGettime(unix.CLOCK_MONOTONIC, &mono)
-			s.clockOff = rt.Nano() - mono.Nano()
+			s.clockOff = realtimeOffset()
 		}
 		s.clock = try.id
 		if !try.use {
@@ -542,13 +539,42 @@ func (s *Source) retime() {
 			s.calibrate()
 		}
 	case unix.CLOCK_MONOTONIC:
-		var rt, mono unix.Timespec
-		unix.ClockGettime(unix.CLOCK_REALTIME, &rt)
-		unix.ClockGettime(unix.CLOCK_MONOTONIC, &mono)
-		if off := rt.Nano() - mono.Nano(); off-s.clockOff > int64(time.Millisecond) || s.clockOff-off > int64(time.Millisecond) {
-			s.clockOff = off
+		// One read per round; a careful one when it looks moved.
+		if off, _ := offsetSandwich(); off-s.clockOff > offsetSlack || s.clockOff-off > offsetSlack {
+			if off = realtimeOffset(); off-s.clockOff > offsetSlack || s.clockOff-off > offsetSlack {
+				s.clockOff = off
+			}
 		}
 	}
+}
+
+// offsetSlack is how far the realtime-monotonic offset may move (a clock
+// step) before timestamps follow it.
+const offsetSlack = int64(10 * time.Microsecond)
+
+// realtimeOffset is CLOCK_REALTIME - CLOCK_MONOTONIC. Each try reads
+// realtime between two monotonic reads and the tightest pair wins: a
+// thread preempted between two plain reads (a VM's vCPU can lose
+// milliseconds) would shift every timestamp of the run by that much.
+func realtimeOffset() int64 {
+	var best, off int64 = -1, 0
+	for range 5 {
+		if o, w := offsetSandwich(); best < 0 || w < best {
+			best, off = w, o
+		}
+	}
+	return off
+}
+
+// offsetSandwich reads realtime between two monotonic reads: the offset,
+// and the window it may be wrong by.
+func offsetSandwich() (off, window int64) {
+	var m1, rt, m2 unix.Timespec
+	unix.ClockGettime(unix.CLOCK_MONOTONIC, &m1)
+	unix.ClockGettime(unix.CLOCK_REALTIME, &rt)
+	unix.ClockGettime(unix.CLOCK_MONOTONIC, &m2)
+	window = m2.Nano() - m1.Nano()
+	return rt.Nano() - (m1.Nano() + window/2), window
 }
 
 func wallNow() int64 {
