@@ -68,16 +68,35 @@ func benchMessages(n int) (msgs [][]byte) {
 	return msgs
 }
 
-// benchSource is a Source for the loop's syscalls that needs no kernel.
-func benchSource(b testing.TB) *Source {
-	s := &Source{self: -1}
-	s.cfg.Events = []string{"mmap", "mprotect", "msync", "mlock2", "munlock", "munmap"}
-	s.cfg.Archs = []decode.Arch{decode.ArchX86_64}
-	if _, err := s.fillWanted(); err != nil {
+// benchSet is the loop's syscalls, in archs (default x86_64).
+func benchSet(b testing.TB, archs ...decode.Arch) *syscallSet {
+	if archs == nil {
+		archs = []decode.Arch{decode.ArchX86_64}
+	}
+	set, _, err := newSyscallSet([]string{"mmap", "mprotect", "msync", "mlock2", "munlock", "munmap"}, nil, archs)
+	if err != nil {
 		b.Fatal(err)
 	}
-	s.initMmap()
-	return s
+	return set
+}
+
+// handlerOut is an emitter that hands every event, and every loss as an
+// auperf_lost event, to h.
+type handlerOut struct {
+	h  event.Handler
+	ev event.Event
+}
+
+func (o *handlerOut) syscall(ev *event.Event, _ *syscallRecord) { o.h(ev) }
+func (o *handlerOut) lost(n uint64, cause string) {
+	event.NewLost(&o.ev, 0, event.SourceAudit, -1, n, cause)
+	o.h(&o.ev)
+}
+
+// newTestReader is a live reader of set's syscalls (our pid: none) that
+// hands its events to h.
+func newTestReader(set *syscallSet, h event.Handler, cfg readerConfig) *reader {
+	return newReader(newAssembler(set, -1, &counters{}, &handlerOut{h: h}), cfg)
 }
 
 func BenchmarkSplitStamp(b *testing.B) {
@@ -133,13 +152,12 @@ func BenchmarkReader(b *testing.B) {
 		b.Run(bc.name, func(b *testing.B) {
 			var buf []byte
 			n := 0
-			r := newReader(benchSource(b), func(ev *event.Event) {
+			r := newTestReader(benchSet(b), func(ev *event.Event) {
 				n++
 				if bc.json {
 					buf = event.AppendJSON(buf[:0], ev)
 				}
-			})
-			r.gapAny, r.lean = true, bc.lean
+			}, readerConfig{GapAny: true, Lean: bc.lean})
 			msgs := full
 			if bc.lean {
 				msgs = lean

@@ -14,17 +14,25 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// Status is the kernel's audit status (AUDIT_GET), the fields auperf reads:
+// the one type for it, used by the source, the selector's probes and
+// their fixtures (yaml) and reports (json).
+type Status struct {
+	Enabled         uint32 `yaml:"enabled" json:"enabled"` // 0 off, 1 on, 2 locked
+	Failure         uint32 `yaml:"failure" json:"failure"` // never changed by auperf
+	PID             uint32 `yaml:"pid" json:"pid"`         // the audit daemon's pid, 0 = none
+	RateLimit       uint32 `yaml:"rate_limit" json:"rateLimit"`
+	BacklogLimit    uint32 `yaml:"backlog_limit" json:"backlogLimit"`
+	BacklogWaitTime uint32 `yaml:"backlog_wait_time" json:"backlogWaitTime"`
+	Lost            uint32 `yaml:"lost" json:"lost"`       // a counter, not configuration
+	Backlog         uint32 `yaml:"backlog" json:"backlog"` // records queued now
+}
+
 // State is the part of the kernel's audit configuration that auperf may
 // change and must restore: the status fields it sets and the rule list.
 type State struct {
-	Enabled         uint32 // 0 off, 1 on, 2 locked
-	Failure         uint32 // never changed; recorded so tests can see it stayed
-	PID             uint32
-	RateLimit       uint32
-	BacklogLimit    uint32
-	BacklogWaitTime uint32
-	Lost            uint32   `json:"-"` // a counter, not configuration
-	Rules           [][]byte `json:"-"`
+	Status
+	Rules [][]byte `json:"-"`
 }
 
 // Equal reports whether s and o are the same configuration (Lost aside).
@@ -54,6 +62,26 @@ func (s State) String() string {
 	return b.String()
 }
 
+// ReadStatus reads the current audit status (read-only: a socket that
+// never asks to be the daemon).
+func ReadStatus() (Status, error) {
+	c, err := openConn(0)
+	if err != nil {
+		return Status{}, fmt.Errorf("open audit netlink socket: %w", err)
+	}
+	defer c.Close()
+	st, err := getStatus(c)
+	if err != nil {
+		return Status{}, err
+	}
+	return statusOf(st), nil
+}
+
+func statusOf(st *libaudit.AuditStatus) Status {
+	return Status{Enabled: st.Enabled, Failure: st.Failure, PID: st.PID, RateLimit: st.RateLimit,
+		BacklogLimit: st.BacklogLimit, BacklogWaitTime: st.BacklogWaitTime, Lost: st.Lost, Backlog: st.Backlog}
+}
+
 // ReadState reads the current audit status and rule list.
 func ReadState() (State, error) {
 	c, err := openConn(0)
@@ -74,11 +102,7 @@ func readState(c *conn) (State, error) {
 	if err != nil {
 		return State{}, fmt.Errorf("list audit rules: %w", err)
 	}
-	return State{
-		Enabled: st.Enabled, Failure: st.Failure, PID: st.PID, RateLimit: st.RateLimit,
-		BacklogLimit: st.BacklogLimit, BacklogWaitTime: st.BacklogWaitTime, Lost: st.Lost,
-		Rules: rules,
-	}, nil
+	return State{Status: statusOf(st), Rules: rules}, nil
 }
 
 // getStatus reads the status only (the lost counter poll).

@@ -1,6 +1,8 @@
 package auditsrc
 
 import (
+	"context"
+	"errors"
 	"os"
 	"slices"
 	"strings"
@@ -11,6 +13,7 @@ import (
 	"github.com/auperf/auperf/event"
 	"github.com/auperf/auperf/filter"
 	"github.com/auperf/auperf/internal/ktest"
+	"github.com/auperf/auperf/internal/source"
 	"github.com/auperf/auperf/internal/workload"
 )
 
@@ -197,4 +200,45 @@ func TestIntegrationFilters(t *testing.T) {
 	}
 	checkTruth(t, failed, events, int32(os.Getpid()))
 	t.Logf("%d failing calls of %d, %d events", len(failed), len(truth), len(events))
+}
+
+// TestIntegrationContract: the source contract on the real kernel: a
+// second Attach returns the first's result without adding rules twice;
+// Close is idempotent and restores the state; Attach and Run after Close
+// are source.ErrClosed and change nothing.
+func TestIntegrationContract(t *testing.T) {
+	ktest.Require(t)
+	before := guardState(t)
+	src, err := New(Config{Key: testKey, StateDir: t.TempDir(), Events: []string{"msync"}, RuleFields: []string{"-F exe=/nonexistent"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := src.Attach(); err != nil {
+		t.Fatal(err)
+	}
+	st1, err := ReadState()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := src.Attach(); err != nil {
+		t.Fatalf("second Attach: %v", err)
+	}
+	if st2, err := ReadState(); err != nil || !st2.Equal(st1) {
+		t.Errorf("second Attach changed the state:\n%s\nwant:\n%s", st2, st1)
+	}
+	if err := src.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := src.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+	if after, err := ReadState(); err != nil || !after.Equal(before) {
+		t.Errorf("after Close:\n%s\nwant:\n%s", after, before)
+	}
+	if err := src.Attach(); !errors.Is(err, source.ErrClosed) {
+		t.Errorf("Attach after Close: %v, want ErrClosed", err)
+	}
+	if err := src.Run(context.Background(), func(*event.Event) {}); !errors.Is(err, source.ErrClosed) {
+		t.Errorf("Run after Close: %v, want ErrClosed", err)
+	}
 }

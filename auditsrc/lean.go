@@ -50,7 +50,7 @@ var excludeTypes = []string{"PROCTITLE", "EOE"}
 // leanEligible reports whether the selected events all have a record set
 // known without EOE, and lean mode is allowed.
 func (s *Source) leanEligible() bool {
-	return s.cfg.Lean != LeanOff && !s.all && LeanEvents(slices.Concat(s.cfg.Events, s.cfg.B32Events))
+	return s.cfg.Lean != LeanOff && !s.rules.all && LeanEvents(slices.Concat(s.cfg.Events, s.cfg.B32Events))
 }
 
 // LeanEvents reports whether lean records can serve these events: all of

@@ -30,8 +30,7 @@ type leanReader struct {
 
 func newLeanReader(t *testing.T) *leanReader {
 	lr := &leanReader{lost: map[string]uint64{}}
-	src := benchSource(t)
-	lr.r = newReader(src, func(ev *event.Event) {
+	lr.r = newTestReader(benchSet(t), func(ev *event.Event) {
 		if ev.EventName == event.NameLost {
 			lr.lost[ev.Args[3].Str] += ev.Args[2].Value
 			return
@@ -40,8 +39,7 @@ func newLeanReader(t *testing.T) *leanReader {
 		if ev.EventName == "mmap" && len(ev.Args) > 4 { // i386 old mmap has one argument
 			lr.fds = append(lr.fds, int64(ev.Args[4].Value))
 		}
-	})
-	lr.r.gapAny, lr.r.unicast, lr.r.lean = true, true, true
+	}, readerConfig{GapAny: true, Unicast: true, Lean: true})
 	return lr
 }
 
@@ -193,8 +191,11 @@ func TestParseLean(t *testing.T) {
 }
 
 // stat returns the source's counter name.
-func stat(s *Source, name string) uint64 {
-	for _, c := range s.Stats() {
+func stat(s *Source, name string) uint64 { return statOf(&s.c, name) }
+
+// statOf is one of the counters c.
+func statOf(cs *counters, name string) uint64 {
+	for _, c := range cs.stats() {
 		if c.Name == name {
 			return c.Value
 		}
@@ -330,10 +331,7 @@ func TestIntegrationLeanNotWithReader(t *testing.T) {
 func TestLeanI386OldMmap(t *testing.T) {
 	lr := newLeanReader(t)
 	r, now := lr.r, time.Now()
-	r.s.cfg.Archs = []decode.Arch{decode.ArchX86_64, decode.ArchI386}
-	if _, err := r.s.fillWanted(); err != nil {
-		t.Fatal(err)
-	}
+	r.set = benchSet(t, decode.ArchX86_64, decode.ArchI386)
 	body := strings.Replace(syscallBody(90, "a0=ffd0e1c0 a1=0 a2=0 a3=0", "4151595008"), "arch=c000003e", "arch=40000003", 1)
 	r.message(netlinkMsg(typeSyscall, 40, body), now)
 	if len(lr.events) != 0 {
@@ -356,7 +354,7 @@ func TestReaderFullEvents(t *testing.T) {
 		r.message(m, now)
 	}
 	r.finish()
-	if len(lr.events) != 60 || len(lr.lost) != 0 || stat(r.s, "late_records") != 0 {
-		t.Errorf("%d events, lost %v, late_records %d; want 60, none, 0", len(lr.events), lr.lost, stat(r.s, "late_records"))
+	if len(lr.events) != 60 || len(lr.lost) != 0 || statOf(r.c, "late_records") != 0 {
+		t.Errorf("%d events, lost %v, late_records %d; want 60, none, 0", len(lr.events), lr.lost, statOf(r.c, "late_records"))
 	}
 }

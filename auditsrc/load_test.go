@@ -103,9 +103,9 @@ func TestIntegrationLoad200k(t *testing.T) {
 		// limit auperf uses (as audit.rules' -b 8192 would).
 		a := startAuditd(t, "RAW")
 		auditctl(t, "-b", strconv.Itoa(DefaultBacklogLimit))
-		addRules(t, r.src.always)
+		addRules(t, r.src.rules.always)
 		under := runLoop(t, bin, iters, filepath.Join(dir, "auditd.json"))
-		for _, l := range r.src.always {
+		for _, l := range r.src.rules.always {
 			auditctl(t, deleteArgs(l)...)
 		}
 		a.stop(t)

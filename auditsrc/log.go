@@ -1,3 +1,7 @@
+// Audit logs: auditd's audit.log (RAW or ENRICHED, with or without node=
+// prefixes) or `ausearch -r` output, read line by line into the same
+// reassembly as the live source, for `auperf decode`.
+
 package auditsrc
 
 import (
@@ -36,25 +40,18 @@ type LogStats struct {
 // Interpreted output (ausearch -i) is not read: its values are no longer
 // the kernel's.
 func DecodeLog(r io.Reader, cfg LogConfig, h event.Handler) (LogStats, error) {
-	s := &Source{self: -1}
-	s.initMmap()
-	s.rest = cfg.Filter
-	s.needMatch = !cfg.Filter.Empty()
+	set := allSyscalls()
 	if cfg.Events != nil {
-		s.cfg.Events = cfg.Events
-		s.cfg.Archs = []decode.Arch{decode.ArchX86_64, decode.ArchI386, decode.ArchARM64}
-		if _, err := s.fillWanted(); err != nil {
+		var err error
+		if set, _, err = newSyscallSet(cfg.Events, nil, []decode.Arch{decode.ArchX86_64, decode.ArchI386, decode.ArchARM64}); err != nil {
 			return LogStats{}, err
 		}
-	} else {
-		s.all = true
 	}
-
 	var st LogStats
-	rd := newReader(s, func(ev *event.Event) {
-		st.Events++
-		h(ev)
-	})
+	var c counters
+	out := &logOut{filter: cfg.Filter, h: h, st: &st}
+	out.filter.Init()
+	rd := newAssembler(set, -1, &c, out)
 	rd.logs = true
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 16<<20)
@@ -83,12 +80,30 @@ func DecodeLog(r io.Reader, cfg LogConfig, h event.Handler) (LogStats, error) {
 		}
 	}
 	rd.flushOlder(time.Unix(1<<40, 0))
-	st.Incomplete = s.c.lostIncomplete.Load()
+	st.Incomplete = c.lostIncomplete.Load()
 	if err := sc.Err(); err != nil {
 		return st, fmt.Errorf("read audit log: %w", err)
 	}
 	return st, nil
 }
+
+// logOut delivers a log's events through the filter; a log's loss is
+// counted (LogStats), not put in the stream.
+type logOut struct {
+	filter filter.Spec
+	h      event.Handler
+	st     *LogStats
+}
+
+func (o *logOut) syscall(ev *event.Event, _ *syscallRecord) {
+	if !o.filter.Match(ev) {
+		return
+	}
+	o.st.Events++
+	o.h(ev)
+}
+
+func (o *logOut) lost(uint64, string) {}
 
 // nodeOf returns the "node=NAME" prefix auditd writes with name_format.
 func nodeOf(line []byte) []byte {

@@ -49,7 +49,7 @@ func TestIntegrationRecordLogs(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			addRules(t, src.always)
+			addRules(t, src.rules.always)
 			out := filepath.Join(logDir, f.truth)
 			cmd := exec.Command(bin, "-threads", "2", "-int80", "-out", out)
 			cmd.Stderr = os.Stderr
@@ -57,7 +57,7 @@ func TestIntegrationRecordLogs(t *testing.T) {
 				t.Fatal(err)
 			}
 			time.Sleep(500 * time.Millisecond)
-			for _, l := range src.always {
+			for _, l := range src.rules.always {
 				auditctl(t, deleteArgs(l)...)
 			}
 			a.stop(t)

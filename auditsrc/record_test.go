@@ -157,13 +157,14 @@ func TestRuleWire(t *testing.T) {
 }
 
 func TestSourceRules(t *testing.T) {
-	s := &Source{cfg: Config{
+	s, err := buildRules(ruleConfig{
 		Events: []string{"msync", "mmap"},
 		Archs:  []decode.Arch{decode.ArchX86_64, decode.ArchI386},
 		Key:    "auperf",
 		Filter: filterSpec([]int{10, 11}, []uint32{1000}, true, []string{"x"}),
-	}, self: 99}
-	if err := s.buildRules(); err != nil {
+		Self:   99,
+	})
+	if err != nil {
 		t.Fatal(err)
 	}
 	want := []string{
@@ -174,7 +175,7 @@ func TestSourceRules(t *testing.T) {
 		"-a always,exit -F arch=b32 -S 144,90,192 -F pid=10 -F uid=1000 -F success=0 -k auperf",
 		"-a always,exit -F arch=b32 -S 144,90,192 -F pid=11 -F uid=1000 -F success=0 -k auperf",
 	}
-	if got := s.Rules(); strings.Join(got, "\n") != strings.Join(want, "\n") {
+	if got := s.lines(); strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("rules:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 	// What the rules say is not matched again; comm is.
@@ -231,26 +232,26 @@ func filterSpec(pids []int, uids []uint32, failed bool, comms []string) (s filte
 }
 
 func TestStateWarnings(t *testing.T) {
-	w := stateWarnings(State{Enabled: 0}, Config{})
+	w := stateWarnings(State{Status: Status{Enabled: 0}}, Config{})
 	if len(w) != 1 || !strings.Contains(w[0], "audit=1") {
 		t.Errorf("audit off: %q", w)
 	}
-	w = stateWarnings(State{Enabled: 1, RateLimit: 100}, Config{})
+	w = stateWarnings(State{Status: Status{Enabled: 1, RateLimit: 100}}, Config{})
 	if len(w) != 1 || !strings.Contains(w[0], "rate_limit") {
 		t.Errorf("rate limit: %q", w)
 	}
-	w = stateWarnings(State{Enabled: 2, PID: uint32(os.Getpid())}, Config{})
+	w = stateWarnings(State{Status: Status{Enabled: 2, PID: uint32(os.Getpid())}}, Config{})
 	if len(w) != 2 || !strings.Contains(w[0], "multicast") || !strings.Contains(w[1], "locked") {
 		t.Errorf("locked with a daemon: %q", w)
 	}
-	w = stateWarnings(State{Enabled: 1, PID: uint32(os.Getpid()), BacklogWaitTime: 60000}, Config{Backpressure: BackpressureDrop})
+	w = stateWarnings(State{Status: Status{Enabled: 1, PID: uint32(os.Getpid()), BacklogWaitTime: 60000}}, Config{Backpressure: BackpressureDrop})
 	if len(w) != 2 || !strings.Contains(w[1], "backlog_wait_time (60000) left as") {
 		t.Errorf("drop next to a daemon: %q", w)
 	}
-	s := &Source{cfg: Config{Key: "auperf"}}
+	s := &ruleSet{key: "auperf"}
 	rule, _ := buildRule("-a always,exit -F arch=b64 -S 26 -k auperf")
 	other, _ := buildRule("-a always,exit -F arch=b64 -S 26 -k mine")
-	if !s.rulesLoaded([][]byte{other, rule}) || s.rulesLoaded([][]byte{other}) {
+	if !s.loaded([][]byte{other, rule}) || s.loaded([][]byte{other}) {
 		t.Error("rulesLoaded")
 	}
 }
@@ -274,12 +275,12 @@ func TestParseBackpressure(t *testing.T) {
 
 // The selector may give audit only the 32-bit side (perf sees 64-bit).
 func TestSourceRulesI386Only(t *testing.T) {
-	s := &Source{cfg: Config{Events: []string{"msync", "mmap", "mprotect"}, Archs: []decode.Arch{decode.ArchI386}, Key: "auperf"}, self: 7}
-	if err := s.buildRules(); err != nil {
+	s, err := buildRules(ruleConfig{Events: []string{"msync", "mmap", "mprotect"}, Archs: []decode.Arch{decode.ArchI386}, Key: "auperf", Self: 7})
+	if err != nil {
 		t.Fatal(err)
 	}
 	want := "-a never,exit -F arch=b32 -S 144,90,192,125 -F pid=7 -k auperf\n-a always,exit -F arch=b32 -S 144,90,192,125 -k auperf"
-	if got := strings.Join(s.Rules(), "\n"); got != want {
+	if got := strings.Join(s.lines(), "\n"); got != want {
 		t.Errorf("rules:\n%s\nwant:\n%s", got, want)
 	}
 	if s.wanted(decode.ArchX86_64, 26) {
@@ -289,16 +290,16 @@ func TestSourceRulesI386Only(t *testing.T) {
 
 // Native rules for the events perf cannot trace, b32 rules for all.
 func TestSourceRulesB32Events(t *testing.T) {
-	s := &Source{cfg: Config{Events: []string{"mprotect"}, B32Events: []string{"msync", "mprotect"},
-		Archs: []decode.Arch{decode.ArchX86_64, decode.ArchI386}, Key: "auperf"}, self: 7}
-	if err := s.buildRules(); err != nil {
+	s, err := buildRules(ruleConfig{Events: []string{"mprotect"}, B32Events: []string{"msync", "mprotect"},
+		Archs: []decode.Arch{decode.ArchX86_64, decode.ArchI386}, Key: "auperf", Self: 7})
+	if err != nil {
 		t.Fatal(err)
 	}
 	want := "-a never,exit -F arch=b64 -S 10 -F pid=7 -k auperf\n" +
 		"-a never,exit -F arch=b32 -S 144,125 -F pid=7 -k auperf\n" +
 		"-a always,exit -F arch=b64 -S 10 -k auperf\n" +
 		"-a always,exit -F arch=b32 -S 144,125 -k auperf"
-	if got := strings.Join(s.Rules(), "\n"); got != want {
+	if got := strings.Join(s.lines(), "\n"); got != want {
 		t.Errorf("rules:\n%s\nwant:\n%s", got, want)
 	}
 	if s.wanted(decode.ArchX86_64, 26) || !s.wanted(decode.ArchI386, 144) {

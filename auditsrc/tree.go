@@ -61,12 +61,6 @@ func (s *Source) StartCommand(cmd *exec.Cmd) error {
 	return <-done
 }
 
-func (s *Source) warn(format string, a ...any) {
-	s.mu.Lock()
-	s.warnings = append(s.warnings, fmt.Sprintf(format, a...))
-	s.mu.Unlock()
-}
-
 // newAuditSession gives the calling thread (locked) a new audit session by
 // writing its loginuid, and returns the session id. The loginuid is kept
 // when set; an unset one becomes the thread's uid (a valid uid is what
@@ -105,7 +99,7 @@ func (ss *session) narrowToSession(ses uint32) error {
 	if !ss.added || ss.locked {
 		return errors.New("the rules are not ours to change")
 	}
-	for _, l := range s.always {
+	for _, l := range s.rules.always {
 		r, err := buildRule(l, [2]uint32{fieldSessionID, ses})
 		if err != nil {
 			return err
@@ -131,7 +125,7 @@ func (ss *session) widen() {
 	if !ss.s.cfg.StartsCommand || ss.broad != nil || ss.locked || !ss.added {
 		return // (!added: stopped, our rules are gone and must stay gone)
 	}
-	for _, l := range ss.s.always {
+	for _, l := range ss.s.rules.always {
 		r, err := buildRule(l)
 		if err == nil {
 			err = addRule(ss.ctl, r)

@@ -1,7 +1,5 @@
 package event
 
-import "context"
-
 // Fields is the set of optional fields an Event actually knows. A field whose
 // bit is clear is omitted from every encoding.
 type Fields uint16
@@ -131,12 +129,37 @@ type Counter struct {
 	Value  uint64
 }
 
-// Source is an event source (perf tracepoints, audit netlink). Run attaches,
-// delivers events to h until ctx is done or a fatal error, then drains what
-// the kernel still holds, detaches, restores what it changed, and returns.
-// Loss is delivered in-stream as NameLost events.
-type Source interface {
-	Name() string
-	Run(ctx context.Context, h Handler) error
-	Stats() []Counter
+// Process is what a source knows of the process (and thread) that made a
+// call. Known says which fields are known, with the same bits as
+// Event.Known (HasProcess, HasThread, HasParent, HasUser, HasGroup,
+// HasLoginUser, HasSession); Comm and Exe are known when not empty.
+type Process struct {
+	Known     Fields
+	PID, TID  int32
+	PPID      int32
+	UID, GID  uint32
+	AUID, SES uint32
+	Comm, Exe string // attacker-controlled
+}
+
+// processFields are the bits of Known that a Process sets.
+const processFields = HasProcess | HasThread | HasParent | HasUser | HasGroup | HasLoginUser | HasSession
+
+// SetProcess copies p into e: the known fields and their bits (the other
+// process bits of e are cleared), the name and the executable.
+func (e *Event) SetProcess(p *Process) {
+	k := p.Known & processFields
+	e.Known = e.Known&^processFields | k
+	e.ProcessID, e.ThreadID, e.ParentProcessID = p.PID, p.TID, p.PPID
+	e.UserID, e.GroupID, e.LoginUserID, e.SessionID = p.UID, p.GID, p.AUID, p.SES
+	e.ProcessName, e.ExecutablePath = p.Comm, p.Exe
+}
+
+// LostCount is the count of an auperf_lost event (see NewLost), and false
+// for any other event.
+func (e *Event) LostCount() (uint64, bool) {
+	if e.EventName != NameLost || len(e.Args) < 3 || e.Args[2].Name != "lost" {
+		return 0, false
+	}
+	return e.Args[2].Value, true
 }

@@ -2,7 +2,6 @@ package perfsrc
 
 import (
 	"encoding/binary"
-	"sync/atomic"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -109,12 +108,11 @@ func benchPairing(b *testing.B, idle int) {
 		rings[out].add(sample(c.Exit, 100, tid, 0, uint32(out), mmapNr, 0x7f0000000000))
 		slots = append(slots, slot{out, len(rings[out].tsOff) - 1, uint64(2*k + 1)})
 	}
-	s.rings = []*ring{&rings[0].ring, &rings[1].ring}
+	all := []*ring{&rings[0].ring, &rings[1].ring}
 	for i := range idle {
-		s.rings = append(s.rings, &newFakeRing(4096).ring)
-		s.cpus = append(s.cpus, 2+i)
+		all = append(all, &newFakeRing(4096).ring)
+		s.addCPU(2 + i)
 	}
-	s.queues, s.heads, s.lost = make([][]rec, len(s.rings)), make([]int, len(s.rings)), make([]atomic.Uint64, len(s.rings))
 	base := uint64(1)
 	step := func() {
 		for _, sl := range slots {
@@ -124,6 +122,9 @@ func benchPairing(b *testing.B, idle int) {
 		base += 2 * perRound
 		rings[0].refill()
 		rings[1].refill()
+		for i, r := range all {
+			r.drain(i, s)
+		}
 		s.round(false)
 	}
 	for range 4 {

@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/auperf/auperf/internal/host"
 )
 
 func readFixture(t testing.TB, kernel, name string) *Format {
@@ -141,14 +143,14 @@ func FuzzParseFormat(f *testing.F) {
 
 func TestFindTracefsFixture(t *testing.T) {
 	root := t.TempDir()
-	if _, _, err := FindTracefs(Paths{Proc: root, Sys: root, NoMount: true}); err == nil {
+	if _, _, err := FindTracefs(host.Paths{ProcFS: root, SysFS: root}, false); err == nil {
 		t.Fatal("found tracefs in an empty root")
 	}
 	dbg := filepath.Join(root, "kernel/debug/tracing/events")
 	if err := os.MkdirAll(dbg, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	dir, mounted, err := FindTracefs(Paths{Proc: root, Sys: root, NoMount: true})
+	dir, mounted, err := FindTracefs(host.Paths{ProcFS: root, SysFS: root}, false)
 	if err != nil || mounted || dir != filepath.Join(root, "kernel/debug/tracing") {
 		t.Fatalf("FindTracefs = %q, %v, %v", dir, mounted, err)
 	}
@@ -157,7 +159,7 @@ func TestFindTracefsFixture(t *testing.T) {
 	other := filepath.Join(root2, "my trace")
 	os.MkdirAll(filepath.Join(other, "events"), 0o755)
 	os.WriteFile(filepath.Join(root2, "mounts"), []byte("nodev "+filepath.Join(root2, `my\040trace`)+" tracefs rw 0 0\n"), 0o644)
-	dir, _, err = FindTracefs(Paths{Proc: root2, Sys: root2, NoMount: true})
+	dir, _, err = FindTracefs(host.Paths{ProcFS: root2, SysFS: root2}, false)
 	if err != nil || dir != other {
 		t.Fatalf("FindTracefs via mounts = %q, %v", dir, err)
 	}
@@ -165,7 +167,7 @@ func TestFindTracefsFixture(t *testing.T) {
 
 // fakeRoot is a sysfs with 2 CPUs and a tracefs holding the given kernel's
 // fixture formats.
-func fakeRoot(t *testing.T, kernel string) Paths {
+func fakeRoot(t *testing.T, kernel string) host.Paths {
 	t.Helper()
 	root := t.TempDir()
 	sys := filepath.Join(root, "sys")
@@ -182,7 +184,7 @@ func fakeRoot(t *testing.T, kernel string) Paths {
 		os.MkdirAll(d, 0o755)
 		os.WriteFile(filepath.Join(d, "format"), data, 0o644)
 	}
-	return Paths{Proc: filepath.Join(root, "proc"), Sys: sys, Tracefs: tr, NoMount: true}
+	return host.Paths{ProcFS: filepath.Join(root, "proc"), SysFS: sys, TraceFS: tr}
 }
 
 func TestNewOnOldKernel(t *testing.T) {
@@ -200,7 +202,11 @@ func TestNewOnOldKernel(t *testing.T) {
 	if got := s.Events(); len(got) != 1 || got[0] != "mmap" {
 		t.Errorf("Events = %v", got)
 	}
-	tp := s.tps[585]
+	core, err := s.newPairer(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tp := core.tps[585]
 	if tp == nil || !tp.enter || tp.nrOff != 8 || len(tp.args) != 6 || tp.names[5] != "off" {
 		t.Errorf("3.10 enter tracepoint = %+v", tp)
 	}

@@ -2,6 +2,7 @@ package perfsrc
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -17,7 +18,9 @@ import (
 
 	"github.com/auperf/auperf/decode"
 	"github.com/auperf/auperf/event"
+	"github.com/auperf/auperf/internal/host"
 	"github.com/auperf/auperf/internal/ktest"
+	"github.com/auperf/auperf/internal/source"
 	"github.com/auperf/auperf/internal/workload"
 )
 
@@ -352,8 +355,8 @@ func testClock(t *testing.T, perfClock bool) {
 	}, func() {
 		runWorkload(t, bin, "-threads", "2", "-out", truthPath)
 	})
-	if perfClock && (src.clock != -1 || src.calib.pending) {
-		t.Fatalf("clock %d, calibration pending %v", src.clock, src.calib.pending)
+	if perfClock && (src.run.clock.id != -1 || src.run.clock.calib.pending) {
+		t.Fatalf("clock %d, calibration pending %v", src.run.clock.id, src.run.clock.calib.pending)
 	}
 	truth, err := workload.ReadTruth(truthPath)
 	if err != nil {
@@ -394,7 +397,7 @@ func TestIntegrationSelfFilter(t *testing.T) {
 		t.Fatal(err)
 	}
 	tid := int32(unix.Gettid())
-	if !slices.Contains(s.selfTids, tid) {
+	if !slices.Contains(s.k.self.tids, tid) {
 		s.detach()
 		t.Skipf("test thread %d started after attach", tid)
 	}
@@ -408,8 +411,8 @@ func TestIntegrationSelfFilter(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("100 msync calls of our own thread %d; %d own records reached user space", tid, s.nSelf.Load())
-	if n := s.nSelf.Load(); n >= 200 {
+	t.Logf("100 msync calls of our own thread %d; %d own records reached user space", tid, s.run.nSelf.Load())
+	if n := s.run.nSelf.Load(); n >= 200 {
 		t.Errorf("%d own records reached user space: the kernel filter did not apply", n)
 	}
 }
@@ -454,7 +457,7 @@ func TestIntegrationAttachFailureReleases(t *testing.T) {
 		t.Fatal(err)
 	}
 	fds0, maps0 := perfFds(t)
-	s, err := New(Config{Events: []string{"msync", "mmap"}, Paths: Paths{Sys: sys, Tracefs: dir}})
+	s, err := New(Config{Events: []string{"msync", "mmap"}, Paths: host.Paths{SysFS: sys, TraceFS: dir}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -543,7 +546,7 @@ func TestIntegrationCPUOnlineLater(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Self 1: our own calls are the workload here.
-	s, err := New(Config{Events: []string{"msync"}, Self: 1, Paths: Paths{Sys: sys, Tracefs: dir}})
+	s, err := New(Config{Events: []string{"msync"}, Self: 1, Paths: host.Paths{SysFS: sys, TraceFS: dir}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -620,7 +623,7 @@ func TestIntegrationCPUOnlineLater(t *testing.T) {
 // it is not mounted (as on a fresh machine), and unmounting it after.
 func testTracefs(t *testing.T) string {
 	t.Helper()
-	dir, mounted, err := FindTracefs(Paths{})
+	dir, mounted, err := FindTracefs(host.Paths{}, true)
 	if err != nil {
 		ktest.Skip(t, "no tracefs: "+err.Error())
 	}
@@ -632,4 +635,46 @@ func testTracefs(t *testing.T) string {
 		})
 	}
 	return dir
+}
+
+// isTracefs reports whether dir holds tracefs's events directory.
+func isTracefs(dir string) bool {
+	st, err := os.Stat(filepath.Join(dir, "events"))
+	return err == nil && st.IsDir()
+}
+
+// TestIntegrationContract: the source contract on the real kernel: a
+// second Attach returns the first's result without opening more; Close is
+// idempotent and releases everything; Attach and Run after Close are
+// source.ErrClosed and trace nothing.
+func TestIntegrationContract(t *testing.T) {
+	ktest.Require(t)
+	dir := testTracefs(t)
+	fds0, maps0 := perfFds(t)
+	s, err := New(Config{Events: []string{"msync"}, Paths: host.Paths{TraceFS: dir}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Attach(); err != nil {
+		t.Fatal(err)
+	}
+	fds1, maps1 := perfFds(t)
+	if err := s.Attach(); err != nil {
+		t.Fatalf("second Attach: %v", err)
+	}
+	if fds, maps := perfFds(t); fds != fds1 || maps != maps1 {
+		t.Errorf("second Attach opened more: %d fds, %d maps; want %d, %d", fds, maps, fds1, maps1)
+	}
+	s.Close()
+	s.Close()
+	if fds, maps := perfFds(t); fds != fds0 || maps != maps0 {
+		t.Errorf("after Close: %d perf fds and %d mappings, want %d and %d", fds, maps, fds0, maps0)
+	}
+	if err := s.Attach(); !errors.Is(err, source.ErrClosed) {
+		t.Errorf("Attach after Close: %v, want ErrClosed", err)
+	}
+	called := false
+	if err := s.Run(context.Background(), func(*event.Event) { called = true }); !errors.Is(err, source.ErrClosed) || called {
+		t.Errorf("Run after Close: %v (events %v), want ErrClosed and none", err, called)
+	}
 }

@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"os"
 	"path/filepath"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -15,31 +14,27 @@ import (
 	"github.com/auperf/auperf/filter"
 )
 
-// fakeSource is a Source with the 6.18 msync/mmap formats and no kernel:
-// tests feed it ring records.
-func fakeSource(t testing.TB, spec filter.Spec) (*Source, *[]event.Event) {
+// fakeSource is the perf source's core with the 6.18 msync/mmap formats
+// and no kernel: tests feed it ring records.
+func fakeSource(t testing.TB, spec filter.Spec) (*pairer, *[]event.Event) {
 	t.Helper()
 	var calls []*Syscall
-	var maxID uint64
 	for _, name := range []string{"msync", "mmap"} {
-		c := &Syscall{Name: name,
+		calls = append(calls, &Syscall{Name: name,
 			Enter: readFixture(t, "linux-6.18", "sys_enter_"+name),
-			Exit:  readFixture(t, "linux-6.18", "sys_exit_"+name)}
-		calls = append(calls, c)
-		maxID = max(maxID, c.Enter.ID, c.Exit.ID)
+			Exit:  readFixture(t, "linux-6.18", "sys_exit_"+name)})
 	}
 	spec.Init()
-	s := &Source{cfg: Config{Filter: spec}, arch: decode.ArchX86_64, self: 1, calls: calls,
-		cpus: []int{0, 1}, lost: make([]atomic.Uint64, 2), queues: make([][]rec, 2), heads: make([]int, 2),
-		pending: map[int32]rec{}, orphans: map[int32]orphan{}, stale: map[int32]orphan{}, procs: newProcTable(filepath.Join(t.TempDir(), "noproc"))}
-	if err := s.index(maxID); err != nil {
-		t.Fatal(err)
-	}
 	var got []event.Event
-	s.h = func(ev *event.Event) {
-		c := *ev
-		c.Args = append([]event.Arg(nil), ev.Args...)
-		got = append(got, c)
+	s, err := newPairer(pairConfig{Arch: decode.ArchX86_64, Self: 1, Calls: calls, CPUs: []int{0, 1}, Filter: spec,
+		Procs: newProcTable(filepath.Join(t.TempDir(), "noproc")),
+		Handler: func(ev *event.Event) {
+			c := *ev
+			c.Args = append([]event.Arg(nil), ev.Args...)
+			got = append(got, c)
+		}})
+	if err != nil {
+		t.Fatal(err)
 	}
 	return s, &got
 }
@@ -197,7 +192,7 @@ func TestSidebandAndLoss(t *testing.T) {
 		t.Errorf("child: %s", event.AppendJSON(nil, &ev))
 	}
 	lost := (*got)[1]
-	if lost.EventName != event.NameLost || lost.Args[2].Value != 7 || s.Lost() != 7 {
+	if lost.EventName != event.NameLost || lost.Args[2].Value != 7 || s.lostTotal() != 7 {
 		t.Errorf("lost: %s", event.AppendJSON(nil, &lost))
 	}
 	checkForgotten(t, s, 60, "exited child")
@@ -270,14 +265,15 @@ func TestExecWithoutCommExecFlag(t *testing.T) {
 
 func TestOwnThreadFilter(t *testing.T) {
 	s, got := fakeSource(t, filter.Spec{})
-	s.selfTids = []int32{1, 5, 9}
-	if f := s.kernelFilter(); f != "common_pid != 1 && common_pid != 5 && common_pid != 9" {
+	kf := &selfFilter{tids: []int32{1, 5, 9}}
+	s.selfExit = kf.exited
+	if f := kf.String(); f != "common_pid != 1 && common_pid != 5 && common_pid != 9" {
 		t.Fatalf("filter %q", f)
 	}
 	s.record(0, uint32(perf.RecordTypeExit), 0, taskRec(1, 0, 1, 10)) // pid 1 = self, tid 1
 	s.record(0, uint32(perf.RecordTypeExit), 0, taskRec(1, 0, 5, 11)) // tid 5
 	s.round(true)
-	if f := s.kernelFilter(); f != "common_pid != 9" {
+	if f := kf.String(); f != "common_pid != 9" {
 		t.Fatalf("filter after exits %q", f)
 	}
 	if len(*got) != 0 {
@@ -470,7 +466,7 @@ func TestExecveFromThreadPairs(t *testing.T) {
 	}
 	c := &Syscall{Name: "execve", Enter: enter, Exit: exit}
 	s.calls = append(s.calls, c)
-	if err := s.index(enter.ID); err != nil {
+	if err := s.index(); err != nil {
 		t.Fatal(err)
 	}
 	const execveNr = 59
@@ -501,12 +497,12 @@ func TestExecveFromThreadPairs(t *testing.T) {
 func TestCalibrationMidpoint(t *testing.T) {
 	s, _ := fakeSource(t, filter.Spec{})
 	const wall = int64(5e18)
-	s.calib = calibration{tid: 1, t0: wall, t1: wall + 2000, pending: true}
+	s.clock.calib = calibration{tid: 1, t0: wall, t1: wall + 2000, pending: true}
 	b := commRec(1, "auperf", 1000)
 	s.record(0, uint32(perf.RecordTypeComm), 0, b)
 	s.round(true)
-	if want := wall + 1000 - 1000; s.clockOff != want {
-		t.Fatalf("clock offset %d, want %d", s.clockOff, want)
+	if want := wall + 1000 - 1000; s.clock.off != want {
+		t.Fatalf("clock offset %d, want %d", s.clock.off, want)
 	}
 }
 
@@ -525,8 +521,8 @@ func TestLossSweepsGone(t *testing.T) {
 	s.procs.procRoot = root
 	s.procs.m[100] = &proc{comm: "alive", threads: 1}
 	s.procs.m[200] = &proc{comm: "gone", threads: 1}
-	s.cfg.Filter.Procs.Fork(50, 100)
-	s.cfg.Filter.Procs.Fork(50, 200)
+	s.filter.Procs.Fork(50, 100)
+	s.filter.Procs.Fork(50, 200)
 	c := s.calls[0]
 	s.record(0, typSample, 0, sample(c.Enter, 100, 101, 10, 0, msyncNr, 1, 2, 4))
 	s.record(1, typSample, 0, sample(c.Enter, 200, 201, 11, 1, msyncNr, 1, 2, 4))
@@ -544,7 +540,7 @@ func TestLossSweepsGone(t *testing.T) {
 		t.Fatalf("want the gone thread's call without return, got %v", calls)
 	}
 	checkForgotten(t, s, 200, "gone process")
-	if _, ok := s.procs.m[100]; !ok || !s.cfg.Filter.Procs.Contains(100) {
+	if _, ok := s.procs.m[100]; !ok || !s.filter.Procs.Contains(100) {
 		t.Error("living process dropped")
 	}
 	if _, ok := s.pending[101]; !ok || len(s.pending) != 1 {
@@ -554,9 +550,9 @@ func TestLossSweepsGone(t *testing.T) {
 
 // checkForgotten checks that pid is in neither the process table nor the
 // filter's process tree.
-func checkForgotten(t *testing.T, s *Source, pid int, what string) {
+func checkForgotten(t *testing.T, s *pairer, pid int, what string) {
 	t.Helper()
-	if s.cfg.Filter.Procs.Contains(pid) {
+	if s.filter.Procs.Contains(pid) {
 		t.Errorf("%s still in the tree", what)
 	}
 	if _, ok := s.procs.m[int32(pid)]; ok {

@@ -1,141 +1,50 @@
+// Tracepoint formats on tracefs: finding tracefs (through host's locator,
+// mounting it when allowed) and reading one syscall's enter/exit formats.
+
 package perfsrc
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 
-	"golang.org/x/sys/unix"
+	"github.com/auperf/auperf/internal/host"
 )
-
-// Paths are the host paths the perf source reads. Tests and the selector
-// point them at fixture roots; the zero value means the real host.
-type Paths struct {
-	Proc    string // procfs root, default "/proc"
-	Sys     string // sysfs root, default "/sys"
-	Tracefs string // tracefs mount; "" = find it (and mount it when allowed)
-	// NoMount forbids mounting tracefs when it is not mounted.
-	NoMount bool
-}
-
-func (p Paths) proc() string {
-	if p.Proc == "" {
-		return "/proc"
-	}
-	return p.Proc
-}
-
-func (p Paths) sys() string {
-	if p.Sys == "" {
-		return "/sys"
-	}
-	return p.Sys
-}
 
 // ErrNoTracefs is returned when no tracefs with syscall events is found
 // (and none could be mounted).
 var ErrNoTracefs = errors.New("tracefs not found")
 
-// FindTracefs returns the directory holding tracefs's events/ directory:
-// p.Tracefs if set, else /sys/kernel/tracing, /sys/kernel/debug/tracing, or
-// any tracefs (or debugfs + /tracing) listed in /proc/mounts. When none is
-// mounted and p.NoMount is false, it tries to mount tracefs on
-// <sys>/kernel/tracing (as root on 4.1+ kernels) and reports mounted=true;
-// the caller unmounts it when done (Unmount).
-func FindTracefs(p Paths) (dir string, mounted bool, err error) {
-	if p.Tracefs != "" {
-		if isTracefs(p.Tracefs) {
-			return p.Tracefs, false, nil
+// FindTracefs returns the directory holding tracefs's events/ directory,
+// as host.LocateTraceFS finds it (p.TraceFS if set). When none is mounted
+// and mayMount is set, it mounts what the locator says is mountable and
+// reports mounted=true; the caller unmounts it when done (Unmount).
+func FindTracefs(p host.Paths, mayMount bool) (dir string, mounted bool, err error) {
+	ms, _ := host.ReadMounts(p)
+	tf, why := host.LocateTraceFS(p, ms)
+	switch {
+	case tf.State == host.TraceFSMounted:
+		return tf.Dir, false, nil
+	case tf.State == host.TraceFSMountable && mayMount:
+		dir, err := host.MountTraceFS(tf)
+		if err != nil {
+			return "", false, fmt.Errorf("find tracefs: not mounted, and %v: %w", err, ErrNoTracefs)
 		}
-		return "", false, fmt.Errorf("find tracefs: %s has no events directory: %w", p.Tracefs, ErrNoTracefs)
-	}
-	cands := []string{
-		filepath.Join(p.sys(), "kernel/tracing"),
-		filepath.Join(p.sys(), "kernel/debug/tracing"),
-	}
-	cands = append(cands, mountedTracefs(filepath.Join(p.proc(), "mounts"))...)
-	for _, c := range cands {
-		if isTracefs(c) {
-			return c, false, nil
-		}
-	}
-	if p.NoMount {
+		return dir, true, nil
+	case tf.State == host.TraceFSMountable:
 		return "", false, fmt.Errorf("find tracefs: not mounted: %w", ErrNoTracefs)
 	}
-	target := filepath.Join(p.sys(), "kernel/tracing")
-	if err := unix.Mount("nodev", target, "tracefs", 0, ""); err != nil {
-		return "", false, fmt.Errorf("find tracefs: not mounted, and mount tracefs on %s: %v: %w", target, err, ErrNoTracefs)
-	}
-	if !isTracefs(target) {
-		unix.Unmount(target, 0)
-		return "", false, fmt.Errorf("find tracefs: mounted on %s but it has no events: %w", target, ErrNoTracefs)
-	}
-	return target, true, nil
+	return "", false, fmt.Errorf("find tracefs: %s: %w", why, ErrNoTracefs)
 }
 
-// Unmount undoes FindTracefs's mount (or run's debugfs mount on kernels
-// before 4.1). A mount something still uses (a user reading a file in
-// it) is detached: it leaves the tree now and goes when the last user
-// lets go, rather than staying mounted.
+// Unmount undoes FindTracefs's mount: for a debugfs mount, dir is its
+// tracing/ directory and debugfs itself is unmounted.
 func Unmount(dir string) error {
-	err := unix.Unmount(dir, 0)
-	if errors.Is(err, unix.EBUSY) {
-		err = unix.Unmount(dir, unix.MNT_DETACH)
+	if filepath.Base(dir) == "tracing" && filepath.Base(filepath.Dir(dir)) == "debug" {
+		return host.Unmount(filepath.Dir(dir))
 	}
-	return err
-}
-
-func isTracefs(dir string) bool {
-	st, err := os.Stat(filepath.Join(dir, "events"))
-	return err == nil && st.IsDir()
-}
-
-// mountedTracefs lists tracefs mount points (and debugfs's tracing/) from a
-// mounts file.
-func mountedTracefs(mounts string) []string {
-	f, err := os.Open(mounts)
-	if err != nil {
-		return nil
-	}
-	defer f.Close()
-	var out []string
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fs := strings.Fields(sc.Text())
-		if len(fs) < 3 {
-			continue
-		}
-		mp := UnescapeMount(fs[1])
-		switch fs[2] {
-		case "tracefs":
-			out = append(out, mp)
-		case "debugfs":
-			out = append(out, filepath.Join(mp, "tracing"))
-		}
-	}
-	return out
-}
-
-// UnescapeMount undoes /proc/mounts' octal escapes (\040 for a space).
-// The selector reads the same file.
-func UnescapeMount(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			v := (s[i+1]-'0')<<6 | (s[i+2]-'0')<<3 | (s[i+3] - '0')
-			b.WriteByte(v)
-			i += 3
-			continue
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
+	return host.Unmount(dir)
 }
 
 // ReadFormat reads and parses events/<group>/<name>/format under tracefs dir.

@@ -4,53 +4,26 @@ import (
 	"compress/gzip"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
+
+	"github.com/auperf/auperf/internal/host"
 )
 
 // Config says where the host's files are and who answers for the kernel.
-// Every path the selector reads goes through it, so that tests (and
+// Every path the selector reads goes through its Paths, so that tests (and
 // `auperf probe --rootfs`) run on the fixture roots under testdata/roots.
 type Config struct {
-	ProcFS  string // procfs mount, default "/proc"
-	SysFS   string // sysfs mount, default "/sys"
-	TraceFS string // tracefs (events/ inside); "" = find it from ProcFS/mounts
-	RootFS  string // root of everything else (/boot/config-*), default "/"
+	host.Paths
 	// Kernel makes the calls a file cannot answer. nil = the running kernel.
 	Kernel KernelCalls
 }
 
 func (c Config) withDefaults() Config {
-	if c.ProcFS == "" {
-		c.ProcFS = "/proc"
-	}
-	if c.SysFS == "" {
-		c.SysFS = "/sys"
-	}
-	if c.RootFS == "" {
-		c.RootFS = "/"
-	}
+	c.Paths = c.Paths.WithDefaults()
 	if c.Kernel == nil {
 		c.Kernel = HostKernel{}
 	}
 	return c
-}
-
-// proc and sys name a file under ProcFS / SysFS.
-func (c Config) proc(p ...string) string { return filepath.Join(append([]string{c.ProcFS}, p...)...) }
-func (c Config) sys(p ...string) string  { return filepath.Join(append([]string{c.SysFS}, p...)...) }
-
-// hostPath maps an absolute path as the host sees it (a mount point from
-// /proc/mounts, /boot/config-x) into the configured roots.
-func (c Config) hostPath(p string) string {
-	p = filepath.Clean("/" + p)
-	switch {
-	case p == "/sys" || strings.HasPrefix(p, "/sys/"):
-		return filepath.Join(c.SysFS, strings.TrimPrefix(p, "/sys"))
-	case p == "/proc" || strings.HasPrefix(p, "/proc/"):
-		return filepath.Join(c.ProcFS, strings.TrimPrefix(p, "/proc"))
-	}
-	return filepath.Join(c.RootFS, p)
 }
 
 // readTrim reads a small file and trims surrounding white space.
@@ -71,7 +44,7 @@ func isDir(path string) bool {
 // /proc/config.gz (CONFIG_IKCONFIG_PROC) or /boot/config-<release>. It
 // returns nil, with the paths it tried, when neither is there.
 func (c Config) kernelConfig(release string) (map[string]string, string) {
-	if f, err := os.Open(c.proc("config.gz")); err == nil {
+	if f, err := os.Open(c.Proc("config.gz")); err == nil {
 		defer f.Close()
 		if zr, err := gzip.NewReader(f); err == nil {
 			if b, err := io.ReadAll(io.LimitReader(zr, 8<<20)); err == nil {
@@ -81,7 +54,7 @@ func (c Config) kernelConfig(release string) (map[string]string, string) {
 	}
 	if release != "" {
 		p := "/boot/config-" + release
-		if b, err := os.ReadFile(c.hostPath(p)); err == nil {
+		if b, err := os.ReadFile(c.HostPath(p)); err == nil {
 			return parseKernelConfig(string(b)), p
 		}
 	}

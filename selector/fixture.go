@@ -8,6 +8,9 @@ import (
 
 	"golang.org/x/sys/unix"
 	"gopkg.in/yaml.v3"
+
+	"github.com/auperf/auperf/auditsrc"
+	"github.com/auperf/auperf/internal/host"
 )
 
 // FixtureKernel answers KernelCalls from a fixture root's kernel.yaml, so a
@@ -28,8 +31,8 @@ type FixtureKernel struct {
 }
 
 type fixtureAudit struct {
-	Error       string `yaml:"error"`
-	AuditStatus `yaml:",inline"`
+	Error           string `yaml:"error"`
+	auditsrc.Status `yaml:",inline"`
 }
 
 // LoadFixtureKernel reads dir/kernel.yaml.
@@ -60,12 +63,11 @@ func FixtureConfig(dir string) (Config, error) {
 	if err != nil {
 		return Config{}, err
 	}
-	return Config{
+	return Config{Paths: host.Paths{
 		ProcFS: filepath.Join(dir, "proc"),
 		SysFS:  filepath.Join(dir, "sys"),
 		RootFS: dir,
-		Kernel: k,
-	}, nil
+	}, Kernel: k}, nil
 }
 
 func fixtureErr(call, name string) error {
@@ -86,11 +88,11 @@ func (k *FixtureKernel) PerfOpenTracepoint(id uint64) error {
 	return fixtureErr(fmt.Sprintf("perf_event_open tracepoint %d", id), k.PerfOpen)
 }
 
-func (k *FixtureKernel) AuditStatus() (AuditStatus, error) {
+func (k *FixtureKernel) AuditStatus() (auditsrc.Status, error) {
 	if err := fixtureErr("get audit status", k.Audit.Error); err != nil {
-		return AuditStatus{}, err
+		return auditsrc.Status{}, err
 	}
-	return k.Audit.AuditStatus, nil
+	return k.Audit.Status, nil
 }
 
 // errnoByName is the errno called name ("EACCES"), or 0.

@@ -9,10 +9,13 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/auperf/auperf/internal/host"
+
+	"golang.org/x/sys/unix"
+
 	"github.com/auperf/auperf/auditsrc"
 	"github.com/auperf/auperf/decode"
 	"github.com/auperf/auperf/perfsrc"
-	"golang.org/x/sys/unix"
 )
 
 // Result is one probe's answer, a row of `auperf probe`.
@@ -51,7 +54,7 @@ type Host struct {
 	Seccomp  int // /proc/self/status Seccomp: 0 none, 1 strict, 2 filter; -1 unknown
 	Paranoid int // perf_event_paranoid
 
-	TraceFS     TraceFS
+	TraceFS     host.TraceFS
 	TraceFSErr  error
 	SyscallsErr error                  // events/syscalls (CONFIG_FTRACE_SYSCALLS)
 	Tracepoints map[string]Tracepoints // per event that has both
@@ -59,7 +62,7 @@ type Host struct {
 	PerfErr     error                  // perf_event_open on a syscall tracepoint
 	perfProbeTP string                 // the tracepoint tried
 
-	Audit      AuditStatus
+	Audit      auditsrc.Status
 	AuditErr   error  // netlink / AUDIT_GET
 	AuditOwner string // comm of the audit daemon, "" if none
 	Multicast  bool   // an audit daemon owns audit: read alongside it
@@ -79,6 +82,9 @@ type Host struct {
 // of the table).
 var errSkip = errors.New("skip")
 
+// Events are the events the probes were run for.
+func (h *Host) Events() []string { return h.events }
+
 // Probe runs every probe against the host that cfg describes. events are
 // the syscalls whose tracepoints it looks up. It only reads: it mounts
 // nothing, changes no audit setting and closes the perf event it opens.
@@ -86,7 +92,7 @@ func Probe(cfg Config, events []string) *Host {
 	cfg = cfg.withDefaults()
 	h := &Host{cfg: cfg, Seccomp: -1, events: events,
 		Tracepoints: map[string]Tracepoints{}, EventErr: map[string]error{}}
-	h.cmdline = parseCmdline(cfg.proc("cmdline"))
+	h.cmdline = parseCmdline(cfg.Proc("cmdline"))
 	probes := []struct {
 		name string
 		fn   func(*Host) (string, error)
@@ -186,7 +192,7 @@ func (h *Host) kconfig() map[string]string {
 }
 
 func probeRelease(h *Host) (string, error) {
-	rel, err := readTrim(h.cfg.proc("sys/kernel/osrelease"))
+	rel, err := readTrim(h.cfg.Proc("sys/kernel/osrelease"))
 	if err != nil {
 		return "", fmt.Errorf("read kernel release: %w", err)
 	}
@@ -199,7 +205,7 @@ func probeRelease(h *Host) (string, error) {
 
 func probeArch(h *Host) (string, error) {
 	// /proc/sys/kernel/arch exists since 6.1; before, ask uname.
-	if a, err := readTrim(h.cfg.proc("sys/kernel/arch")); err == nil && a != "" {
+	if a, err := readTrim(h.cfg.Proc("sys/kernel/arch")); err == nil && a != "" {
 		h.Arch = a
 		return a, nil
 	}
@@ -209,7 +215,7 @@ func probeArch(h *Host) (string, error) {
 }
 
 func probeCaps(h *Host) (string, error) {
-	st, err := readStatus(h.cfg.proc("self/status"))
+	st, err := readStatus(h.cfg.Proc("self/status"))
 	if err == nil {
 		h.Caps, err = parseCaps(st)
 	}
@@ -252,26 +258,26 @@ func probeSeccomp(h *Host) (string, error) {
 
 func probeTraceFS(h *Host) (string, error) {
 	if h.cfg.TraceFS != "" {
-		h.TraceFS = TraceFS{State: TraceFSMounted, Path: h.cfg.TraceFS, FSType: "tracefs", Dir: h.cfg.TraceFS}
+		h.TraceFS = host.TraceFS{State: host.TraceFSMounted, Path: h.cfg.TraceFS, FSType: "tracefs", Dir: h.cfg.TraceFS}
 		if !isDir(filepath.Join(h.cfg.TraceFS, "events")) {
 			h.TraceFSErr = notSupported("", "%s (configured) has no events directory", h.cfg.TraceFS)
 		}
 		return h.cfg.TraceFS + " (configured)", h.TraceFSErr
 	}
-	ms, err := readMounts(h.cfg)
+	ms, err := host.ReadMounts(h.cfg.Paths)
 	if err != nil {
 		h.TraceFSErr = fmt.Errorf("read mounts: %w", err)
 		return "", h.TraceFSErr
 	}
-	t, why := locateTraceFS(h.cfg, ms)
+	t, why := host.LocateTraceFS(h.cfg.Paths, ms)
 	h.TraceFS = t
 	switch t.State {
-	case TraceFSMounted:
+	case host.TraceFSMounted:
 		if _, err := os.ReadDir(filepath.Join(t.Dir, "events")); err != nil {
 			h.TraceFSErr = notSupported("", "%s is mounted but not readable: %v", t.Path, errors.Unwrap(err))
 		}
 		return fmt.Sprintf("%s (%s, mounted)", t.Path, t.FSType), h.TraceFSErr
-	case TraceFSMountable:
+	case host.TraceFSMountable:
 		v := fmt.Sprintf("%s (%s, not mounted: run mounts it)", t.Path, t.FSType)
 		if h.capsErr == nil && !h.Caps.Has(CapSysAdmin) {
 			h.TraceFSErr = notSupported("", "tracefs is not mounted and mounting it on %s needs CAP_SYS_ADMIN", t.Path)
@@ -286,7 +292,7 @@ func probeSyscallTracepoints(h *Host) (string, error) {
 	if h.TraceFSErr != nil {
 		return "", errSkip
 	}
-	if h.TraceFS.State == TraceFSMountable {
+	if h.TraceFS.State == host.TraceFSMountable {
 		// Cannot look inside before mounting: ask the build config.
 		switch h.kconfig()["CONFIG_FTRACE_SYSCALLS"] {
 		case "y":
@@ -324,7 +330,7 @@ func probeEventTracepoints(h *Host, ev string) (string, error) {
 	err := h.eventTracepoints(ev)
 	if err != nil {
 		h.EventErr[ev] = err
-		if !isMissingSyscall(err) && (h.TraceFSErr != nil || h.SyscallsErr != nil || h.TraceFS.State != TraceFSMounted) {
+		if !isMissingSyscall(err) && (h.TraceFSErr != nil || h.SyscallsErr != nil || h.TraceFS.State != host.TraceFSMounted) {
 			return "", errSkip // the tracefs row already says why
 		}
 		return "", err
@@ -342,7 +348,7 @@ func (h *Host) eventTracepoints(ev string) error {
 		return h.TraceFSErr
 	case h.SyscallsErr != nil:
 		return h.SyscallsErr
-	case h.TraceFS.State == TraceFSMountable:
+	case h.TraceFS.State == host.TraceFSMountable:
 		return errors.New("tracefs is not mounted yet: run looks after mounting it")
 	}
 	tp := decode.TracepointName(h.decodeArch(), ev)
@@ -361,7 +367,7 @@ func (h *Host) eventTracepoints(ev string) error {
 }
 
 func probeParanoid(h *Host) (string, error) {
-	s, err := readTrim(h.cfg.proc("sys/kernel/perf_event_paranoid"))
+	s, err := readTrim(h.cfg.Proc("sys/kernel/perf_event_paranoid"))
 	if errors.Is(err, os.ErrNotExist) {
 		return "", notSupported("", "no /proc/sys/kernel/perf_event_paranoid: kernel built without CONFIG_PERF_EVENTS")
 	}
@@ -408,7 +414,7 @@ func (h *Host) perfOpen() error {
 			break
 		}
 	}
-	if id == 0 && h.TraceFS.State == TraceFSMounted && h.SyscallsErr == nil {
+	if id == 0 && h.TraceFS.State == host.TraceFSMounted && h.SyscallsErr == nil {
 		// None of the requested events has tracepoints: try any syscall's.
 		dir := filepath.Join(h.TraceFS.Dir, "events", "syscalls")
 		if ents, err := os.ReadDir(dir); err == nil {
@@ -519,7 +525,7 @@ func probeAuditOwner(h *Host) (string, error) {
 	if pid == 0 {
 		return "none: auperf receives audit records itself (unicast)", nil
 	}
-	comm, err := readTrim(h.cfg.proc(strconv.FormatUint(uint64(pid), 10), "comm"))
+	comm, err := readTrim(h.cfg.Proc(strconv.FormatUint(uint64(pid), 10), "comm"))
 	if errors.Is(err, os.ErrNotExist) {
 		return fmt.Sprintf("pid %d, not running: a stale registration; auperf takes over (unicast)", pid), nil
 	}
@@ -571,7 +577,7 @@ func probeAuditReaders(h *Host) (string, error) {
 	if h.Audit.Enabled == 2 {
 		return "audit locked: run adds no rule, not even exclusions", nil
 	}
-	f, err := os.Open(h.cfg.proc("net", "netlink"))
+	f, err := os.Open(h.cfg.Proc("net", "netlink"))
 	if err != nil {
 		return "", fmt.Errorf("count audit readers: %w", err)
 	}
@@ -652,9 +658,9 @@ func probeIA32(h *Host) (string, error) {
 		}
 		return "", h.IA32Err
 	}
-	if _, err := os.Stat(h.cfg.proc("sys/abi/vsyscall32")); err == nil {
+	if _, err := os.Stat(h.cfg.Proc("sys/abi/vsyscall32")); err == nil {
 		return "/proc/sys/abi/vsyscall32 exists", nil
-	} else if errors.Is(err, os.ErrNotExist) && isDir(h.cfg.proc("sys/abi")) {
+	} else if errors.Is(err, os.ErrNotExist) && isDir(h.cfg.Proc("sys/abi")) {
 		h.IA32Err = notSupported("", "no /proc/sys/abi/vsyscall32: kernel without CONFIG_IA32_EMULATION")
 		return "", h.IA32Err
 	}
@@ -684,7 +690,7 @@ func (h *Host) perfUsable() error {
 			return err
 		}
 	}
-	if h.PerfErr != nil && (errors.Is(h.PerfErr, ErrNotSupported) || h.TraceFS.State == TraceFSMounted) {
+	if h.PerfErr != nil && (errors.Is(h.PerfErr, ErrNotSupported) || h.TraceFS.State == host.TraceFSMounted) {
 		return h.PerfErr
 	}
 	return nil

@@ -6,6 +6,8 @@ import (
 	"os"
 	"testing"
 
+	"github.com/auperf/auperf/internal/host"
+
 	"golang.org/x/sys/unix"
 
 	"github.com/auperf/auperf/internal/ktest"
@@ -38,7 +40,7 @@ func TestIntegrationProbe(t *testing.T) {
 	if h.PerfErr != nil {
 		t.Fatalf("perf_event_open: %v", h.PerfErr)
 	}
-	if h.TraceFS.State != TraceFSMounted {
+	if h.TraceFS.State != host.TraceFSMounted {
 		ktest.Skip(t, "tracefs not mounted here: "+reason(h.TraceFSErr))
 	}
 	for _, e := range p.Events {
@@ -99,7 +101,7 @@ func openFDs(t *testing.T) int {
 func mountTracefsForTest(t *testing.T) {
 	t.Helper()
 	h := Probe(Config{}, memory)
-	if h.TraceFS.State != TraceFSMountable {
+	if h.TraceFS.State != host.TraceFSMountable {
 		return
 	}
 	p, err := h.Plan(memory, SourceAuto)

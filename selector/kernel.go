@@ -4,10 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
-	"unsafe"
 
-	"github.com/elastic/go-libaudit/v2"
 	"golang.org/x/sys/unix"
+
+	"github.com/auperf/auperf/auditsrc"
+	"github.com/auperf/auperf/perfsrc"
 )
 
 // KernelCalls is what the selector must ask the kernel itself, because no
@@ -23,18 +24,7 @@ type KernelCalls interface {
 	PerfOpenTracepoint(id uint64) error
 	// AuditStatus asks the audit subsystem for its status (AUDIT_GET). The
 	// error keeps the errno of the socket or of the kernel's answer.
-	AuditStatus() (AuditStatus, error)
-}
-
-// AuditStatus is the kernel's audit_status (the fields the selector uses).
-type AuditStatus struct {
-	Enabled      uint32 `yaml:"enabled" json:"enabled"` // 0 off, 1 on, 2 locked
-	Failure      uint32 `yaml:"failure" json:"failure"`
-	PID          uint32 `yaml:"pid" json:"pid"` // the audit daemon's pid, 0 = none
-	RateLimit    uint32 `yaml:"rate_limit" json:"rateLimit"`
-	BacklogLimit uint32 `yaml:"backlog_limit" json:"backlogLimit"`
-	Lost         uint32 `yaml:"lost" json:"lost"`
-	Backlog      uint32 `yaml:"backlog" json:"backlog"`
+	AuditStatus() (auditsrc.Status, error)
 }
 
 // HostKernel answers KernelCalls from the running kernel.
@@ -48,38 +38,11 @@ func (HostKernel) Machine() (string, error) {
 	return unix.ByteSliceToString(u.Machine[:]), nil
 }
 
-func (HostKernel) PerfOpenTracepoint(id uint64) error {
-	attr := unix.PerfEventAttr{
-		Type:        unix.PERF_TYPE_TRACEPOINT,
-		Size:        uint32(unsafe.Sizeof(unix.PerfEventAttr{})),
-		Config:      id,
-		Sample:      1,
-		Sample_type: unix.PERF_SAMPLE_RAW | unix.PERF_SAMPLE_TID | unix.PERF_SAMPLE_TIME | unix.PERF_SAMPLE_CPU,
-		Bits:        unix.PerfBitDisabled,
-	}
-	fd, err := unix.PerfEventOpen(&attr, -1, 0, -1, unix.PERF_FLAG_FD_CLOEXEC)
-	if err != nil {
-		return fmt.Errorf("perf_event_open tracepoint %d: %w", id, err)
-	}
-	return unix.Close(fd)
-}
+// PerfOpenTracepoint is the perf source's own open path.
+func (HostKernel) PerfOpenTracepoint(id uint64) error { return perfsrc.OpenTracepoint(id) }
 
-func (HostKernel) AuditStatus() (AuditStatus, error) {
-	// A unicast client that never calls SetPID: Close only closes the socket.
-	c, err := libaudit.NewAuditClient(nil)
-	if err != nil {
-		return AuditStatus{}, fmt.Errorf("open audit netlink socket: %w", err)
-	}
-	defer c.Close()
-	st, err := c.GetStatus()
-	if err != nil {
-		return AuditStatus{}, fmt.Errorf("get audit status: %w", err)
-	}
-	return AuditStatus{
-		Enabled: st.Enabled, Failure: st.Failure, PID: st.PID, RateLimit: st.RateLimit,
-		BacklogLimit: st.BacklogLimit, Lost: st.Lost, Backlog: st.Backlog,
-	}, nil
-}
+// AuditStatus is the audit source's own status read.
+func (HostKernel) AuditStatus() (auditsrc.Status, error) { return auditsrc.ReadStatus() }
 
 // errnoOf returns the errno inside err, or 0.
 func errnoOf(err error) unix.Errno {

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/auperf/auperf/internal/host"
+
 	"github.com/auperf/auperf/decode"
 )
 
@@ -49,7 +51,7 @@ type PerfPlan struct {
 	// TraceFS is where the tracepoints are; State "mountable" means run
 	// mounts FSType on Path first (and unmounts it on exit), then looks
 	// the tracepoint ids up.
-	TraceFS TraceFS `json:"tracefs"`
+	TraceFS host.TraceFS `json:"tracefs"`
 }
 
 // AuditPlan is the audit source's part of a plan.
@@ -151,7 +153,7 @@ func (h *Host) Plan(events []string, force Source) (*Plan, error) {
 		case isMissingSyscall(evErr):
 			// The kernel lacks the syscall: no source can see a call.
 			ep.Reason = reason(evErr)
-		case perfErr == nil && (evErr == nil || h.TraceFS.State == TraceFSMountable && !errors.Is(evErr, ErrNotSupported)):
+		case perfErr == nil && (evErr == nil || h.TraceFS.State == host.TraceFSMountable && !errors.Is(evErr, ErrNotSupported)):
 			ep.Source = SourcePerf
 			ep.Tracepoint = decode.TracepointName(h.decodeArch(), ev)
 			if ep.Tracepoint == "" {

@@ -7,9 +7,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/auperf/auperf/decode"
+	"github.com/auperf/auperf/internal/host"
 
-	"github.com/auperf/auperf/perfsrc"
+	"github.com/auperf/auperf/decode"
 )
 
 func fixture(t *testing.T, name string) Config {
@@ -149,7 +149,7 @@ func checkPlan(t *testing.T, p *Plan, events []string, w want) {
 		if e.Reason == "" {
 			t.Errorf("%s: no reason", e.Name)
 		}
-		if e.Source == SourcePerf && p.Host.TraceFS.State == TraceFSMounted && (e.EnterID == 0 || e.ExitID == 0) {
+		if e.Source == SourcePerf && p.Host.TraceFS.State == host.TraceFSMounted && (e.EnterID == 0 || e.ExitID == 0) {
 			t.Errorf("%s: perf without tracepoint ids", e.Name)
 		}
 		if w.b32 && e.Source != SourceNone && len(e.B32) == 0 {
@@ -313,31 +313,6 @@ func TestParseRelease(t *testing.T) {
 	}
 }
 
-func TestCovering(t *testing.T) {
-	ms := []mountEntry{{"/", "ext4"}, {"/sys", "sysfs"}, {"/sys/kernel/tracing", "tracefs"}, {"/sys/kernel", "tmpfs"}}
-	if m, _ := covering(ms, "/sys/kernel/tracing"); m.fstype != "tmpfs" {
-		t.Errorf("a tmpfs on /sys/kernel mounted later hides tracefs; got %v", m)
-	}
-	if m, _ := covering(ms, "/sys/kernelx"); m.fstype != "sysfs" {
-		t.Errorf("/sys/kernelx is on sysfs; got %v", m)
-	}
-	// After a pivot_root, /proc/mounts may list "/" after "/sys" (this VM
-	// does): the root mount must not hide what is mounted below it.
-	pivot := []mountEntry{{"/sys", "sysfs"}, {"/sys/kernel/tracing", "tracefs"}, {"/", "ext4"}}
-	if m, _ := covering(pivot, "/sys/kernel/debug"); m.fstype != "sysfs" {
-		t.Errorf("/sys/kernel/debug is on sysfs even with / listed last; got %v", m)
-	}
-	if m, _ := covering(pivot, "/sys/kernel/tracing"); m.fstype != "tracefs" {
-		t.Errorf("tracefs is not hidden by / listed last; got %v", m)
-	}
-	if m, _ := covering(pivot, "/etc"); m.fstype != "ext4" {
-		t.Errorf("/etc is on /; got %v", m)
-	}
-	if got := perfsrc.UnescapeMount(`/mnt/with\040space`); got != "/mnt/with space" {
-		t.Errorf("unescape: %q", got)
-	}
-}
-
 // TestReplanAfterMount: a "mountable" plan becomes a plan with tracepoint
 // ids once run has mounted tracefs (here: another fixture's tracefs).
 func TestReplanAfterMount(t *testing.T) {
@@ -345,7 +320,7 @@ func TestReplanAfterMount(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p.Perf == nil || p.Perf.TraceFS.State != TraceFSMountable {
+	if p.Perf == nil || p.Perf.TraceFS.State != host.TraceFSMountable {
 		t.Fatalf("perf part %+v, want mountable tracefs", p.Perf)
 	}
 	dir := filepath.Join("..", "testdata", "roots", "linux-6.18", "sys", "kernel", "tracing")

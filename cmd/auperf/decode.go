@@ -1,3 +1,5 @@
+// `auperf decode`: audit logs turned into auperf events, offline.
+
 package main
 
 import (
@@ -10,7 +12,7 @@ import (
 
 	"github.com/auperf/auperf/auditsrc"
 	"github.com/auperf/auperf/event"
-	"github.com/auperf/auperf/filter"
+	"github.com/auperf/auperf/internal/trace"
 	"github.com/auperf/auperf/output"
 )
 
@@ -23,14 +25,10 @@ func init() {
 			"becomes one event of the same schema as `auperf run` writes, with source \"audit\". Audit records only\n" +
 			"a0..a3: later arguments are null (mmap's fd comes from the MMAP record). Interpreted output\n" +
 			"(ausearch -i) is not read: use ausearch -r.",
-		Flags: []cli.Flag{
+		Flags: append([]cli.Flag{
 			&cli.StringSliceFlag{Name: "output", Usage: "`SPEC`: json, text, json:PATH, text:PATH, syslog[:udp|tcp|tls://H:P] (repeatable; default text on a terminal, json otherwise)"},
 			&cli.StringFlag{Name: "events", Usage: "comma-separated syscall `LIST` to keep (default: every syscall in the logs)"},
-			&cli.IntSliceFlag{Name: "pid", Usage: "only process `N` (repeatable)"},
-			&cli.StringSliceFlag{Name: "comm", Usage: "only processes named `NAME` (repeatable)"},
-			&cli.IntSliceFlag{Name: "uid", Usage: "only processes of user `N` (repeatable)"},
-			&cli.BoolFlag{Name: "failed", Usage: "only calls that failed"},
-		},
+		}, filterFlags()...),
 		Action: decodeAction,
 	})
 }
@@ -41,18 +39,14 @@ func decodeAction(c *cli.Context) error {
 		return usagef("decode: no FILE given (- reads stdin)")
 	}
 	var cfg auditsrc.LogConfig
-	if s := strings.TrimSpace(c.String("events")); s != "" {
-		for _, n := range strings.Split(s, ",") {
-			if n = strings.TrimSpace(n); n == "" {
-				continue
-			}
-			if !knownSyscall(n) {
-				return usagef("unknown event %q: not a syscall of x86_64, i386 or arm64", n)
-			}
-			cfg.Events = append(cfg.Events, n)
+	if s := c.String("events"); strings.TrimSpace(s) != "" {
+		evs, err := trace.ParseEvents("--events", s, trace.AnyNames)
+		if err != nil {
+			return err
 		}
+		cfg.Events = evs
 	}
-	f, err := decodeFilter(c)
+	f, err := trace.ParseFilter(c.IntSlice("pid"), c.IntSlice("uid"), c.StringSlice("comm"), c.Bool("failed"))
 	if err != nil {
 		return err
 	}
@@ -99,24 +93,4 @@ func decodeAction(c *cli.Context) error {
 		derr = err
 	}
 	return derr
-}
-
-// decodeFilter reads the filter flags of decode (as run's).
-func decodeFilter(c *cli.Context) (filter.Spec, error) {
-	var f filter.Spec
-	for _, pid := range c.IntSlice("pid") {
-		if pid <= 0 {
-			return f, usagef("--pid %d: want a positive process id", pid)
-		}
-		f.PIDs = append(f.PIDs, pid)
-	}
-	for _, uid := range c.IntSlice("uid") {
-		if uid < 0 || uid > 1<<32-1 {
-			return f, usagef("--uid %d: out of range", uid)
-		}
-		f.UIDs = append(f.UIDs, uint32(uid))
-	}
-	f.Comms = c.StringSlice("comm")
-	f.Failed = c.Bool("failed")
-	return f, nil
 }

@@ -1,8 +1,12 @@
+// Exit statuses: a traced command's own, 2 for usage errors.
+
 package main
 
 import (
 	"errors"
 	"strings"
+
+	"github.com/auperf/auperf/internal/trace"
 )
 
 // exitStatus carries a traced command's exit status out of the app.
@@ -13,7 +17,7 @@ func (s exitStatus) Error() string { return "exit status" }
 func asExit(err error, st *exitStatus) bool { return errors.As(err, st) }
 
 func isUsage(err error) bool {
-	var u usageError
+	var u *trace.UsageError
 	if errors.As(err, &u) {
 		return true
 	}

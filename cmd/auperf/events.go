@@ -1,3 +1,5 @@
+// `auperf events`: the event catalog.
+
 package main
 
 import (
@@ -6,8 +8,10 @@ import (
 	"io"
 	"strings"
 
-	"github.com/auperf/auperf/decode"
 	"github.com/urfave/cli/v2"
+
+	"github.com/auperf/auperf/decode"
+	"github.com/auperf/auperf/internal/trace"
 )
 
 func init() {
@@ -43,29 +47,11 @@ func eventsAction(c *cli.Context) error {
 // positional names (nil: the defaults). A name that no syscall table of
 // ours knows is a usage error.
 func catalogNames(list string, args []string) ([]string, error) {
-	var names []string
-	for _, s := range append(strings.Split(list, ","), args...) {
-		for _, name := range strings.Split(s, ",") {
-			name = strings.TrimSpace(name)
-			if name == "" {
-				continue
-			}
-			if !knownSyscall(name) {
-				return nil, usagef("unknown event %q: not a syscall of x86_64, i386 or arm64", name)
-			}
-			names = append(names, name)
-		}
+	all := strings.Join(append([]string{list}, args...), ",")
+	if strings.Trim(all, ", \t") == "" {
+		return nil, nil
 	}
-	return names, nil
-}
-
-func knownSyscall(name string) bool {
-	for _, a := range []decode.Arch{decode.ArchX86_64, decode.ArchI386, decode.ArchARM64} {
-		if _, ok := decode.SyscallNumber(a, name); ok {
-			return true
-		}
-	}
-	return false
+	return trace.ParseEvents("--events", all, trace.AnyNames)
 }
 
 // eventsDoc is what `auperf events --json` prints.

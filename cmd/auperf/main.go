@@ -1,5 +1,8 @@
 // Command auperf traces memory-management syscalls without eBPF, from perf
-// syscall tracepoints or the kernel audit subsystem. See DESIGN.md.
+// syscall tracepoints or the kernel audit subsystem (docs/DESIGN.md). This
+// package holds the command line only: flags, signals and exit statuses;
+// what a command does lives in the packages it calls (internal/trace for
+// run).
 package main
 
 import (
@@ -7,6 +10,8 @@ import (
 	"os"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/auperf/auperf/internal/trace"
 )
 
 // version is stamped by the Makefile (-ldflags -X main.version=...).
@@ -18,12 +23,8 @@ var commands []*cli.Command
 
 func register(c *cli.Command) { commands = append(commands, c) }
 
-// usageError marks a bad invocation: exit status 2, one line on stderr.
-type usageError struct{ msg string }
-
-func (e usageError) Error() string { return e.msg }
-
-func usagef(format string, a ...any) error { return usageError{fmt.Sprintf(format, a...)} }
+// usagef marks a bad invocation: exit status 2, one line on stderr.
+func usagef(format string, a ...any) error { return trace.Usagef(format, a...) }
 
 func newApp() *cli.App {
 	return &cli.App{
@@ -34,7 +35,7 @@ func newApp() *cli.App {
 		EnableBashCompletion: false,
 		HideVersion:          true,
 		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
-			return usageError{err.Error()}
+			return usagef("%v", err)
 		},
 	}
 }

@@ -1,11 +1,15 @@
+// `auperf probe`: what this kernel offers and what run would plan, read-only.
+
 package main
 
 import (
 	"strings"
 
-	"github.com/auperf/auperf/decode"
-	"github.com/auperf/auperf/selector"
 	"github.com/urfave/cli/v2"
+
+	"github.com/auperf/auperf/decode"
+	"github.com/auperf/auperf/internal/trace"
+	"github.com/auperf/auperf/selector"
 )
 
 func init() {
@@ -68,21 +72,7 @@ func parseEvents(s string) ([]string, error) {
 	if strings.TrimSpace(s) == "" {
 		return append([]string(nil), decode.DefaultEvents...), nil
 	}
-	var out []string
-	for _, name := range strings.Split(s, ",") {
-		name = strings.TrimSpace(name)
-		if name == "" {
-			continue
-		}
-		if _, ok := decode.SyscallNumber(decode.ArchX86_64, name); !ok {
-			return nil, usagef("unknown event %q: not a syscall name", name)
-		}
-		out = append(out, name)
-	}
-	if len(out) == 0 {
-		return nil, usagef("--events is empty")
-	}
-	return out, nil
+	return trace.ParseEvents("--events", s, trace.NativeNames)
 }
 
 // selectorConfig builds the selector's host paths from the hidden flags.

@@ -20,7 +20,10 @@ import (
 	"github.com/auperf/auperf/decode"
 	"github.com/auperf/auperf/event"
 	"github.com/auperf/auperf/internal/ktest"
+	"github.com/auperf/auperf/internal/source"
+	"github.com/auperf/auperf/internal/trace"
 	"github.com/auperf/auperf/internal/workload"
+	"github.com/auperf/auperf/perfsrc"
 )
 
 // buildAuperf builds this command into dir.
@@ -722,6 +725,7 @@ type failingSource struct{ closed bool }
 func (*failingSource) Name() string                             { return event.SourcePerf }
 func (*failingSource) Run(context.Context, event.Handler) error { return errors.New("not attached") }
 func (*failingSource) Stats() []event.Counter                   { return nil }
+func (*failingSource) Warnings() []string                       { return nil }
 func (*failingSource) Attach() error                            { return errors.New("simulated attach failure") }
 func (f *failingSource) Close() error                           { f.closed = true; return nil }
 
@@ -732,9 +736,13 @@ func TestIntegrationRunPerfAttachFails(t *testing.T) {
 	ktest.Require(t)
 	guardAudit(t)
 	fs := &failingSource{}
-	saved := sourceCtors["perf"]
-	sourceCtors["perf"] = func(runOptions) (event.Source, error) { return fs, nil }
-	t.Cleanup(func() { sourceCtors["perf"] = saved })
+	saved := traceEnv
+	traceEnv = func() trace.Env {
+		env := saved()
+		env.NewPerf = func(perfsrc.Config) (source.Source, error) { return fs, nil }
+		return env
+	}
+	t.Cleanup(func() { traceEnv = saved })
 	dir := t.TempDir()
 	once := workload.CopyAs(t, dir, "wl-fallback")
 	out := filepath.Join(dir, "out.json")

@@ -4,13 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/auperf/auperf/event"
 	"github.com/auperf/auperf/filter"
+	"github.com/auperf/auperf/internal/source"
 )
 
 // Sink is where events go (output.Fanout).
@@ -19,16 +19,13 @@ type Sink interface {
 	Stats() []event.Counter
 }
 
-// Attacher is a source that can attach before Run (perf opens its events),
-// so that a traced command starts only once tracing is on.
-type Attacher interface {
-	Attach() error
-}
-
 // Config is one pipeline.
 type Config struct {
-	Sources  []event.Source
-	Filter   filter.Spec // Init'ed by Run when not yet
+	Sources []source.Source
+	// Filter is matched on every event. The sources apply the user's
+	// filter themselves (internal/trace leaves this empty); it is for
+	// sources that do not.
+	Filter   filter.Spec
 	Sink     Sink
 	Hostname string
 	// StatsInterval: an auperf_stats event this often (0: only at the end).
@@ -64,36 +61,13 @@ func New(cfg Config) (*Pipeline, error) {
 	return &Pipeline{cfg: cfg}, nil
 }
 
-// Attach attaches every source that can attach ahead of Run. When one
-// fails, the others are closed (io.Closer) and the pipeline must not Run.
-func (p *Pipeline) Attach() error {
-	for _, s := range p.cfg.Sources {
-		if a, ok := s.(Attacher); ok {
-			if err := a.Attach(); err != nil {
-				p.Close()
-				return fmt.Errorf("attach %s source: %w", s.Name(), err)
-			}
-		}
-	}
-	return nil
-}
-
-// Close releases the sources of a pipeline that will not Run.
-func (p *Pipeline) Close() {
-	for _, s := range p.cfg.Sources {
-		if c, ok := s.(io.Closer); ok {
-			c.Close()
-		}
-	}
-}
-
 // handle is every source's handler.
 func (p *Pipeline) handle(ev *event.Event) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.received.Add(1)
-	if ev.EventName == event.NameLost && len(ev.Args) > 2 {
-		p.lost.Add(ev.Args[2].Value)
+	if n, ok := ev.LostCount(); ok {
+		p.lost.Add(n)
 	}
 	if ev.HostName == "" {
 		ev.HostName = p.cfg.Hostname

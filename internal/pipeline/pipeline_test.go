@@ -9,6 +9,7 @@ import (
 
 	"github.com/auperf/auperf/event"
 	"github.com/auperf/auperf/filter"
+	"github.com/auperf/auperf/internal/source"
 )
 
 type fakeSource struct {
@@ -18,7 +19,10 @@ type fakeSource struct {
 	wait   bool // run until ctx is done
 }
 
-func (f *fakeSource) Name() string { return f.name }
+func (f *fakeSource) Name() string       { return f.name }
+func (f *fakeSource) Attach() error      { return nil }
+func (f *fakeSource) Close() error       { return nil }
+func (f *fakeSource) Warnings() []string { return nil }
 func (f *fakeSource) Run(ctx context.Context, h event.Handler) error {
 	for i := range f.events {
 		h(&f.events[i])
@@ -59,7 +63,7 @@ func TestMergeFilterStats(t *testing.T) {
 	a := &fakeSource{name: "perf", events: []event.Event{sys(1, "msync", 0), sys(2, "mmap", -12), lost}}
 	b := &fakeSource{name: "audit", events: []event.Event{sys(1, "munmap", -22), sys(3, "mlock", 0)}}
 	sink := &memSink{}
-	p, err := New(Config{Sources: []event.Source{a, b}, Sink: sink, Hostname: "h1",
+	p, err := New(Config{Sources: []source.Source{a, b}, Sink: sink, Hostname: "h1",
 		Filter: filter.Spec{Failed: true}, Now: func() time.Time { return time.Unix(0, 99) }})
 	if err != nil {
 		t.Fatal(err)
@@ -100,7 +104,7 @@ func TestMergeFilterStats(t *testing.T) {
 func TestSourceErrorStopsOthers(t *testing.T) {
 	bad := &fakeSource{name: "audit", err: errors.New("boom")}
 	good := &fakeSource{name: "perf", wait: true}
-	p, _ := New(Config{Sources: []event.Source{good, bad}, Sink: &memSink{}})
+	p, _ := New(Config{Sources: []source.Source{good, bad}, Sink: &memSink{}})
 	done := make(chan error)
 	go func() { done <- p.Run(context.Background()) }()
 	select {
