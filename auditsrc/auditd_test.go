@@ -1,3 +1,6 @@
+// Kernel tests next to a real auditd: multicast reading, its rules and
+// backlog left alone.
+
 package auditsrc
 
 import (

@@ -1,3 +1,6 @@
+// Benchmarks of the reader: recorded kernel records of the bench loop,
+// full and lean, to events (and JSON); test helpers for readers.
+
 package auditsrc
 
 import (

@@ -1,3 +1,6 @@
+// The audit source's configuration: its settings, their defaults, and
+// the parsers of the choices a user makes (backpressure, lean, mode).
+
 package auditsrc
 
 import (

@@ -1,3 +1,6 @@
+// Helpers of the kernel tests: the audit state guarded around each test, a
+// running source, the workload and its truth checked against events.
+
 package auditsrc
 
 import (

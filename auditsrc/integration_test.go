@@ -1,3 +1,6 @@
+// Kernel tests of exact capture: the workload's calls (64- and 32-bit)
+// against its truth, the filters, the contract.
+
 package auditsrc
 
 import (

@@ -1,3 +1,6 @@
+// Lean records: the two keyless exclusions of PROCTITLE and EOE while
+// auperf is the only audit reader, and how they are undone.
+
 package auditsrc
 
 import (

@@ -1,3 +1,6 @@
+// Tests of lean records: grouping without EOE, the lean boundary, loss
+// accounting, and (kernel) their start and end next to other readers.
+
 package auditsrc
 
 import (
@@ -11,7 +14,6 @@ import (
 	"unsafe"
 
 	libaudit "github.com/elastic/go-libaudit/v2"
-
 	"golang.org/x/sys/unix"
 
 	"github.com/auperf/auperf/decode"

@@ -1,3 +1,6 @@
+// Tests of audit log decoding against logs recorded from a real auditd
+// (RAW, ENRICHED), and the recorder that made them (-record).
+
 package auditsrc
 
 import (

@@ -1,3 +1,6 @@
+// The test binary as a helper process that runs a source until a signal,
+// so that tests can kill it like a real run.
+
 package auditsrc
 
 import (

@@ -1,3 +1,6 @@
+// The audit netlink socket: its own recvmmsg batches for records, and the
+// request/reply side go-libaudit's client uses.
+
 package auditsrc
 
 import (

@@ -1,3 +1,6 @@
+// Tests of record and rule parsing, rule building, state warnings, and the
+// fuzz targets of the parsers.
+
 package auditsrc
 
 import (

@@ -1,3 +1,6 @@
+// The state file: what a running source found and changed, locked in
+// /run/auperf so that the next start after a crash restores it.
+
 package auditsrc
 
 import (

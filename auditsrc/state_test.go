@@ -1,3 +1,6 @@
+// Kernel tests of restoring: every way a source stops (SIGTERM under load,
+// SIGKILL then the next start, a failed attach) leaves audit as found.
+
 package auditsrc
 
 import (

@@ -1,3 +1,6 @@
+// The `-- COMMAND` tree: the command started in an audit session of its own
+// and the rules narrowed to that session.
+
 package auditsrc
 
 import (

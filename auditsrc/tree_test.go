@@ -1,3 +1,6 @@
+// Kernel tests of the command tree: its whole tree seen, nothing else, and
+// a stop that comes while the session is set up.
+
 package auditsrc
 
 import (

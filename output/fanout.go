@@ -8,8 +8,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/auperf/auperf/event"
 	"golang.org/x/sys/unix"
+
+	"github.com/auperf/auperf/event"
 )
 
 // Options are the defaults that specs' query parameters override, and the

@@ -6,8 +6,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/auperf/auperf/internal/ktest"
 	"golang.org/x/sys/unix"
+
+	"github.com/auperf/auperf/internal/ktest"
 )
 
 // TestIntegrationFullFilesystem fills a 64 KiB tmpfs under a file sink:

@@ -5,8 +5,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/auperf/auperf/event"
 	"github.com/leodido/go-syslog/v4/rfc5424"
+
+	"github.com/auperf/auperf/event"
 )
 
 // FuzzParseSpec: no spec makes the parser panic, and an accepted spec has

@@ -11,8 +11,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/auperf/auperf/event"
 	"github.com/leodido/go-syslog/v4/rfc5424"
+
+	"github.com/auperf/auperf/event"
 )
 
 // testEvent fills ev as a perf msync event whose threadId is seq, without

@@ -14,8 +14,9 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/auperf/auperf/event"
 	"golang.org/x/sys/unix"
+
+	"github.com/auperf/auperf/event"
 )
 
 // sdID is the SD-ID of auperf's structured data element. 32473 is the

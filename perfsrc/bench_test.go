@@ -1,3 +1,6 @@
+// Benchmarks of the hot path: a raw sample through drain, parse and emit,
+// and the merge and pairing of two CPUs' rings (with idle CPUs).
+
 package perfsrc
 
 import (

@@ -1,3 +1,7 @@
+// Tracepoint format files: tracefs's description of a tracepoint's binary
+// record (field names, offsets, sizes, signedness), parsed for any kernel
+// layout (__syscall_nr or the older nr, whatever common fields).
+
 package perfsrc
 
 import (

@@ -1,3 +1,6 @@
+// Tests of format parsing against recorded format files of several kernels,
+// finding tracefs on fixture roots, and New on an old kernel's formats.
+
 package perfsrc
 
 import (

@@ -1,3 +1,6 @@
+// The process table: what perf samples do not carry (comm, exe, parent,
+// uid), seeded from /proc and kept current by side-band records.
+
 package perfsrc
 
 import (

@@ -1,3 +1,6 @@
+// The perf ring: one mmapped ring per CPU, read in place by one poller
+// (records that wrap the ring's end are copied once).
+
 package perfsrc
 
 import (

@@ -1,3 +1,5 @@
+// Capabilities: the effective set from /proc/self/status, by name.
+
 package selector
 
 import (

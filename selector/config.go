@@ -1,3 +1,6 @@
+// Where the selector reads the host (host.Paths) and who answers for the
+// kernel, and the kernel build config.
+
 package selector
 
 import (

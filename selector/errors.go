@@ -1,3 +1,6 @@
+// The probes' error contract: nil, ErrNotSupported (typed, with the
+// reason), or could not tell; and the refusal of a forced source.
+
 package selector
 
 import (

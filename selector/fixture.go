@@ -1,3 +1,5 @@
+// Fixture roots: a fake host's kernel answers from its kernel.yaml.
+
 package selector
 
 import (

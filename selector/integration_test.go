@@ -1,3 +1,5 @@
+// Kernel test: probing this machine itself, read-only.
+
 package selector
 
 import (
@@ -6,10 +8,9 @@ import (
 	"os"
 	"testing"
 
-	"github.com/auperf/auperf/internal/host"
-
 	"golang.org/x/sys/unix"
 
+	"github.com/auperf/auperf/internal/host"
 	"github.com/auperf/auperf/internal/ktest"
 )
 

@@ -1,3 +1,6 @@
+// What only the kernel can answer (uname, perf_event_open, AUDIT_GET),
+// asked through the sources' own code paths.
+
 package selector
 
 import (

@@ -1,3 +1,6 @@
+// The plan: per event the best source and why, each source's part, and
+// planning again after a mount or a failed perf start.
+
 package selector
 
 import (
@@ -5,9 +8,8 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/auperf/auperf/internal/host"
-
 	"github.com/auperf/auperf/decode"
+	"github.com/auperf/auperf/internal/host"
 )
 
 // Source is a mechanism that reports syscalls, or the user's choice of one.

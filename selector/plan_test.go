@@ -1,3 +1,5 @@
+// Tests of plans and probe answers on every fixture root.
+
 package selector
 
 import (
@@ -7,9 +9,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/auperf/auperf/internal/host"
-
 	"github.com/auperf/auperf/decode"
+	"github.com/auperf/auperf/internal/host"
 )
 
 func fixture(t *testing.T, name string) Config {

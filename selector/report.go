@@ -1,3 +1,5 @@
+// The report `auperf probe` prints: text and JSON.
+
 package selector
 
 import (

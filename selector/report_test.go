@@ -1,3 +1,5 @@
+// Tests of the report's JSON shape on every fixture.
+
 package selector
 
 import (

@@ -1,3 +1,5 @@
+// Tests of the fixture kernel's strict parsing.
+
 package selector
 
 import (

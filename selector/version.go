@@ -1,3 +1,5 @@
+// Kernel versions: parsing a release, and the version that added a syscall.
+
 package selector
 
 import (

@@ -34,9 +34,10 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/auperf/auperf/internal/bench"
 	"github.com/auperf/auperf/internal/ktest"
-	"golang.org/x/sys/unix"
 )
 
 func main() {

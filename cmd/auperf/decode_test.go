@@ -1,3 +1,5 @@
+// Tests of `auperf decode` on recorded logs: events, filters, usage, stdin.
+
 package main
 
 import (

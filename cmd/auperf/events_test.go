@@ -1,3 +1,5 @@
+// Tests of `auperf events`: the catalog as JSON and text.
+
 package main
 
 import (

@@ -1,3 +1,6 @@
+// Tests of `auperf probe`: golden outputs on every fixture root, exit
+// statuses, and (kernel) a masked tracefs.
+
 package main
 
 import (

@@ -1,3 +1,5 @@
+// Kernel test of SIGHUP: logrotate's rename, and nothing lost across it.
+
 package main
 
 import (

@@ -1,3 +1,5 @@
+// `auperf version`.
+
 package main
 
 import (

@@ -14,8 +14,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/auperf/auperf/internal/workload"
 	"golang.org/x/sys/unix"
+
+	"github.com/auperf/auperf/internal/workload"
 )
 
 // Row names, in table order.

@@ -1,3 +1,5 @@
+// Tests of the tracefs locator on fake roots and mount tables.
+
 package host
 
 import (

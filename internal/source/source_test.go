@@ -1,3 +1,5 @@
+// Tests of the contract's Attach and Close rules.
+
 package source
 
 import (

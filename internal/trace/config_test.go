@@ -1,3 +1,6 @@
+// Tests of the config file: every key, one-line refusals with file and line,
+// and the fuzz target.
+
 package trace
 
 import (

@@ -1,3 +1,6 @@
+// Tests of the settings: every refusal, the defaults, command mode, the
+// event-list parser, and the fuzz target.
+
 package trace
 
 import (

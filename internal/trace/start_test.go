@@ -1,3 +1,6 @@
+// Tests of start without root: fake sources and mounts on fixture roots,
+// for the perf-to-audit fallback, refusals, mounting and the command.
+
 package trace
 
 import (

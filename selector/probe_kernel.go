@@ -1,0 +1,159 @@
+// Probes of the kernel itself: release, arch, our capabilities, seccomp,\nthe command line and build config, ia32 emulation.
+
+package selector
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/auperf/auperf/decode"
+)
+
+func parseCmdline(path string) map[string]string {
+	s, err := readTrim(path)
+	m := map[string]string{}
+	if err != nil {
+		return m
+	}
+	for _, f := range strings.Fields(s) {
+		if f == "--" { // the rest is init's
+			break
+		}
+		k, v, _ := strings.Cut(f, "=")
+		m[k] = v
+	}
+	return m
+}
+
+// kernelBool parses a boot parameter as the kernel's kstrtobool does.
+func kernelBool(s string) (bool, bool) {
+	switch strings.ToLower(s) {
+	case "1", "y", "yes", "on", "true":
+		return true, true
+	case "0", "n", "no", "off", "false":
+		return false, true
+	}
+	return false, false
+}
+
+func (h *Host) kconfig() map[string]string {
+	if h.config == nil && h.configSrc == "" {
+		h.config, h.configSrc = h.cfg.kernelConfig(h.Release)
+		if h.config == nil {
+			h.configSrc = "-"
+		}
+	}
+	return h.config
+}
+
+func probeRelease(h *Host) (string, error) {
+	rel, err := readTrim(h.cfg.Proc("sys/kernel/osrelease"))
+	if err != nil {
+		return "", fmt.Errorf("read kernel release: %w", err)
+	}
+	h.Release = rel
+	if h.Version, err = ParseRelease(rel); err != nil {
+		return rel, err
+	}
+	return rel, nil
+}
+
+func probeArch(h *Host) (string, error) {
+	// /proc/sys/kernel/arch exists since 6.1; before, ask uname.
+	if a, err := readTrim(h.cfg.Proc("sys/kernel/arch")); err == nil && a != "" {
+		h.Arch = a
+		return a, nil
+	}
+	a, err := h.cfg.Kernel.Machine()
+	h.Arch = a
+	return a, err
+}
+
+func probeCaps(h *Host) (string, error) {
+	st, err := readStatus(h.cfg.Proc("self/status"))
+	if err == nil {
+		h.Caps, err = parseCaps(st)
+	}
+	if s, ok := st["Seccomp"]; ok {
+		h.Seccomp, _ = strconv.Atoi(s)
+	}
+	if err != nil {
+		h.capsErr = fmt.Errorf("read capabilities: %w", err)
+		return "", h.capsErr
+	}
+	var have, lack []string
+	for _, c := range capNames {
+		if h.Caps.Has(c.bit) {
+			have = append(have, c.name)
+		} else {
+			lack = append(lack, c.name)
+		}
+	}
+	v := fmt.Sprintf("CapEff=%016x", uint64(h.Caps))
+	if len(have) > 0 {
+		v += " has " + strings.Join(have, ",")
+	}
+	if len(lack) > 0 {
+		v += " lacks " + strings.Join(lack, ",")
+	}
+	return v, nil
+}
+
+func probeSeccomp(h *Host) (string, error) {
+	switch h.Seccomp {
+	case -1:
+		return "", errSkip
+	case 0:
+		return "0 (no filter)", nil
+	case 1:
+		return "1 (strict)", nil
+	}
+	return fmt.Sprintf("%d (a filter is active: it may refuse perf_event_open)", h.Seccomp), nil
+}
+
+// probeIA32: 32-bit x86 processes (int 0x80) on x86_64 need
+// CONFIG_IA32_EMULATION, which 6.7+ can also switch off at boot
+// (ia32_emulation=, CONFIG_IA32_EMULATION_DEFAULT_DISABLED). Without a
+// kernel config, /proc/sys/abi/vsyscall32 exists exactly when the kernel
+// has ia32 emulation (arch/x86/entry/vdso/vdso32-setup.c).
+func probeIA32(h *Host) (string, error) {
+	if h.Arch != "x86_64" {
+		return "", notSupported("", "arch %q: auperf knows no 32-bit ABI here", h.Arch)
+	}
+	param, hasParam := h.cmdline["ia32_emulation"]
+	on, valid := kernelBool(param)
+	if hasParam && valid && !on {
+		h.IA32Err = notSupported("", "ia32_emulation=%s on the kernel command line: 32-bit processes cannot run", param)
+		return "", h.IA32Err
+	}
+	if cfg := h.kconfig(); cfg != nil {
+		switch {
+		case cfg["CONFIG_IA32_EMULATION"] != "y":
+			h.IA32Err = notSupported("", "kernel built without CONFIG_IA32_EMULATION (%s): 32-bit processes cannot run", h.configSrc)
+		case cfg["CONFIG_IA32_EMULATION_DEFAULT_DISABLED"] == "y" && !(hasParam && on):
+			h.IA32Err = notSupported("", "CONFIG_IA32_EMULATION_DEFAULT_DISABLED and no ia32_emulation=1 on the kernel command line")
+		default:
+			return "CONFIG_IA32_EMULATION=y (" + h.configSrc + ")", nil
+		}
+		return "", h.IA32Err
+	}
+	if _, err := os.Stat(h.cfg.Proc("sys/abi/vsyscall32")); err == nil {
+		return "/proc/sys/abi/vsyscall32 exists", nil
+	} else if errors.Is(err, os.ErrNotExist) && isDir(h.cfg.Proc("sys/abi")) {
+		h.IA32Err = notSupported("", "no /proc/sys/abi/vsyscall32: kernel without CONFIG_IA32_EMULATION")
+		return "", h.IA32Err
+	}
+	h.IA32Err = errors.New("no kernel config and no /proc/sys/abi to tell")
+	return "", h.IA32Err
+}
+
+// decodeArch is the decode table of the host's native syscalls.
+func (h *Host) decodeArch() decode.Arch {
+	if h.Arch == "aarch64" {
+		return decode.ArchARM64
+	}
+	return decode.ArchX86_64
+}
