@@ -12,7 +12,8 @@ import (
 )
 
 // DefaultKey tags every rule auperf adds; only rules with it are deleted.
-const DefaultKey = "auperf"
+// It is the catalog's key (decode.AuditKey): one key, one definition.
+const DefaultKey = decode.AuditKey
 
 // Backpressure is what the kernel does when auperf reads too slowly and
 // the audit backlog is full. It applies while auperf is the audit daemon;

@@ -39,7 +39,8 @@ func I386Names(event string) []string {
 }
 
 // Catalog describes the named events (DefaultEvents if names is nil), in
-// the order given. A name no table knows still gets an entry, with no
+// the order given, for this machine's arch (NativeArch): its tracepoints
+// and audit rules, and on x86_64 the b32 rules of its 32-bit callers. A name no table knows still gets an entry, with no
 // tracepoints and no rules; callers validate names with SyscallNumber.
 func Catalog(names []string) []CatalogEntry {
 	if names == nil {
@@ -52,14 +53,17 @@ func Catalog(names []string) []CatalogEntry {
 			e.Description = s.Description
 			e.Args = s.Args
 		}
-		if _, ok := SyscallNumber(ArchX86_64, name); ok {
-			if tp := TracepointName(ArchX86_64, name); tp != "" {
+		native := NativeArch()
+		if _, ok := SyscallNumber(native, name); ok {
+			if tp := TracepointName(native, name); tp != "" {
 				e.Tracepoints = []string{"syscalls:sys_enter_" + tp, "syscalls:sys_exit_" + tp}
 			}
-			e.AuditRules = append(e.AuditRules, AuditRule(ArchX86_64, []string{name}))
+			e.AuditRules = append(e.AuditRules, AuditRule(native, []string{name}))
 		}
-		if i386 := I386Names(name); i386 != nil {
-			e.AuditRules = append(e.AuditRules, AuditRule(ArchI386, i386))
+		if native == ArchX86_64 {
+			if i386 := I386Names(name); i386 != nil {
+				e.AuditRules = append(e.AuditRules, AuditRule(ArchI386, i386))
+			}
 		}
 		out = append(out, e)
 	}
