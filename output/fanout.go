@@ -358,10 +358,20 @@ func (f *Fanout) Reopen() {
 // pipe nobody reads, a file on a hung NFS mount), is left behind and
 // named in the error: Close never hangs.
 func (f *Fanout) Close() error {
+	if !f.stopIntake() {
+		return nil
+	}
+	stuck := f.waitSinks()
+	return f.closeWriters(stuck)
+}
+
+// stopIntake dispatches the batches being filled, closes every sink's
+// queue and stops the flusher. It reports false when f was closed already.
+func (f *Fanout) stopIntake() bool {
 	f.mu.Lock()
 	if f.closed {
 		f.mu.Unlock()
-		return nil
+		return false
 	}
 	f.closed = true
 	for _, g := range f.groups {
@@ -373,52 +383,68 @@ func (f *Fanout) Close() error {
 	f.mu.Unlock()
 	close(f.stopFlusher)
 	<-f.flusherDone
+	return true
+}
 
-	timer := time.NewTimer(f.closeWait)
-	defer timer.Stop()
-	aborted, expired := false, false
+// waitSinks waits for the sinks to write what they hold, for closeWait.
+// Then every sink still writing is told to abort, and waited for another
+// closeWait plus two write timeouts: a sink blocked in a socket write
+// returns within its write timeout (one dial and one write at most). A
+// sink still running after that is blocked in a write without a timeout
+// (a pipe nobody reads, a hung NFS mount): it is given up, and returned.
+func (f *Fanout) waitSinks() map[*sink]bool {
+	deadline := time.NewTimer(f.closeWait)
+	defer deadline.Stop()
+	if f.waitAll(deadline.C) {
+		return nil
+	}
+	for _, sk := range f.running() {
+		close(sk.abort)
+	}
+	deadline.Reset(f.closeWait + 2*f.writeTimeout)
+	if f.waitAll(deadline.C) {
+		return nil
+	}
 	stuck := map[*sink]bool{}
+	for _, sk := range f.running() {
+		stuck[sk] = true
+	}
+	return stuck
+}
+
+// waitAll waits until every sink is done, or expire fires (false).
+func (f *Fanout) waitAll(expire <-chan time.Time) bool {
 	for _, sk := range f.sinks {
-		for {
-			if expired {
-				select {
-				case <-sk.done:
-				default:
-					stuck[sk] = true
-				}
-				break
-			}
-			select {
-			case <-sk.done:
-			case <-timer.C:
-				if !aborted {
-					// Give up on all that are left; a sink blocked in
-					// a socket write returns within its write timeout
-					// (one dial and one write at most).
-					aborted = true
-					for _, s := range f.sinks {
-						select {
-						case <-s.done:
-						default:
-							close(s.abort)
-						}
-					}
-					timer.Reset(f.closeWait + 2*f.writeTimeout)
-				} else {
-					// Blocked in a write without a timeout (a pipe
-					// nobody reads, a hung NFS mount): leave it.
-					expired = true
-				}
-				continue
-			}
-			break
+		select {
+		case <-sk.done:
+		case <-expire:
+			return false
 		}
 	}
+	return true
+}
+
+// running lists the sinks whose goroutine has not ended.
+func (f *Fanout) running() []*sink {
+	var out []*sink
+	for _, sk := range f.sinks {
+		select {
+		case <-sk.done:
+		default:
+			out = append(out, sk)
+		}
+	}
+	return out
+}
+
+// closeWriters closes every sink's writer but those stuck (their
+// goroutine still uses it) and says what each lost.
+func (f *Fanout) closeWriters(stuck map[*sink]bool) error {
 	var errs []error
 	for _, sk := range f.sinks {
 		if stuck[sk] {
 			errs = append(errs, fmt.Errorf("output %s is stuck in a write: gave up on it, the events it held are lost uncounted", sk.spec.name))
-			continue // its goroutine still uses the writer
+			continue
 		}
 		if err := sk.w.close(); err != nil {
 			errs = append(errs, fmt.Errorf("close output %s: %w", sk.spec.name, err))
