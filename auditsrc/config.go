@@ -9,6 +9,7 @@ import (
 
 	"github.com/auperf/auperf/decode"
 	"github.com/auperf/auperf/filter"
+	"github.com/auperf/auperf/internal/host"
 )
 
 // DefaultKey tags every rule auperf adds; only rules with it are deleted.
@@ -152,6 +153,11 @@ type Config struct {
 	// EOE before it is emitted without (0: 2s).
 	StatusInterval time.Duration
 	EOETimeout     time.Duration
+
+	// Paths is where the host's procfs is, for the audit listeners of
+	// /proc/net/netlink (lean records). The command's loginuid is written
+	// through the real /proc/self: it is our own thread's.
+	Paths host.Paths
 
 	// StateDir holds the saved audit state of a running source, so that
 	// a run after a crash restores what the crashed one found ("" =

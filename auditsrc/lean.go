@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/auperf/auperf/decode"
+	"github.com/auperf/auperf/internal/host"
 )
 
 // Lean records.
@@ -70,11 +71,11 @@ func LeanEvents(events []string) bool {
 // noOtherReader reports whether no other socket listens to audit's
 // multicast group and we can tell (same network namespace as init: the
 // kernel multicasts audit records in the initial one only).
-var noOtherReader = func() bool {
-	if !initNetNS() {
+func noOtherReader(p host.Paths) bool {
+	if !initNetNS(p) {
 		return false
 	}
-	f, err := os.Open("/proc/net/netlink")
+	f, err := os.Open(p.Proc("net", "netlink"))
 	if err != nil {
 		return false
 	}
@@ -86,12 +87,12 @@ var noOtherReader = func() bool {
 // initNetNS reports whether we are in the initial network namespace: as
 // pid 1's, or, where pid 1 is out of reach (a pid namespace, no ptrace
 // access), by the fixed inode kernels since 6.x give the initial one.
-func initNetNS() bool {
-	self, err := os.Readlink("/proc/self/ns/net")
+func initNetNS(p host.Paths) bool {
+	self, err := os.Readlink(p.Proc("self", "ns", "net"))
 	if err != nil {
 		return false
 	}
-	if init, err := os.Readlink("/proc/1/ns/net"); err == nil {
+	if init, err := os.Readlink(p.Proc("1", "ns", "net")); err == nil {
 		return self == init
 	}
 	return self == initNetNSLink

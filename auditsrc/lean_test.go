@@ -18,6 +18,7 @@ import (
 
 	"github.com/auperf/auperf/decode"
 	"github.com/auperf/auperf/event"
+	"github.com/auperf/auperf/internal/host"
 	"github.com/auperf/auperf/internal/ktest"
 )
 
@@ -238,7 +239,7 @@ func TestIntegrationLean(t *testing.T) {
 	if exclusionsLoaded(t) != 0 {
 		ktest.Skip(t, "this host already excludes PROCTITLE or EOE records")
 	}
-	if !noOtherReader() {
+	if !noOtherReader(host.Paths{}) {
 		ktest.Skip(t, "another process reads audit by multicast here: lean mode stays off")
 	}
 	bin := workloadCopy(t, "auperf-wl-lean")

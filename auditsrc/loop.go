@@ -119,7 +119,7 @@ func (ss *session) loop(ctx context.Context, out emitter) (err error) {
 		if now.Sub(lastStatus) >= s.cfg.StatusInterval {
 			pollLost()
 			lastStatus = now
-			if ss.lean && !noOtherReader() {
+			if ss.lean && !noOtherReader(s.cfg.Paths) {
 				// Someone else reads audit now: give them full events.
 				if err := ss.endLean(r); err != nil {
 					return err

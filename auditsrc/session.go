@@ -194,7 +194,7 @@ func (ss *session) attach(cur State) error {
 			ss.left.BacklogWaitTime = set.BacklogWaitTime
 		}
 	}
-	if ss.unicast && s.leanEligible() && noOtherReader() {
+	if ss.unicast && s.leanEligible() && noOtherReader(s.cfg.Paths) {
 		if err := ss.startLean(cur.Rules); err != nil {
 			return err
 		}

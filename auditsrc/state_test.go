@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/auperf/auperf/internal/host"
+
 	libaudit "github.com/elastic/go-libaudit/v2"
 	"golang.org/x/sys/unix"
 
@@ -71,7 +73,7 @@ func TestIntegrationStateAfterSIGKILLAndRestart(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(stateDir, "audit-"+testKey+".json")); err != nil {
 		t.Errorf("no saved state: %v", err)
 	}
-	lean := noOtherReader()
+	lean := noOtherReader(host.Paths{})
 	if n := exclusionsLoaded(t); lean && n != 2 {
 		t.Errorf("the killed source (lean, nobody else reading audit) left %d exclusions, want 2", n)
 	}

@@ -1,4 +1,6 @@
-// The SYSCALL and MMAP records' fields: a fast one-pass parser for the\nkernel's fixed head of a SYSCALL record, the general key=value parser,\nand the MMAP record's fd and flags. Pure, allocation-free.
+// The SYSCALL and MMAP records' fields: a fast one-pass parser for the
+// kernel's fixed head of a SYSCALL record, the general key=value parser,
+// and the MMAP record's fd and flags. Pure, allocation-free.
 
 package auditsrc
 

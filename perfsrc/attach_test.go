@@ -1,4 +1,6 @@
-// Kernel tests of attaching and releasing: the self filter in the kernel,\nevery perf fd and mapping released on a failed attach, a cancelled run\nand Close, a busy tracefs unmounted, a CPU brought online, the contract.
+// Kernel tests of attaching and releasing: the self filter in the kernel,
+// every perf fd and mapping released on a failed attach, a cancelled run
+// and Close, a busy tracefs unmounted, a CPU brought online, the contract.
 
 package perfsrc
 

@@ -1,4 +1,5 @@
-// The pure core's process table and sweep: exec naming, leaders that exit\nfirst, the table bounded, the calibration, and what a ring loss sweeps.
+// The pure core's process table and sweep: exec naming, leaders that exit
+// first, the table bounded, the calibration, and what a ring loss sweeps.
 
 package perfsrc
 

@@ -1,4 +1,5 @@
-// Ring records built in memory, as the kernel lays them out, for the\ntests of the pure core (pair_test.go) and the benchmarks.
+// Ring records built in memory, as the kernel lays them out, for the
+// tests of the pure core (pair_test.go) and the benchmarks.
 
 package perfsrc
 

@@ -1,4 +1,6 @@
-// Probes of the audit side: the netlink protocol, enabled, who owns the\naudit pid, control and multicast permission, other readers, syscall\nauditing, audit at boot, and whether audit is usable.
+// Probes of the audit side: the netlink protocol, enabled, who owns the
+// audit pid, control and multicast permission, other readers, syscall
+// auditing, audit at boot, and whether audit is usable.
 
 package selector
 

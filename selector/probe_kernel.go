@@ -1,4 +1,5 @@
-// Probes of the kernel itself: release, arch, our capabilities, seccomp,\nthe command line and build config, ia32 emulation.
+// Probes of the kernel itself: release, arch, our capabilities, seccomp,
+// the command line and build config, ia32 emulation.
 
 package selector
 

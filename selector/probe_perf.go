@@ -1,4 +1,6 @@
-// Probes of the perf side: tracefs, the syscall tracepoints (all of them and\nper event), perf_event_paranoid, perf_event_open through the perf source's\nown open path, use_clockid, and whether perf is usable.
+// Probes of the perf side: tracefs, the syscall tracepoints (all of them and
+// per event), perf_event_paranoid, perf_event_open through the perf source's
+// own open path, use_clockid, and whether perf is usable.
 
 package selector
 

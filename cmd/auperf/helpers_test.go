@@ -1,4 +1,5 @@
-// Helpers of the command's tests: building the binary, running it, reading\nits events and matching them with the workload's truth, guarding audit.
+// Helpers of the command's tests: building the binary, running it, reading
+// its events and matching them with the workload's truth, guarding audit.
 
 package main
 

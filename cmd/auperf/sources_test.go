@@ -1,4 +1,6 @@
-// End-to-end tests of run's sources as the built binary runs them: auto\nwith both sources, forced audit, a masked tracefs, events split by hand,\nrefusals before anything attaches, perf failing to attach, debugfs.
+// End-to-end tests of run's sources as the built binary runs them: auto
+// with both sources, forced audit, a masked tracefs, events split by hand,
+// refusals before anything attaches, perf failing to attach, debugfs.
 
 package main
 
