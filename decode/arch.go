@@ -38,6 +38,16 @@ func (a Arch) String() string {
 	return "unknown"
 }
 
+// ArchByName is the Arch whose String is name.
+func ArchByName(name string) (Arch, bool) {
+	for a := ArchX86_64; a < archCount; a++ {
+		if a.String() == name {
+			return a, true
+		}
+	}
+	return ArchUnknown, false
+}
+
 // AuditArch is the AUDIT_ARCH_* value audit reports for a.
 func (a Arch) AuditArch() uint32 {
 	switch a {

@@ -4,19 +4,13 @@
 package main
 
 import (
-	"bufio"
-	"encoding/json"
 	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"reflect"
-	"slices"
 	"strings"
 	"testing"
 
-	"github.com/auperf/auperf/decode"
-	"github.com/auperf/auperf/event"
 	"github.com/auperf/auperf/internal/ktest"
 	"github.com/auperf/auperf/internal/workload"
 )
@@ -39,22 +33,7 @@ func readFile(path string) string {
 }
 
 // outEvent is one line of auperf's JSON output, as the tests read it.
-type outEvent struct {
-	PID    int    `json:"processId"`
-	TID    *int   `json:"threadId"`
-	Comm   string `json:"processName"`
-	Name   string `json:"eventName"`
-	ID     string `json:"eventId"`
-	Arch   string `json:"arch"`
-	Ret    any    `json:"returnValue"`
-	Errno  string `json:"errno"`
-	Source string `json:"source"`
-	Args   []struct {
-		Name    string `json:"name"`
-		Value   any    `json:"value"`
-		Decoded string `json:"decoded"`
-	} `json:"args"`
-}
+type outEvent = workload.Event
 
 func readEvents(t *testing.T, path string) []outEvent {
 	t.Helper()
@@ -63,109 +42,45 @@ func readEvents(t *testing.T, path string) []outEvent {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	var out []outEvent
-	sc := bufio.NewScanner(f)
-	sc.Buffer(nil, 1<<20)
-	for sc.Scan() {
-		var ev outEvent
-		if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
-			t.Fatalf("bad line %q: %v", sc.Text(), err)
-		}
-		if ev.Source != event.SourceAuperf {
-			out = append(out, ev)
-		}
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
+	out, _, err := workload.ReadEvents(f)
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
 	}
 	return out
 }
 
-// wantEvent is what auperf must write for a truth call: decode's view of
-// it, through the same JSON encoder.
-func wantEvent(t *testing.T, c workload.Call) outEvent {
-	t.Helper()
-	arch := decode.ArchX86_64
-	if c.Arch == "i386" {
-		arch = decode.ArchI386
-	}
-	var ev event.Event
-	decode.Decode(&ev, &decode.Raw{Arch: arch, Nr: int32(c.Nr), Args: c.Args,
-		Known: uint8(1<<c.NArgs - 1), Ret: c.Ret, HasRet: true}, nil)
-	var w outEvent
-	if err := json.Unmarshal(event.AppendJSON(nil, &ev), &w); err != nil {
-		t.Fatal(err)
-	}
-	return w
-}
-
 // memoryCall reports whether c is a call of the default events (in its
 // arch's names), and so one that auperf run must report.
-func memoryCall(c workload.Call) bool {
-	for _, e := range decode.DefaultEvents {
-		if c.Arch == "x86_64" && c.Name == e || c.Arch == "i386" && slices.Contains(decode.I386Names(e), c.Name) {
-			return true
-		}
-	}
-	return false
-}
+func memoryCall(c workload.Call) bool { return workload.MemoryCall(c) }
 
 // matchTruth pairs every truth call that keep selects with one event of
 // got (each used once) and checks pid, tid (perf), arch, number, return
 // value, errno and every argument that the source can know (audit: a0..a3,
 // later ones null unless a record gave them), and which source reported
-// it. It returns how many calls it matched per source.
+// it (workload.Match). It returns how many calls it matched per source.
 func matchTruth(t *testing.T, truth []workload.Call, got []outEvent, keep func(workload.Call) bool, sourceOf func(workload.Call) string) map[string]int {
 	t.Helper()
-	used := make([]bool, len(got))
-	matched := map[string]int{}
-	missing := 0
-	for _, c := range truth {
-		if !keep(c) {
-			continue
-		}
-		w := wantEvent(t, c)
-		src := sourceOf(c)
-		idx := -1
-		for i, g := range got {
-			if used[i] || g.PID != c.PID || g.Arch != c.Arch || g.ID != w.ID || g.Source != src ||
-				!reflect.DeepEqual(g.Ret, w.Ret) || g.Errno != w.Errno || len(g.Args) != len(w.Args) {
-				continue
-			}
-			if src == event.SourcePerf && (g.TID == nil || *g.TID != c.TID) {
-				continue
-			}
-			ok := true
-			for j, a := range w.Args {
-				gv := g.Args[j].Value
-				if src == event.SourceAudit && j >= 4 && gv == nil {
-					continue // audit records a0..a3 only
-				}
-				if !reflect.DeepEqual(gv, a.Value) || g.Args[j].Name != a.Name || g.Args[j].Decoded != a.Decoded {
-					ok = false
-					break
-				}
-			}
-			if ok {
-				idx = i
-				break
-			}
-		}
-		if idx < 0 {
-			missing++
-			if missing <= 10 {
-				t.Errorf("%s %s %s (source %s) not reported exactly: truth %+v", c.Label, c.Arch, c.Name, src, c)
-			}
-			continue
-		}
-		used[idx] = true
-		matched[src]++
+	m, err := workload.Match(truth, got, keep, sourceOf)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if missing > 0 {
-		t.Errorf("%d truth calls not reported", missing)
+	for i, c := range m.Missing {
+		if i == 10 {
+			break
+		}
+		t.Errorf("%s %s %s (source %s) not reported exactly: truth %+v", c.Label, c.Arch, c.Name, sourceOf(c), c)
 	}
-	t.Logf("matched per source: %v (of %d events)", matched, len(got))
-	return matched
+	if len(m.Missing) > 0 {
+		t.Errorf("%d truth calls not reported", len(m.Missing))
+	}
+	for i, e := range m.Extra {
+		if i == 10 {
+			break
+		}
+		t.Errorf("a call reported again: %s %s (source %s) of pid %d", e.Arch, e.Name, e.Source, e.PID)
+	}
+	t.Logf("matched per source: %v (of %d events)", m.PerSource, len(got))
+	return m.PerSource
 }
 
 // auditState is what auditctl says of the audit settings auperf may
