@@ -8,7 +8,7 @@ GOFILES  = $(shell find . -name '*.go' -not -path './.git/*' -not -path '*/testd
 
 export CGO_ENABLED := 0
 
-.PHONY: build test vet fmt bench
+.PHONY: build test vet fmt bench vmtest
 
 # Every command under cmd/ into bin/: auperf, auperf-workload, ...
 build:
@@ -38,3 +38,12 @@ fmt:
 # It reports, never asserts. E.g. make bench BENCHFLAGS="-n 100000 -rounds 5".
 bench: build
 	./bin/auperf-bench $(BENCHFLAGS)
+
+# Real kernels beyond this one (cmd/auperf-vmtest, internal/vmtest): Debian's
+# stock 5.10, 6.1 and 6.12 kernels (fetched through a private apt config into
+# ~/.cache/auperf/vmtest, never installed) boot under QEMU with software
+# emulation; in each, probe and run with every source are checked against the
+# workload's truth and against each other. Needs qemu-system-x86,
+# busybox-static. E.g. make vmtest VMTESTFLAGS="-kernels 6.1 -variants-on ''".
+vmtest: build
+	./bin/auperf-vmtest -bin bin $(VMTESTFLAGS)

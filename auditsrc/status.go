@@ -49,6 +49,18 @@ func (s State) Equal(o State) bool {
 	return true
 }
 
+// KeyedRules counts the rules of s that carry key (an always rule of
+// auperf's, and its never rule).
+func (s State) KeyedRules(key string) int {
+	n := 0
+	for _, r := range s.Rules {
+		if hasKey(r, key) {
+			n++
+		}
+	}
+	return n
+}
+
 // String prints s like auditctl -s / -l do, for test logs and reports.
 func (s State) String() string {
 	var b bytes.Buffer

@@ -22,6 +22,8 @@
 // The probes: kernel release (/proc/sys/kernel/osrelease); arch
 // (/proc/sys/kernel/arch, 6.1+, else uname through KernelCalls);
 // capabilities and seccomp mode (CapEff, Seccomp of /proc/self/status);
+// kernel lockdown (/sys/kernel/security/lockdown, else lockdown= on the
+// command line: confidentiality forbids tracefs, so perf cannot work);
 // tracefs (mounted as /proc/mounts shows it, honouring mounts that cover
 // it; mountable when the kernel's empty mount point /sys/kernel/tracing or
 // /sys/kernel/debug is on sysfs and we have CAP_SYS_ADMIN; absent); syscall

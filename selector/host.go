@@ -68,6 +68,7 @@ type Host struct {
 	config    map[string]string
 	configSrc string
 	cmdline   map[string]string
+	lockdown  string // "none", "integrity", "confidentiality" ("" unknown)
 	events    []string
 }
 
@@ -94,6 +95,7 @@ func Probe(cfg Config, events []string) *Host {
 		{"arch", probeArch},
 		{"capabilities", probeCaps},
 		{"seccomp", probeSeccomp},
+		{"lockdown", probeLockdown},
 		{"tracefs", probeTraceFS},
 		{"syscall_tracepoints", probeSyscallTracepoints},
 	}

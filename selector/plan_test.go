@@ -85,6 +85,11 @@ func TestPlanFixtures(t *testing.T) {
 			def: SourcePerf, defReason: "run mounts tracefs on /sys/kernel/tracing", perf: true, tracefs: "/sys/kernel/tracing",
 			audit: true, b32: true,
 		}},
+		// Found under lockdown in a Debian 6.1 guest (make vmtest):
+		// tracefs mounts but holds no events.
+		{root: "lockdown-confidentiality", want: want{
+			def: SourceAudit, defReason: "kernel lockdown (confidentiality) forbids tracefs", audit: true, b32: true,
+		}},
 		{root: "tracefs-masked", want: want{
 			def: SourceAudit, defReason: "/sys/kernel/tracing is covered by a tmpfs mount", audit: true, b32: true,
 		}},
@@ -259,6 +264,9 @@ func TestProbeResults(t *testing.T) {
 		{"tracefs-unmounted", "syscall_tracepoints", "ok", "CONFIG_FTRACE_SYSCALLS=y", ""},
 		{"tracefs-unmounted", "perf_event_open", "unknown", "not tried", ""},
 		{"tracefs-masked", "tracefs", "no", "covered by a tmpfs mount", ""},
+		{"lockdown-confidentiality", "lockdown", "ok", "confidentiality (/sys/kernel/security/lockdown)", ""},
+		{"lockdown-confidentiality", "tracefs", "no", "kernel lockdown (confidentiality) forbids tracefs", ""},
+		{"tracefs-unmounted", "lockdown", "ok", "none (no lockdown= on the kernel command line", ""},
 		{"auditd-multicast", "audit_multicast", "ok", "CAP_AUDIT_READ", ""},
 		{"linux-6.18", "audit_boot", "no", "audit is off now", ""},
 		{"linux-6.18", "audit_readers", "ok", "none besides auperf: run excludes PROCTITLE and EOE", ""},

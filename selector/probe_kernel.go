@@ -158,3 +158,28 @@ func (h *Host) decodeArch() decode.Arch {
 	}
 	return decode.ArchX86_64
 }
+
+// probeLockdown reads the kernel lockdown level: securityfs's
+// /sys/kernel/security/lockdown ("none [integrity] confidentiality"), else
+// lockdown= on the command line (securityfs not mounted). Confidentiality
+// forbids tracefs (LOCKDOWN_TRACEFS): the syscall tracepoints' ids and
+// formats cannot be read, so the perf source cannot work; audit can.
+func probeLockdown(h *Host) (string, error) {
+	if b, err := os.ReadFile(h.cfg.HostPath("/sys/kernel/security/lockdown")); err == nil {
+		for _, f := range strings.Fields(string(b)) {
+			if strings.HasPrefix(f, "[") && strings.HasSuffix(f, "]") {
+				h.lockdown = strings.Trim(f, "[]")
+				return h.lockdown + " (/sys/kernel/security/lockdown)", nil
+			}
+		}
+	}
+	if v, ok := h.cmdline["lockdown"]; ok && (v == "integrity" || v == "confidentiality") {
+		h.lockdown = v
+		return v + " (lockdown= on the kernel command line)", nil
+	}
+	if h.cmdline != nil {
+		h.lockdown = "none"
+		return "none (no lockdown= on the kernel command line; securityfs not readable)", nil
+	}
+	return "", errors.New("securityfs not readable and no kernel command line")
+}

@@ -34,6 +34,12 @@ func probeTraceFS(h *Host) (string, error) {
 	}
 	t, why := host.LocateTraceFS(h.cfg.Paths, ms)
 	h.TraceFS = t
+	if h.lockdown == "confidentiality" && t.State != host.TraceFSMounted {
+		// A tracefs mounted before lockdown stays readable (checked
+		// below); a new mount shows no events.
+		h.TraceFSErr = notSupported("", "kernel lockdown (confidentiality) forbids tracefs: mounting it shows no events")
+		return "absent", h.TraceFSErr
+	}
 	switch t.State {
 	case host.TraceFSMounted:
 		if _, err := os.ReadDir(filepath.Join(t.Dir, "events")); err != nil {

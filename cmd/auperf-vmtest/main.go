@@ -1,0 +1,88 @@
+// Command auperf-vmtest boots Debian's stock kernels under QEMU and checks,
+// in each guest, that auperf's probe and its runs with every source agree
+// and capture the workload exactly (package vmtest). `make vmtest` runs
+// it. Inside a guest the same binary is the checker (guest-check).
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/auperf/auperf/auditsrc"
+	"github.com/auperf/auperf/internal/vmtest"
+)
+
+func main() {
+	if len(os.Args) > 1 && os.Args[1] == "guest-check" {
+		os.Exit(guestCheck(os.Args[2:]))
+	}
+	if len(os.Args) > 1 && os.Args[1] == "guest-wait-rules" {
+		os.Exit(guestWaitRules())
+	}
+	home, _ := os.UserHomeDir()
+	fs := flag.NewFlagSet("auperf-vmtest", flag.ContinueOnError)
+	cache := fs.String("cache", filepath.Join(home, ".cache", "auperf", "vmtest"), "`DIR` for the kernels and the private apt state")
+	bin := fs.String("bin", "bin", "`DIR` with static auperf, auperf-workload and auperf-vmtest")
+	kernels := fs.String("kernels", "", "stock kernels to boot, comma-separated (default: 5.10,6.1,6.12)")
+	variantsOn := fs.String("variants-on", "6.1", "stock kernel that also boots with "+strings.Join(vmtest.Variants, ", ")+" (\"\": none)")
+	refresh := fs.Bool("refresh", false, "update the package lists (newer kernels)")
+	timeout := fs.Duration("timeout", 5*time.Minute, "longest a guest may take")
+	logs := fs.String("logs", "", "`DIR` for console logs (default: CACHE/logs)")
+	if err := fs.Parse(os.Args[1:]); err != nil {
+		os.Exit(2)
+	}
+	if *logs == "" {
+		*logs = filepath.Join(*cache, "logs")
+	}
+	cfg := vmtest.Config{Cache: *cache, Bin: *bin, VariantsOn: *variantsOn, Refresh: *refresh, Timeout: *timeout, Logs: *logs, Out: os.Stdout}
+	if *kernels != "" {
+		cfg.Kernels = strings.Split(*kernels, ",")
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := vmtest.Run(ctx, cfg); err != nil {
+		fmt.Fprintf(os.Stderr, "auperf-vmtest: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+// guestCheck is the checker inside a guest: one VMTEST-RESULT line.
+func guestCheck(args []string) int {
+	var c vmtest.CheckConfig
+	fs := flag.NewFlagSet("guest-check", flag.ContinueOnError)
+	fs.StringVar(&c.Source, "source", "", "the run's --source")
+	fs.StringVar(&c.Probe, "probe", "", "probe --json output")
+	fs.IntVar(&c.ProbeExit, "probe-exit", 0, "probe's exit status")
+	fs.IntVar(&c.RunExit, "run-exit", 0, "run's exit status")
+	fs.StringVar(&c.RunLog, "run-log", "", "run's stderr")
+	fs.StringVar(&c.Truth, "truth", "", "the workload's truth")
+	fs.StringVar(&c.Events, "events", "", "run's JSON events")
+	fs.BoolVar(&c.Early, "early", false, "the workload started before audit was ever enabled; the run traced the whole host")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	r := vmtest.Check(c)
+	b, _ := json.Marshal(r)
+	fmt.Printf("VMTEST-RESULT %s\n", b)
+	return 0
+}
+
+// guestWaitRules waits (read-only) until the kernel holds an always rule
+// with auperf's key: a host-wide audit run traces from then on.
+func guestWaitRules() int {
+	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if st, err := auditsrc.ReadState(); err == nil && st.KeyedRules(auditsrc.DefaultKey) >= 2 {
+			return 0
+		}
+	}
+	fmt.Fprintln(os.Stderr, "auperf-vmtest: no auperf audit rule appeared within 60s")
+	return 1
+}

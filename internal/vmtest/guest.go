@@ -1,0 +1,298 @@
+// The guest side: the init script each guest runs, and the checker that
+// compares a run's events with the workload's truth and with probe's plan,
+// printing one VMTEST-RESULT line for the host.
+
+package vmtest
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+
+	"github.com/auperf/auperf/decode"
+	"github.com/auperf/auperf/event"
+	"github.com/auperf/auperf/internal/workload"
+	"github.com/auperf/auperf/selector"
+)
+
+// Runs are the runs each guest makes, in order: one per source, each
+// tracing the workload as `-- COMMAND`, then audit-early, a host-wide
+// audit run that must see a workload started before audit was ever
+// enabled exactly when audit was enabled at boot.
+var Runs = []string{"perf", "audit", "auto", "audit-early"}
+
+// InitScript is the guest's /init (busybox sh). For each source it asks
+// probe for the plan, runs the workload under `auperf run`, and checks the
+// run; the console carries the VMTEST lines back. It ends with poweroff.
+const InitScript = `#!/bin/busybox sh
+/bin/busybox --install -s /bin
+export PATH=/bin
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+mount -t devtmpfs dev /dev 2>/dev/null
+mount -t tmpfs tmp /tmp
+mount -t tmpfs run /run
+echo "VMTEST-BEGIN $(uname -r) cpus=$(grep -c ^processor /proc/cpuinfo) cmdline=$(cat /proc/cmdline)"
+cd /tmp
+int80=""
+grep -q '^CONFIG_IA32_EMULATION=y' /boot/config-$(uname -r) 2>/dev/null && int80=-int80
+# A process started before anything enables audit: audit sees it only when
+# audit was enabled at boot (audit=1), as probe's audit_boot row says.
+auperf-workload -threads 2 -wait-start /tmp/go-early -out truth-early.json > early.log 2>&1 &
+early=$!
+for src in perf audit auto; do
+	auperf probe --json --source $src > probe-$src.json 2> probe-$src.err
+	pst=$?
+	auperf run --source $src --stats-interval 0 --output json:ev-$src.json -- \
+		auperf-workload $int80 -out truth-$src.json > run-$src.log 2>&1
+	rst=$?
+	auperf-vmtest guest-check -source $src -probe probe-$src.json -probe-exit $pst \
+		-run-exit $rst -run-log run-$src.log -truth truth-$src.json -events ev-$src.json
+done
+auperf probe --json --source audit > probe-early.json 2> probe-early.err
+pst=$?
+auperf run --source audit --stats-interval 0 --output json:ev-early.json > run-early.log 2>&1 &
+ap=$!
+auperf-vmtest guest-wait-rules
+touch /tmp/go-early
+wait $early
+sleep 1
+kill -INT $ap
+wait $ap
+rst=$?
+auperf-vmtest guest-check -source audit -early -probe probe-early.json -probe-exit $pst \
+	-run-exit $rst -run-log run-early.log -truth truth-early.json -events ev-early.json
+echo "VMTEST-END"
+poweroff -f
+`
+
+// Result is one run's check, as the guest prints it.
+type Result struct {
+	Source    string         `json:"source"`
+	Plan      string         `json:"plan"`      // probe's plan, in short
+	Refused   bool           `json:"refused"`   // probe said the source cannot work, and run refused it
+	Reason    string         `json:"reason"`    // probe's reason for a plan of none
+	RunExit   int            `json:"runExit"`   // auperf run's exit status
+	Matched   map[string]int `json:"matched"`   // truth calls matched, per source
+	Missing   int            `json:"missing"`   // truth calls not reported exactly
+	Extra     int            `json:"extra"`     // calls reported twice
+	Lost      uint64         `json:"lost"`      // what auperf reported lost
+	Problems  []string       `json:"problems"`  // why the check failed (empty: passed)
+	Events    int            `json:"events"`    // events in the output
+	TruthRuns int            `json:"truthRuns"` // truth calls kept
+}
+
+// Passed reports whether the run did what probe planned, exactly.
+func (r Result) Passed() bool { return len(r.Problems) == 0 }
+
+// CheckConfig is what guest-check is told.
+type CheckConfig struct {
+	Source    string
+	Probe     string // probe --json --source SOURCE
+	ProbeExit int
+	RunExit   int
+	RunLog    string
+	Truth     string
+	Events    string
+	// Early: the workload was started before audit was ever enabled on
+	// this boot; the run traced the whole host. Audit sees it only if
+	// probe says audit was enabled at boot; then exactly, else not at all.
+	Early bool
+}
+
+// Check checks one run against probe's plan and the workload's truth.
+func Check(c CheckConfig) Result {
+	r := Result{Source: c.Source, RunExit: c.RunExit, Matched: map[string]int{}}
+	if c.Early {
+		r.Source += "-early"
+	}
+	fail := func(format string, a ...any) { r.Problems = append(r.Problems, fmt.Sprintf(format, a...)) }
+	var rep selector.Report
+	if b, err := os.ReadFile(c.Probe); err != nil || json.Unmarshal(b, &rep) != nil {
+		fail("probe --json gave no report (exit %d)", c.ProbeExit)
+		return r
+	}
+	if rep.Plan == nil {
+		// Probe says this source cannot work: run must refuse it (2).
+		r.Plan = "none"
+		r.Reason = rep.Error
+		r.Refused = c.RunExit == 2
+		if c.ProbeExit != 2 {
+			fail("probe has no plan but exited %d, want 2", c.ProbeExit)
+		}
+		if !r.Refused {
+			fail("probe said %s cannot work here, but run exited %d (want 2)", c.Source, c.RunExit)
+		}
+		return r
+	}
+	r.Plan = planSummary(rep.Plan)
+	if c.ProbeExit != 0 {
+		fail("probe exited %d with a plan", c.ProbeExit)
+	}
+	if c.RunExit != 0 {
+		log, _ := os.ReadFile(c.RunLog)
+		fail("run exited %d: %s", c.RunExit, lastLine(log))
+		return r
+	}
+	truth, err := workload.ReadTruth(c.Truth)
+	if err != nil {
+		fail("%v", err)
+		return r
+	}
+	f, err := os.Open(c.Events)
+	if err != nil {
+		fail("%v", err)
+		return r
+	}
+	defer f.Close()
+	got, own, err := workload.ReadEvents(f)
+	if err != nil {
+		fail("events: %v", err)
+		return r
+	}
+	r.Events = len(got)
+	for _, e := range own {
+		if e.Name == event.NameLost {
+			for _, a := range e.Args {
+				if n, ok := a.Value.(float64); ok && a.Name == "lost" {
+					r.Lost += uint64(n)
+				}
+			}
+		}
+	}
+	sourceOf := planSources(rep.Plan)
+	keep := func(tc workload.Call) bool { return workload.MemoryCall(tc) && sourceOf(tc) != "" }
+	if c.Early && !auditAtBoot(&rep) {
+		// Not audited: probe's note says so, and no event may be there.
+		if !slices.ContainsFunc(rep.Plan.Notes, func(n string) bool { return strings.Contains(n, "not enabled at boot") }) {
+			fail("audit was not enabled at boot, but the plan does not say what that hides: %q", rep.Plan.Notes)
+		}
+		r.Plan += " (audit off at boot)"
+		for _, tc := range truth {
+			if keep(tc) {
+				r.TruthRuns++
+			}
+		}
+		m, err := workload.Match(truth, got, keep, sourceOf)
+		if err != nil {
+			fail("%v", err)
+		}
+		r.Missing = len(m.Missing)
+		if n := r.TruthRuns - r.Missing; n != 0 {
+			fail("%d calls of a process started before audit was enabled were seen: probe said none would be", n)
+		}
+		r.Matched = map[string]int{"unseen": r.Missing}
+		r.Missing = 0
+		return r
+	}
+	for _, tc := range truth {
+		if keep(tc) {
+			r.TruthRuns++
+		}
+	}
+	m, err := workload.Match(truth, got, keep, sourceOf)
+	if err != nil {
+		fail("%v", err)
+		return r
+	}
+	r.Matched, r.Missing, r.Extra = m.PerSource, len(m.Missing), len(m.Extra)
+	for i, tc := range m.Missing {
+		if i == 3 {
+			break
+		}
+		fail("missing: %s %s %s ret %d (want it from %s)", tc.Label, tc.Arch, tc.Name, tc.Ret, sourceOf(tc))
+	}
+	if len(m.Missing) > 3 {
+		fail("missing: %d more", len(m.Missing)-3)
+	}
+	for i, e := range m.Extra {
+		if i == 3 {
+			break
+		}
+		fail("reported twice: %s %s by %s", e.Arch, e.Name, e.Source)
+	}
+	if r.Lost > 0 {
+		fail("%d reported lost", r.Lost)
+	}
+	if r.TruthRuns == 0 {
+		fail("the workload made no call this plan traces")
+	}
+	return r
+}
+
+// planSources says which source the plan gives a truth call ("" for
+// none): native calls by their event's source, 32-bit ones to audit when
+// the plan has b32 rules for their event.
+func planSources(p *selector.Plan) func(workload.Call) string {
+	native := map[string]string{}
+	b32 := map[string]bool{}
+	for _, e := range p.Events {
+		if e.Source == selector.SourcePerf || e.Source == selector.SourceAudit {
+			native[e.Name] = string(e.Source)
+		}
+		for _, n := range e.B32 {
+			b32[n] = true
+		}
+	}
+	return func(c workload.Call) string {
+		if a, ok := decode.ArchByName(c.Arch); ok && a == decode.NativeArch() {
+			return native[c.Name]
+		}
+		if c.Arch == "i386" && b32[c.Name] {
+			return event.SourceAudit
+		}
+		return ""
+	}
+}
+
+// planSummary is the plan in a few words: how many events each source
+// traces, and whether 32-bit calls are seen.
+func planSummary(p *selector.Plan) string {
+	n := map[selector.Source]int{}
+	b32 := 0
+	for _, e := range p.Events {
+		n[e.Source]++
+		if len(e.B32) > 0 {
+			b32++
+		}
+	}
+	s := ""
+	for _, src := range []selector.Source{selector.SourcePerf, selector.SourceAudit, selector.SourceNone} {
+		if n[src] > 0 {
+			s += fmt.Sprintf("%s:%d ", src, n[src])
+		}
+	}
+	return s + fmt.Sprintf("b32:%d", b32)
+}
+
+func lastLine(b []byte) string {
+	lines := slices.DeleteFunc(splitLines(string(b)), func(s string) bool { return s == "" })
+	if len(lines) == 0 {
+		return "(no output)"
+	}
+	return lines[len(lines)-1]
+}
+
+func splitLines(s string) []string {
+	var out []string
+	start := 0
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\n' {
+			out = append(out, s[start:i])
+			start = i + 1
+		}
+	}
+	return append(out, s[start:])
+}
+
+// auditAtBoot reports whether probe found audit enabled at boot.
+func auditAtBoot(rep *selector.Report) bool {
+	for _, p := range rep.Probes {
+		if p.Name == "audit_boot" {
+			return p.Status == "ok"
+		}
+	}
+	return false
+}

@@ -1,0 +1,209 @@
+// Stock kernels: which Debian packages, fetched through a private apt
+// configuration into the cache, and unpacked to their vmlinuz and config.
+
+package vmtest
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+)
+
+// Stock is one Debian kernel series.
+type Stock struct {
+	Name  string         // "5.10"
+	Suite string         // the Debian suite that ships it
+	Match *regexp.Regexp // its image package names
+}
+
+// Stocks are the kernels `make vmtest` boots.
+var Stocks = []Stock{
+	{"5.10", "bullseye", regexp.MustCompile(`^linux-image-5\.10\.0-[0-9]+-amd64$`)},
+	{"6.1", "bookworm", regexp.MustCompile(`^linux-image-6\.1\.0-[0-9]+-amd64$`)},
+	{"6.12", "trixie", regexp.MustCompile(`^linux-image-6\.12\.[0-9]+\+deb13-amd64$`)},
+}
+
+// Kernel is an unpacked kernel.
+type Kernel struct {
+	Name    string // "6.1"
+	Package string // the package it came from
+	Release string // uname -r
+	Image   string // path of the vmlinuz
+	Config  string // path of its build config (/boot/config-RELEASE)
+}
+
+// apt runs apt-get or apt-cache with the private configuration under dir:
+// its own sources (bullseye, bookworm, trixie), lists, cache and an empty
+// dpkg status, so that nothing of the host's apt state is read or changed.
+func apt(dir, tool string, args ...string) ([]byte, error) {
+	opts := []string{
+		"-o", "Dir::Etc::SourceList=" + filepath.Join(dir, "sources.list"),
+		"-o", "Dir::Etc::SourceParts=" + filepath.Join(dir, "sources.list.d"),
+		"-o", "Dir::Etc::Preferences=" + filepath.Join(dir, "preferences"),
+		"-o", "Dir::Etc::PreferencesParts=" + filepath.Join(dir, "preferences.d"),
+		"-o", "Dir::State::Lists=" + filepath.Join(dir, "lists"),
+		"-o", "Dir::State::status=" + filepath.Join(dir, "status"),
+		"-o", "Dir::Cache=" + filepath.Join(dir, "cache"),
+		"-o", "APT::Architecture=amd64",
+		"-o", "APT::Sandbox::User=root",
+		"-o", "Debug::NoLocking=1",
+	}
+	cmd := exec.Command(tool, append(opts, args...)...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return out, fmt.Errorf("%s %s: %v: %s", tool, strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
+	}
+	return out, nil
+}
+
+// setupApt writes the private apt configuration and updates its lists.
+func setupApt(dir string) error {
+	for _, d := range []string{"sources.list.d", "preferences.d", "lists/partial", "cache/archives/partial"} {
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
+			return err
+		}
+	}
+	var src strings.Builder
+	for _, s := range Stocks {
+		fmt.Fprintf(&src, "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian %s main\n", s.Suite)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "sources.list"), []byte(src.String()), 0o644); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "status"), nil, 0o644); err != nil {
+		return err
+	}
+	_, err := apt(dir, "apt-get", "-q", "update")
+	return err
+}
+
+// FetchStocks returns the stock kernels, from the cache when there (the
+// newest package of each series the lists name), downloading and
+// unpacking what is missing. refresh updates the package lists first
+// (they are updated anyway when there are none).
+func FetchStocks(cache string, refresh bool) ([]Kernel, error) {
+	aptDir := filepath.Join(cache, "apt")
+	if _, err := os.Stat(filepath.Join(aptDir, "sources.list")); err != nil || refresh {
+		if err := setupApt(aptDir); err != nil {
+			return nil, err
+		}
+	}
+	out, err := apt(aptDir, "apt-cache", "pkgnames", "linux-image-")
+	if err != nil {
+		return nil, err
+	}
+	names := strings.Fields(string(out))
+	var ks []Kernel
+	for _, s := range Stocks {
+		var pkgs []string
+		for _, n := range names {
+			if s.Match.MatchString(n) {
+				pkgs = append(pkgs, n)
+			}
+		}
+		if len(pkgs) == 0 {
+			return nil, fmt.Errorf("no package of kernel %s in Debian %s (%s)", s.Name, s.Suite, s.Match)
+		}
+		sort.Slice(pkgs, func(i, j int) bool { return versionLess(pkgs[i], pkgs[j]) })
+		k, err := fetch(cache, aptDir, s.Name, pkgs[len(pkgs)-1])
+		if err != nil {
+			return nil, err
+		}
+		ks = append(ks, k)
+	}
+	return ks, nil
+}
+
+// versionLess orders package names by the numbers in them.
+func versionLess(a, b string) bool {
+	na, nb := numbers(a), numbers(b)
+	for i := 0; i < len(na) && i < len(nb); i++ {
+		if na[i] != nb[i] {
+			return na[i] < nb[i]
+		}
+	}
+	return len(na) < len(nb)
+}
+
+var digits = regexp.MustCompile(`[0-9]+`)
+
+func numbers(s string) []int {
+	var out []int
+	for _, d := range digits.FindAllString(s, -1) {
+		n := 0
+		fmt.Sscan(d, &n)
+		out = append(out, n)
+	}
+	return out
+}
+
+// fetch downloads pkg (unless its unpacked kernel is cached) and unpacks
+// its /boot.
+func fetch(cache, aptDir, name, pkg string) (Kernel, error) {
+	dir := filepath.Join(cache, "kernels", pkg)
+	k := Kernel{Name: name, Package: pkg}
+	if found, err := unpacked(dir, &k); err != nil || found {
+		return k, err
+	}
+	tmp := dir + ".tmp"
+	os.RemoveAll(tmp)
+	if err := os.MkdirAll(tmp, 0o755); err != nil {
+		return k, err
+	}
+	if _, err := aptIn(tmp, aptDir, "apt-get", "-q", "download", pkg); err != nil {
+		return k, err
+	}
+	debs, _ := filepath.Glob(filepath.Join(tmp, "*.deb"))
+	if len(debs) != 1 {
+		return k, fmt.Errorf("download %s: %d .deb files", pkg, len(debs))
+	}
+	// Only /boot: the image and its config. No module is needed.
+	sh := fmt.Sprintf("dpkg-deb --fsys-tarfile %q | tar -x -C %q ./boot", debs[0], tmp)
+	if out, err := exec.Command("sh", "-c", sh).CombinedOutput(); err != nil {
+		return k, fmt.Errorf("unpack %s: %v: %s", pkg, err, out)
+	}
+	os.Remove(debs[0])
+	if err := os.Rename(tmp, dir); err != nil {
+		return k, err
+	}
+	found, err := unpacked(dir, &k)
+	if err == nil && !found {
+		err = fmt.Errorf("%s has no /boot/vmlinuz-*", pkg)
+	}
+	return k, err
+}
+
+// aptIn is apt run in directory dir (apt-get download writes there).
+func aptIn(dir, aptDir, tool string, args ...string) ([]byte, error) {
+	wd, err := os.Getwd()
+	if err != nil {
+		return nil, err
+	}
+	if err := os.Chdir(dir); err != nil {
+		return nil, err
+	}
+	defer os.Chdir(wd)
+	return apt(aptDir, tool, args...)
+}
+
+// unpacked fills k from an unpacked package directory, if it is there.
+func unpacked(dir string, k *Kernel) (bool, error) {
+	imgs, _ := filepath.Glob(filepath.Join(dir, "boot", "vmlinuz-*"))
+	if len(imgs) == 0 {
+		return false, nil
+	}
+	k.Image = imgs[0]
+	k.Release = strings.TrimPrefix(filepath.Base(imgs[0]), "vmlinuz-")
+	k.Config = filepath.Join(dir, "boot", "config-"+k.Release)
+	if _, err := os.Stat(k.Config); err != nil {
+		return false, fmt.Errorf("%s: no config for %s", dir, k.Release)
+	}
+	return true, nil
+}

@@ -1,0 +1,193 @@
+// The host side: the guests to boot (stock kernels and boot variants),
+// their initramfs, and the table of what each guest's runs did.
+
+package vmtest
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// Guest is one boot: a kernel and its command line.
+type Guest struct {
+	Kernel Kernel
+	Append string // "" or "audit=1", ...
+	CPUs   int
+}
+
+// Variants are the boot options tried on one stock kernel besides the
+// plain boot: audit enabled at boot (processes are audited from the first
+// one, probe's audit_boot row), and lockdown (what still works under it).
+var Variants = []string{"audit=1", "lockdown=confidentiality"}
+
+// Config is a vmtest run.
+type Config struct {
+	Cache   string   // kernels and apt state (~/.cache/auperf/vmtest)
+	Bin     string   // static auperf, auperf-workload, auperf-vmtest
+	Kernels []string // stock kernel names to boot (nil: all)
+	// VariantsOn is the stock kernel the Variants boot on ("": none).
+	VariantsOn string
+	Refresh    bool          // update the package lists first
+	Timeout    time.Duration // per boot
+	Logs       string        // directory for each guest's console log
+	Out        io.Writer     // progress and the table
+}
+
+// Run fetches the kernels, boots every guest and prints the table. It
+// returns an error when a guest failed or a run did not pass.
+func Run(ctx context.Context, cfg Config) error {
+	stocks, err := FetchStocks(cfg.Cache, cfg.Refresh)
+	if err != nil {
+		return err
+	}
+	var guests []Guest
+	for _, k := range stocks {
+		if len(cfg.Kernels) > 0 && !contains(cfg.Kernels, k.Name) {
+			continue
+		}
+		guests = append(guests, Guest{Kernel: k})
+		if k.Name == cfg.VariantsOn {
+			for _, v := range Variants {
+				guests = append(guests, Guest{Kernel: k, Append: v})
+			}
+		}
+	}
+	if len(guests) == 0 {
+		return fmt.Errorf("no kernel selected (have %s)", names(stocks))
+	}
+	if err := os.MkdirAll(cfg.Logs, 0o755); err != nil {
+		return err
+	}
+	var rows []row
+	failed := 0
+	for _, g := range guests {
+		initrd := filepath.Join(cfg.Logs, "initrd-"+g.Kernel.Release+".cpio.gz")
+		if err := WriteInitramfs(initrd, guestFiles(cfg.Bin, g.Kernel)); err != nil {
+			return fmt.Errorf("initramfs for %s: %w", g.Kernel.Release, err)
+		}
+		log := filepath.Join(cfg.Logs, "console-"+g.Kernel.Name+strings.ReplaceAll("-"+g.Append, "=", "_")+".log")
+		fmt.Fprintf(cfg.Out, "boot %s (%s) %s ...\n", g.Kernel.Name, g.Kernel.Release, g.Append)
+		bt := Boot{Kernel: g.Kernel, Initrd: initrd, Append: g.Append, CPUs: g.CPUs, Timeout: cfg.Timeout, Log: log}.Run(ctx)
+		os.Remove(initrd)
+		r := row{guest: g, booted: bt}
+		if bt.Err != nil || len(bt.Results) != len(Runs) {
+			failed++
+			if bt.Err == nil {
+				bt.Err = fmt.Errorf("%d results of %d runs", len(bt.Results), len(Runs))
+			}
+			fmt.Fprintf(cfg.Out, "  %v (console: %s)\n", bt.Err, log)
+		}
+		for _, res := range bt.Results {
+			if !res.Passed() {
+				failed++
+				for _, p := range res.Problems {
+					fmt.Fprintf(cfg.Out, "  %s: %s\n", res.Source, p)
+				}
+			}
+		}
+		rows = append(rows, r)
+	}
+	printTable(cfg.Out, rows)
+	if failed > 0 {
+		return fmt.Errorf("%d failures (console logs in %s)", failed, cfg.Logs)
+	}
+	return nil
+}
+
+type row struct {
+	guest  Guest
+	booted Booted
+}
+
+// guestFiles are the initramfs's files for kernel k.
+func guestFiles(bin string, k Kernel) []File {
+	return []File{
+		{Path: "init", Data: []byte(InitScript), Mode: 0o755},
+		{Path: "bin/busybox", Src: "/bin/busybox", Mode: 0o755},
+		{Path: "bin/auperf", Src: filepath.Join(bin, "auperf"), Mode: 0o755},
+		{Path: "bin/auperf-workload", Src: filepath.Join(bin, "auperf-workload"), Mode: 0o755},
+		{Path: "bin/auperf-vmtest", Src: filepath.Join(bin, "auperf-vmtest"), Mode: 0o755},
+		{Path: "boot/config-" + k.Release, Src: k.Config},
+	}
+}
+
+// printTable prints one row per run: kernel, boot options, source, the
+// plan probe made for it, matched / missing / extra / lost, the result,
+// and the guest's wall time (boot, probes, runs) on its first row.
+func printTable(w io.Writer, rows []row) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "KERNEL\tBOOT\tSOURCE\tPLAN\tMATCHED\tMISSING\tEXTRA\tLOST\tRESULT\tWALL")
+	for _, r := range rows {
+		boot := r.guest.Append
+		if boot == "" {
+			boot = "-"
+		}
+		wall := fmt.Sprintf("%.0fs", r.booted.Wall.Seconds())
+		if len(r.booted.Results) == 0 {
+			fmt.Fprintf(tw, "%s\t%s\t-\t-\t-\t-\t-\t-\tFAIL: %v\t%s\n", r.guest.Kernel.Release, boot, r.booted.Err, wall)
+			continue
+		}
+		for i, res := range r.booted.Results {
+			result := "ok"
+			switch {
+			case !res.Passed():
+				result = "FAIL"
+			case res.Refused:
+				result = "ok (refused, as probe said)"
+			}
+			if i > 0 {
+				wall = ""
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%s\t%s\n", r.guest.Kernel.Release, boot, res.Source, res.Plan,
+				matched(res.Matched), res.Missing, res.Extra, res.Lost, result, wall)
+		}
+	}
+	tw.Flush()
+	for _, r := range rows {
+		for _, res := range r.booted.Results {
+			if res.Reason != "" {
+				fmt.Fprintf(w, "%s %s %s: %s\n", r.guest.Kernel.Release, r.guest.Append, res.Source, res.Reason)
+			}
+		}
+	}
+}
+
+func matched(m map[string]int) string {
+	if len(m) == 0 {
+		return "0"
+	}
+	var keys []string
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var parts []string
+	for _, k := range keys {
+		parts = append(parts, fmt.Sprintf("%s:%d", k, m[k]))
+	}
+	return strings.Join(parts, " ")
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func names(ks []Kernel) string {
+	var out []string
+	for _, k := range ks {
+		out = append(out, k.Name)
+	}
+	return strings.Join(out, ",")
+}
