@@ -8,7 +8,7 @@ GOFILES  = $(shell find . -name '*.go' -not -path './.git/*' -not -path '*/testd
 
 export CGO_ENABLED := 0
 
-.PHONY: build test vet fmt bench vmtest
+.PHONY: build test vet fmt bench vmtest vmtest-custom
 
 # Every command under cmd/ into bin/: auperf, auperf-workload, ...
 build:
@@ -47,3 +47,11 @@ bench: build
 # busybox-static. E.g. make vmtest VMTESTFLAGS="-kernels 6.1 -variants-on ''".
 vmtest: build
 	./bin/auperf-vmtest -bin bin $(VMTESTFLAGS)
+
+# Custom kernels built from Debian's linux-source-6.1 (tinyconfig plus the
+# fragments in internal/vmtest/configs: no FTRACE_SYSCALLS, no AUDIT, no
+# IA32_EMULATION, no PERF_EVENTS), cached by fragment hash; about 6 minutes
+# per kernel on 2 CPUs the first time. Needs linux-source-6.1 build-essential
+# flex bison libelf-dev bc besides make vmtest's packages. On demand, not CI.
+vmtest-custom: build
+	./bin/auperf-vmtest -bin bin -custom all $(VMTESTFLAGS)

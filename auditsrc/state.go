@@ -20,8 +20,9 @@ import (
 type stateFile struct {
 	f          *os.File
 	path       string
-	dirCreated bool // we made its directory: removed with the file, if empty
-	cleared    bool // everything restored: the file goes on unlock
+	pidLock    string // the lock file, on kernels without flock ("": flock)
+	dirCreated bool   // we made its directory: removed with the file, if empty
+	cleared    bool   // everything restored: the file goes on unlock
 }
 
 type savedState struct {
@@ -45,6 +46,11 @@ func lockState(dir, key string) (*stateFile, error) {
 			return nil, fmt.Errorf("open audit state file: %w", err)
 		}
 		if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+			if errors.Is(err, unix.ENOSYS) {
+				// A kernel without CONFIG_FILE_LOCKING: a lock
+				// file made with O_EXCL instead.
+				return lockByFile(f, path, key, dirCreated)
+			}
 			f.Close()
 			if errors.Is(err, unix.EWOULDBLOCK) {
 				return nil, fmt.Errorf("another auperf audit source with key %q is running (lock %s)", key, path)
@@ -62,6 +68,42 @@ func lockState(dir, key string) (*stateFile, error) {
 		}
 		f.Close()
 	}
+}
+
+// lockByFile locks the state file at path (open as f) on a kernel without
+// flock (CONFIG_FILE_LOCKING off): PATH.lock is created exclusively and
+// holds our pid. A lock file whose pid is gone is stale (a killed run)
+// and is taken over; one whose pid lives is another auperf.
+func lockByFile(f *os.File, path, key string, dirCreated bool) (*stateFile, error) {
+	lock := path + ".lock"
+	for tries := 0; tries < 10; tries++ {
+		lf, err := os.OpenFile(lock, os.O_WRONLY|os.O_CREATE|os.O_EXCL|unix.O_NOFOLLOW, 0o600)
+		if err == nil {
+			_, werr := fmt.Fprintf(lf, "%d\n", os.Getpid())
+			if cerr := lf.Close(); werr == nil {
+				werr = cerr
+			}
+			if werr != nil {
+				os.Remove(lock)
+				f.Close()
+				return nil, fmt.Errorf("write audit state lock %s: %w", lock, werr)
+			}
+			return &stateFile{f: f, path: path, pidLock: lock, dirCreated: dirCreated}, nil
+		}
+		if !errors.Is(err, os.ErrExist) {
+			f.Close()
+			return nil, fmt.Errorf("lock audit state file (no flock on this kernel): %w", err)
+		}
+		b, _ := os.ReadFile(lock)
+		var pid int
+		if _, err := fmt.Sscan(string(b), &pid); err == nil && pid > 0 && pid != os.Getpid() && processAlive(pid) {
+			f.Close()
+			return nil, fmt.Errorf("another auperf audit source with key %q is running (pid %d, lock %s; remove it if pid %d is not auperf)", key, pid, lock, pid)
+		}
+		os.Remove(lock) // stale: its auperf is gone
+	}
+	f.Close()
+	return nil, fmt.Errorf("lock audit state file %s: it keeps being replaced", lock)
 }
 
 // samePath reports whether path still names the open file f.
@@ -120,7 +162,11 @@ func (sf *stateFile) unlock() {
 		// Unlinked while locked: see lockState.
 		_ = os.Remove(sf.path)
 	}
-	unix.Flock(int(sf.f.Fd()), unix.LOCK_UN)
+	if sf.pidLock != "" {
+		_ = os.Remove(sf.pidLock)
+	} else {
+		unix.Flock(int(sf.f.Fd()), unix.LOCK_UN)
+	}
 	sf.f.Close()
 	if sf.cleared && sf.dirCreated {
 		_ = os.Remove(filepath.Dir(sf.path)) // fails, harmlessly, if not empty

@@ -36,6 +36,7 @@ func main() {
 	refresh := fs.Bool("refresh", false, "update the package lists (newer kernels)")
 	timeout := fs.Duration("timeout", 5*time.Minute, "longest a guest may take")
 	logs := fs.String("logs", "", "`DIR` for console logs (default: CACHE/logs)")
+	custom := fs.String("custom", "", "boot custom kernels built from Debian's linux-source-6.1 instead: comma-separated fragment `NAMES` ("+strings.Join(vmtest.CustomNames(), ",")+"), or all")
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		os.Exit(2)
 	}
@@ -45,6 +46,13 @@ func main() {
 	cfg := vmtest.Config{Cache: *cache, Bin: *bin, VariantsOn: *variantsOn, Refresh: *refresh, Timeout: *timeout, Logs: *logs, Out: os.Stdout}
 	if *kernels != "" {
 		cfg.Kernels = strings.Split(*kernels, ",")
+	}
+	switch *custom {
+	case "":
+	case "all":
+		cfg.Custom = vmtest.CustomNames()
+	default:
+		cfg.Custom = strings.Split(*custom, ",")
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

@@ -25,7 +25,8 @@ var Runs = []string{"perf", "audit", "auto", "audit-early"}
 
 // InitScript is the guest's /init (busybox sh). For each source it asks
 // probe for the plan, runs the workload under `auperf run`, and checks the
-// run; the console carries the VMTEST lines back. It ends with poweroff.
+// run; the console carries the VMTEST lines back. It ends with reboot -f, which ends QEMU (-no-reboot) also on kernels
+// without ACPI.
 const InitScript = `#!/bin/busybox sh
 /bin/busybox --install -s /bin
 export PATH=/bin
@@ -65,7 +66,7 @@ rst=$?
 auperf-vmtest guest-check -source audit -early -probe probe-early.json -probe-exit $pst \
 	-run-exit $rst -run-log run-early.log -truth truth-early.json -events ev-early.json
 echo "VMTEST-END"
-poweroff -f
+reboot -f
 `
 
 // Result is one run's check, as the guest prints it.

@@ -34,22 +34,31 @@ type Config struct {
 	Kernels []string // stock kernel names to boot (nil: all)
 	// VariantsOn is the stock kernel the Variants boot on ("": none).
 	VariantsOn string
-	Refresh    bool          // update the package lists first
-	Timeout    time.Duration // per boot
-	Logs       string        // directory for each guest's console log
-	Out        io.Writer     // progress and the table
+	Refresh    bool // update the package lists first
+	// Custom, when set, boots these custom kernels (CustomNames) instead
+	// of the stock ones.
+	Custom  []string
+	Timeout time.Duration // per boot
+	Logs    string        // directory for each guest's console log
+	Out     io.Writer     // progress and the table
 }
 
 // Run fetches the kernels, boots every guest and prints the table. It
 // returns an error when a guest failed or a run did not pass.
 func Run(ctx context.Context, cfg Config) error {
-	stocks, err := FetchStocks(cfg.Cache, cfg.Refresh)
+	var stocks []Kernel
+	var err error
+	if len(cfg.Custom) > 0 {
+		stocks, err = BuildCustoms(cfg.Cache, cfg.Custom, cfg.Out)
+	} else {
+		stocks, err = FetchStocks(cfg.Cache, cfg.Refresh)
+	}
 	if err != nil {
 		return err
 	}
 	var guests []Guest
 	for _, k := range stocks {
-		if len(cfg.Kernels) > 0 && !contains(cfg.Kernels, k.Name) {
+		if len(cfg.Custom) == 0 && len(cfg.Kernels) > 0 && !contains(cfg.Kernels, k.Name) {
 			continue
 		}
 		guests = append(guests, Guest{Kernel: k})
@@ -72,7 +81,8 @@ func Run(ctx context.Context, cfg Config) error {
 		if err := WriteInitramfs(initrd, guestFiles(cfg.Bin, g.Kernel)); err != nil {
 			return fmt.Errorf("initramfs for %s: %w", g.Kernel.Release, err)
 		}
-		log := filepath.Join(cfg.Logs, "console-"+g.Kernel.Name+strings.ReplaceAll("-"+g.Append, "=", "_")+".log")
+		log := filepath.Join(cfg.Logs, "console-"+strings.ReplaceAll(g.Kernel.Name+"-"+g.Append, "=", "_")+".log")
+		log = strings.ReplaceAll(log, ":", "_")
 		fmt.Fprintf(cfg.Out, "boot %s (%s) %s ...\n", g.Kernel.Name, g.Kernel.Release, g.Append)
 		bt := Boot{Kernel: g.Kernel, Initrd: initrd, Append: g.Append, CPUs: g.CPUs, Timeout: cfg.Timeout, Log: log}.Run(ctx)
 		os.Remove(initrd)
@@ -95,6 +105,15 @@ func Run(ctx context.Context, cfg Config) error {
 		rows = append(rows, r)
 	}
 	printTable(cfg.Out, rows)
+	passed := 0
+	for _, r := range rows {
+		for _, res := range r.booted.Results {
+			if res.Passed() {
+				passed++
+			}
+		}
+	}
+	fmt.Fprintf(cfg.Out, "vmtest: %d passed, %d failed\n", passed, failed)
 	if failed > 0 {
 		return fmt.Errorf("%d failures (console logs in %s)", failed, cfg.Logs)
 	}

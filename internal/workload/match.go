@@ -41,6 +41,9 @@ func ReadEvents(r io.Reader) (events, own []Event, err error) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(nil, 1<<20)
 	for n := 1; sc.Scan(); n++ {
+		if len(sc.Bytes()) == 0 {
+			continue
+		}
 		var ev Event
 		if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
 			return nil, nil, fmt.Errorf("line %d %q: %w", n, sc.Text(), err)
