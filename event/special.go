@@ -26,6 +26,15 @@ func NewLost(ev *Event, ts int64, source string, cpu int, count uint64, cause st
 	a[3] = Arg{Name: "cause", Type: "string", Kind: ArgString, Str: cause}
 }
 
+// NewLostUnknown makes ev an auperf_lost event whose count is not known
+// ("lost": null): events of source on cpu went untraced for a while (a
+// CPU that came back online before it was attached again). LostCount
+// counts it as 0.
+func NewLostUnknown(ev *Event, ts int64, source string, cpu int, cause string) {
+	NewLost(ev, ts, source, cpu, 0, cause)
+	ev.Args[2].Kind = ArgNull
+}
+
 // NewStats makes ev an auperf_stats event holding counters, in their order.
 // Its shape:
 //

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 
 	"github.com/elastic/go-perf"
 	"golang.org/x/sys/unix"
@@ -24,6 +25,12 @@ type kernel struct {
 	self      selfFilter
 	openCPU   func(cpu int) error // opens, maps and filters one CPU's events
 	cpuFailed map[int]bool        // CPUs that came online but could not be attached
+	// Per ring (the index of rings and of the pairer's queues): the CPU
+	// and the events that write into it. A retired ring (its CPU went
+	// offline: the kernel took its events off for good) is nil.
+	ringCPU    []int
+	ringEvents [][]*perf.Event
+	offline    map[int]int64 // attached CPUs seen offline (when, last), re-attached when back
 }
 
 // attach opens the events of every CPU (a default ring halves until the
@@ -104,6 +111,13 @@ func (s *Source) attachRings() error {
 		return nil
 	}
 	k.openCPU = func(cpu int) error {
+		ne := len(k.events)
+		defer func() {
+			if len(k.rings) > len(k.ringCPU) {
+				k.ringCPU = append(k.ringCPU, cpu)
+				k.ringEvents = append(k.ringEvents, slices.Clone(k.events[ne:]))
+			}
+		}()
 		var lead *perf.Event
 		if !noDummy {
 			ev, err := open(perf.SoftwareEvent, uint64(perf.Dummy), "", false, true, cpu)
@@ -213,11 +227,37 @@ func (k *kernel) closeFrom(ne, nr, nt int) {
 		ev.Disable()
 	}
 	for _, r := range k.rings[nr:] {
-		r.unmap()
+		if r != nil {
+			r.unmap()
+		}
 	}
 	for _, ev := range k.events[ne:] {
 		ev.Close()
 	}
 	clear(k.events[ne:])
 	k.events, k.rings, k.tpEvents = k.events[:ne], k.rings[:nr], k.tpEvents[:nt]
+	if len(k.ringCPU) > nr {
+		k.ringCPU, k.ringEvents = k.ringCPU[:nr], k.ringEvents[:nr]
+	}
+}
+
+// retire closes ring i and its events: its CPU went offline, and the
+// kernel does not bring the events of an offline CPU back. The ring was
+// drained first. The events leave events and tpEvents: go-perf's Close
+// would close their fd numbers again, by then maybe another file's.
+func (k *kernel) retire(i int) {
+	gone := map[*perf.Event]bool{}
+	for _, ev := range k.ringEvents[i] {
+		ev.Disable()
+		gone[ev] = true
+	}
+	k.rings[i].unmap()
+	for _, ev := range k.ringEvents[i] {
+		ev.Close()
+	}
+	isGone := func(ev *perf.Event) bool { return gone[ev] }
+	k.events = slices.DeleteFunc(k.events, isGone)
+	k.tpEvents = slices.DeleteFunc(k.tpEvents, isGone)
+	k.self.events = slices.DeleteFunc(k.self.events, isGone)
+	k.rings[i], k.ringEvents[i] = nil, nil
 }

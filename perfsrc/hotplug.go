@@ -43,12 +43,22 @@ func onlineCPUs(path string) ([]int, error) {
 	return out, nil
 }
 
-// hotplugEvery is how often Run looks for CPUs brought online.
-const hotplugEvery = int64(time.Second)
+// hotplugEvery is how often Run looks at the online CPUs: a CPU that
+// comes online is traced within that time.
+const hotplugEvery = int64(100 * time.Millisecond)
 
-// addOnlineCPUs attaches the CPUs that came online since attach. It
-// reports whether it added one.
-func (s *Source) addOnlineCPUs() bool {
+// hotplug follows the online CPUs. A CPU that was offline at attach is
+// attached when it comes online (its calls before that are missed). A CPU
+// that goes offline loses its perf events for good (the kernel takes them
+// off and does not put them back); when it is back, its old ring is
+// drained and closed, a new set is attached, and the gap is reported
+// in-stream (auperf_lost, cause cpu_hotplug, count unknown, stamped with
+// the last time the CPU was seen offline: the earliest the gap began):
+// calls it ran between coming online and the new attach (hotplugEvery and
+// the attach itself) are missed. An offline spell shorter than hotplugEvery goes unnoticed by the
+// online list, and its gap unreported. It reports whether the rings
+// changed.
+func (s *Source) hotplug() bool {
 	k, p := s.k, s.run
 	if k == nil || k.openCPU == nil {
 		return false
@@ -57,30 +67,59 @@ func (s *Source) addOnlineCPUs() bool {
 	if err != nil {
 		return false
 	}
-	added := false
-	for _, cpu := range online {
-		if slices.Contains(p.cpus, cpu) || k.cpuFailed[cpu] {
-			continue
-		}
-		ne, nr, nt := len(k.events), len(k.rings), len(k.tpEvents)
-		err := k.openCPU(cpu)
-		if err == nil && len(k.rings) != nr+1 {
-			err = errors.New("no ring")
-		}
-		for i := ne; err == nil && i < len(k.events); i++ {
-			err = k.events[i].Enable()
-		}
-		if err != nil {
-			// Left untraced, as before; not retried every second.
-			k.closeFrom(ne, nr, nt)
-			if k.cpuFailed == nil {
-				k.cpuFailed = make(map[int]bool)
+	now := wallNow()
+	for i, cpu := range k.ringCPU {
+		if k.rings[i] != nil && !slices.Contains(online, cpu) {
+			if k.offline == nil {
+				k.offline = map[int]int64{}
 			}
-			k.cpuFailed[cpu] = true
+			k.offline[cpu] = now // the gap starts after the last time it was seen offline
+		}
+	}
+	changed := false
+	for _, cpu := range online {
+		since, back := k.offline[cpu]
+		if !back && (slices.Contains(k.ringCPU, cpu) || k.cpuFailed[cpu]) {
 			continue
 		}
-		p.addCPU(cpu)
-		added = true
+		if back {
+			delete(k.offline, cpu)
+			for i, c := range k.ringCPU {
+				if c == cpu && k.rings[i] != nil {
+					k.rings[i].drain(i, p)
+					k.retire(i)
+				}
+			}
+			p.gap(since, cpu, "cpu_hotplug")
+			changed = true
+		}
+		if s.attachCPU(cpu) {
+			changed = true
+		}
 	}
-	return added
+	return changed
+}
+
+// attachCPU attaches one more CPU's events and ring; a CPU that cannot be
+// attached is left untraced and not retried.
+func (s *Source) attachCPU(cpu int) bool {
+	k, p := s.k, s.run
+	ne, nr, nt := len(k.events), len(k.rings), len(k.tpEvents)
+	err := k.openCPU(cpu)
+	if err == nil && len(k.rings) != nr+1 {
+		err = errors.New("no ring")
+	}
+	for i := ne; err == nil && i < len(k.events); i++ {
+		err = k.events[i].Enable()
+	}
+	if err != nil {
+		k.closeFrom(ne, nr, nt)
+		if k.cpuFailed == nil {
+			k.cpuFailed = make(map[int]bool)
+		}
+		k.cpuFailed[cpu] = true
+		return false
+	}
+	p.addCPU(cpu)
+	return true
 }

@@ -58,7 +58,10 @@ func (s *Source) Run(ctx context.Context, h event.Handler) error {
 	pollFds := func() []unix.PollFd {
 		pfds := make([]unix.PollFd, len(k.rings)+1)
 		for i, r := range k.rings {
-			pfds[i] = unix.PollFd{Fd: int32(r.fd), Events: unix.POLLIN}
+			pfds[i] = unix.PollFd{Fd: -1} // a retired ring: poll ignores it
+			if r != nil {
+				pfds[i] = unix.PollFd{Fd: int32(r.fd), Events: unix.POLLIN}
+			}
 		}
 		pfds[len(k.rings)] = unix.PollFd{Fd: int32(k.wake), Events: unix.POLLIN}
 		return pfds
@@ -77,7 +80,7 @@ func (s *Source) Run(ctx context.Context, h event.Handler) error {
 		s.round(false)
 		if now := wallNow(); now >= nextPlug {
 			nextPlug = now + hotplugEvery
-			if s.addOnlineCPUs() {
+			if s.hotplug() {
 				pfds = pollFds()
 			}
 		}
@@ -97,7 +100,7 @@ func (s *Source) round(final bool) {
 	p := s.run
 	p.clock.retime()
 	for i, r := range s.k.rings {
-		if i < len(p.queues) {
+		if r != nil && i < len(p.queues) {
 			r.drain(i, p)
 		}
 	}

@@ -146,6 +146,13 @@ func (p *pairer) addCPU(cpu int) {
 	p.cpuMu.Unlock()
 }
 
+// gap reports in-stream that calls on cpu went untraced from about since
+// (wall ns) on and how many is not known (cause says why).
+func (p *pairer) gap(since int64, cpu int, cause string) {
+	event.NewLostUnknown(&p.ev, since, event.SourcePerf, cpu, cause)
+	p.h(&p.ev)
+}
+
 // lostTotal is the ring records the kernel reported lost so far.
 func (p *pairer) lostTotal() uint64 {
 	p.cpuMu.Lock()

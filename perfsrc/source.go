@@ -271,9 +271,16 @@ func (s *Source) Stats() []event.Counter {
 	var total uint64
 	p.cpuMu.Lock()
 	defer p.cpuMu.Unlock()
+	// One counter per CPU, also for a CPU attached again after hotplug.
+	at := map[int]int{}
 	for i := range p.lost {
 		n := p.lost[i].Load()
 		total += n
+		if j, ok := at[p.cpus[i]]; ok {
+			out[j].Value += n
+			continue
+		}
+		at[p.cpus[i]] = len(out)
 		out = append(out, source.Counter(src, source.LostPrefix+"ring_cpu"+strconv.Itoa(p.cpus[i]), n))
 	}
 	return append(out, source.Counter(src, source.Lost, total))

@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"time"
 
+	libaudit "github.com/elastic/go-libaudit/v2"
+
 	"github.com/auperf/auperf/auditsrc"
 	"github.com/auperf/auperf/internal/vmtest"
 )
@@ -27,12 +29,16 @@ func main() {
 	if len(os.Args) > 1 && os.Args[1] == "guest-wait-rules" {
 		os.Exit(guestWaitRules())
 	}
+	if len(os.Args) > 1 && os.Args[1] == "guest-audit-lock" {
+		os.Exit(guestAuditLock())
+	}
 	home, _ := os.UserHomeDir()
 	fs := flag.NewFlagSet("auperf-vmtest", flag.ContinueOnError)
 	cache := fs.String("cache", filepath.Join(home, ".cache", "auperf", "vmtest"), "`DIR` for the kernels and the private apt state")
 	bin := fs.String("bin", "bin", "`DIR` with static auperf, auperf-workload and auperf-vmtest")
 	kernels := fs.String("kernels", "", "stock kernels to boot, comma-separated (default: 5.10,6.1,6.12)")
-	variantsOn := fs.String("variants-on", "6.1", "stock kernel that also boots with "+strings.Join(vmtest.Variants, ", ")+" (\"\": none)")
+	variantsOn := fs.String("variants-on", "6.1", "stock kernel that also boots in the variants (audit=1, lockdown, audit locked, CPU hotplug, 8 vCPUs; \"\": none)")
+	only := fs.String("only", "", "boot only the variant `NAME` (\"-\": the plain boots)")
 	refresh := fs.Bool("refresh", false, "update the package lists (newer kernels)")
 	timeout := fs.Duration("timeout", 5*time.Minute, "longest a guest may take")
 	logs := fs.String("logs", "", "`DIR` for console logs (default: CACHE/logs)")
@@ -43,7 +49,7 @@ func main() {
 	if *logs == "" {
 		*logs = filepath.Join(*cache, "logs")
 	}
-	cfg := vmtest.Config{Cache: *cache, Bin: *bin, VariantsOn: *variantsOn, Refresh: *refresh, Timeout: *timeout, Logs: *logs, Out: os.Stdout}
+	cfg := vmtest.Config{Cache: *cache, Bin: *bin, VariantsOn: *variantsOn, Only: *only, Refresh: *refresh, Timeout: *timeout, Logs: *logs, Out: os.Stdout}
 	if *kernels != "" {
 		cfg.Kernels = strings.Split(*kernels, ",")
 	}
@@ -73,6 +79,8 @@ func guestCheck(args []string) int {
 	fs.StringVar(&c.RunLog, "run-log", "", "run's stderr")
 	fs.StringVar(&c.Truth, "truth", "", "the workload's truth")
 	fs.StringVar(&c.Events, "events", "", "run's JSON events")
+	fs.BoolVar(&c.WantRefused, "want-refused", false, "the scenario leaves the source nothing to work with: probe and run must refuse it")
+	fs.StringVar(&c.Name, "name", "", "the run's name in the table (default: the source)")
 	fs.BoolVar(&c.Early, "early", false, "the workload started before audit was ever enabled; the run traced the whole host")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -93,4 +101,30 @@ func guestWaitRules() int {
 	}
 	fmt.Fprintln(os.Stderr, "auperf-vmtest: no auperf audit rule appeared within 60s")
 	return 1
+}
+
+// guestAuditLock locks audit (enabled=2, until reboot). Only inside a
+// vmtest guest: pid 1 must be the initramfs's /init and the kernel command
+// line must ask for it. Never on a host: locking audit there cannot be
+// undone without a reboot.
+func guestAuditLock() int {
+	init, _ := os.ReadFile("/proc/1/cmdline")
+	cmdline, _ := os.ReadFile("/proc/cmdline")
+	// The kernel runs /init through its #! line: busybox sh /init.
+	args := strings.Split(strings.TrimRight(string(init), "\x00"), "\x00")
+	if args[len(args)-1] != "/init" || !strings.Contains(string(cmdline), "auperf.vmtest=locked") {
+		fmt.Fprintln(os.Stderr, "auperf-vmtest: guest-audit-lock runs only in a vmtest guest booted with auperf.vmtest=locked")
+		return 2
+	}
+	c, err := libaudit.NewAuditClient(nil)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "auperf-vmtest: %v\n", err)
+		return 1
+	}
+	defer c.Close()
+	if err := c.SetImmutable(libaudit.WaitForReply); err != nil {
+		fmt.Fprintf(os.Stderr, "auperf-vmtest: lock audit: %v\n", err)
+		return 1
+	}
+	return 0
 }

@@ -9,6 +9,7 @@ import (
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -82,7 +83,13 @@ func BuildCustoms(cache string, names []string, log io.Writer) ([]Kernel, error)
 		}
 		fmt.Fprintf(log, "build custom kernel %s (about 6 minutes on 2 CPUs) ...\n", name)
 		if err := build(src, dir, base, frag, &k); err != nil {
-			return nil, fmt.Errorf("build custom kernel %s: %w", name, err)
+			var nh *notHeld
+			if !errors.As(err, &nh) {
+				return nil, fmt.Errorf("build custom kernel %s: %w", name, err)
+			}
+			// The fragment asks for what Kconfig will not give (a
+			// feature the arch selects): said, not failed.
+			k.Unbuildable = err.Error()
 		}
 		ks = append(ks, k)
 	}
@@ -171,9 +178,16 @@ func checkConfig(config, frag string) error {
 		}
 	}
 	if len(bad) > 0 {
-		return fmt.Errorf("settings that did not hold: %s", strings.Join(bad, ", "))
+		return &notHeld{bad}
 	}
 	return nil
+}
+
+// notHeld is a fragment Kconfig does not honour.
+type notHeld struct{ settings []string }
+
+func (e *notHeld) Error() string {
+	return "Kconfig does not give " + strings.Join(e.settings, ", ")
 }
 
 // eachSetting calls fn with every CONFIG_X=v and "# CONFIG_X is not set"

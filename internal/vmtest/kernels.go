@@ -35,6 +35,9 @@ type Kernel struct {
 	Release string // uname -r
 	Image   string // path of the vmlinuz
 	Config  string // path of its build config (/boot/config-RELEASE)
+	// Unbuildable says why a custom kernel was not built: its fragment
+	// asks for what Kconfig does not give.
+	Unbuildable string
 }
 
 // apt runs apt-get or apt-cache with the private configuration under dir:

@@ -19,16 +19,17 @@ import (
 
 // Event is one line of auperf's JSON output, as checks read it.
 type Event struct {
-	PID    int    `json:"processId"`
-	TID    *int   `json:"threadId"`
-	Comm   string `json:"processName"`
-	Name   string `json:"eventName"`
-	ID     string `json:"eventId"`
-	Arch   string `json:"arch"`
-	Ret    any    `json:"returnValue"`
-	Errno  string `json:"errno"`
-	Source string `json:"source"`
-	Args   []struct {
+	Timestamp int64  `json:"timestamp"`
+	PID       int    `json:"processId"`
+	TID       *int   `json:"threadId"`
+	Comm      string `json:"processName"`
+	Name      string `json:"eventName"`
+	ID        string `json:"eventId"`
+	Arch      string `json:"arch"`
+	Ret       any    `json:"returnValue"`
+	Errno     string `json:"errno"`
+	Source    string `json:"source"`
+	Args      []struct {
 		Name    string `json:"name"`
 		Value   any    `json:"value"`
 		Decoded string `json:"decoded"`
@@ -101,7 +102,17 @@ type Matched struct {
 func Match(truth []Call, got []Event, keep func(Call) bool, sourceOf func(Call) string) (Matched, error) {
 	m := Matched{PerSource: map[string]int{}}
 	used := make([]bool, len(got))
-	var done []Event // wanted events already matched, for duplicates
+	// Candidates by (pid, arch, number): a long run matches in linear time.
+	type callKey struct {
+		pid      int
+		arch, id string
+	}
+	byKey := map[callKey][]int{}
+	for i := range got {
+		k := callKey{got[i].PID, got[i].Arch, got[i].ID}
+		byKey[k] = append(byKey[k], i)
+	}
+	doneBy := map[callKey][]Event{} // wanted events already matched, for duplicates
 	for _, c := range truth {
 		if !keep(c) {
 			continue
@@ -111,10 +122,16 @@ func Match(truth []Call, got []Event, keep func(Call) bool, sourceOf func(Call) 
 			return m, err
 		}
 		src := sourceOf(c)
+		k := callKey{c.PID, c.Arch, w.ID}
 		idx := -1
-		for i := range got {
+		cands := byKey[k]
+		for j, i := range cands {
 			if !used[i] && sameCall(&got[i], &w, c, src) {
 				idx = i
+				// Used candidates at the front are skipped next time.
+				if j == 0 {
+					byKey[k] = cands[1:]
+				}
 				break
 			}
 		}
@@ -124,12 +141,13 @@ func Match(truth []Call, got []Event, keep func(Call) bool, sourceOf func(Call) 
 		}
 		used[idx] = true
 		m.PerSource[src]++
-		done = append(done, got[idx])
+		doneBy[k] = append(doneBy[k], got[idx])
 	}
 	for i := range got {
 		if used[i] {
 			continue
 		}
+		done := doneBy[callKey{got[i].PID, got[i].Arch, got[i].ID}]
 		for j := range done {
 			if sameEvent(&got[i], &done[j]) {
 				m.Extra = append(m.Extra, got[i])
