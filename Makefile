@@ -45,6 +45,12 @@ bench: build
 # emulation; in each, probe and run with every source are checked against the
 # workload's truth and against each other. Needs qemu-system-x86,
 # busybox-static. E.g. make vmtest VMTESTFLAGS="-kernels 6.1 -variants-on ''".
+# FULL=1 runs the repository's kernel tests (TestIntegration*, but for the
+# few too heavy for emulation) inside one 6.1 guest instead.
+ifeq ($(FULL),1)
+VMTESTFLAGS += -full -kernels 6.1 -timeout 60m
+endif
+
 vmtest: build
 	./bin/auperf-vmtest -bin bin $(VMTESTFLAGS)
 

@@ -38,6 +38,7 @@ func main() {
 	bin := fs.String("bin", "bin", "`DIR` with static auperf, auperf-workload and auperf-vmtest")
 	kernels := fs.String("kernels", "", "stock kernels to boot, comma-separated (default: 5.10,6.1,6.12)")
 	variantsOn := fs.String("variants-on", "6.1", "stock kernel that also boots in the variants (audit=1, lockdown, audit locked, CPU hotplug, 8 vCPUs; \"\": none)")
+	full := fs.Bool("full", false, "run the repository's kernel tests (TestIntegration*) in one guest of the first kernel instead")
 	only := fs.String("only", "", "boot only the variant `NAME` (\"-\": the plain boots)")
 	refresh := fs.Bool("refresh", false, "update the package lists (newer kernels)")
 	timeout := fs.Duration("timeout", 5*time.Minute, "longest a guest may take")
@@ -49,7 +50,7 @@ func main() {
 	if *logs == "" {
 		*logs = filepath.Join(*cache, "logs")
 	}
-	cfg := vmtest.Config{Cache: *cache, Bin: *bin, VariantsOn: *variantsOn, Only: *only, Refresh: *refresh, Timeout: *timeout, Logs: *logs, Out: os.Stdout}
+	cfg := vmtest.Config{Cache: *cache, Bin: *bin, VariantsOn: *variantsOn, Only: *only, Full: *full, Repo: ".", Refresh: *refresh, Timeout: *timeout, Logs: *logs, Out: os.Stdout}
 	if *kernels != "" {
 		cfg.Kernels = strings.Split(*kernels, ",")
 	}

@@ -15,9 +15,13 @@ import (
 	"github.com/auperf/auperf/internal/workload"
 )
 
-// buildAuperf builds this command into dir.
+// buildAuperf builds this command into dir (or takes the prebuilt one of
+// $AUPERF_BIN, as in a vmtest guest without a Go toolchain).
 func buildAuperf(t *testing.T, dir string) string {
 	t.Helper()
+	if bin := os.Getenv(workload.BinEnv); bin != "" {
+		return filepath.Join(bin, "auperf")
+	}
 	bin := filepath.Join(dir, "auperf")
 	cmd := exec.Command("go", "build", "-o", bin, ".")
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -57,7 +58,12 @@ type Config struct {
 	Refresh bool // update the package lists first
 	// Custom, when set, boots these custom kernels (CustomNames) instead
 	// of the stock ones.
-	Custom  []string
+	Custom []string
+	// Full runs the repository's kernel tests (FullPackages) in one guest
+	// of the first selected kernel instead of the usual runs; Repo is the
+	// source tree they are compiled from.
+	Full    bool
+	Repo    string
 	Timeout time.Duration // per boot
 	Logs    string        // directory for each guest's console log
 	Out     io.Writer     // progress and the table
@@ -88,6 +94,11 @@ func Run(ctx context.Context, cfg Config) error {
 			}
 		}
 	}
+	if cfg.Full {
+		g := guests[0]
+		g.Variant = Variant{Name: "FULL", Append: "auperf.vmtest=full"}
+		guests = []Guest{g}
+	}
 	if cfg.Only != "" {
 		var keep []Guest
 		for _, g := range guests {
@@ -104,7 +115,7 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	var rows []row
-	failed := 0
+	failed, fullPassed := 0, 0
 	for _, g := range guests {
 		if g.Kernel.Unbuildable != "" {
 			fmt.Fprintf(cfg.Out, "not built: %s: %s\n", g.Kernel.Name, g.Kernel.Unbuildable)
@@ -112,7 +123,20 @@ func Run(ctx context.Context, cfg Config) error {
 			continue
 		}
 		initrd := filepath.Join(cfg.Logs, "initrd-"+g.Kernel.Release+".cpio.gz")
-		if err := WriteInitramfs(initrd, guestFiles(cfg.Bin, g.Kernel)); err != nil {
+		files := guestFiles(cfg.Bin, g.Kernel)
+		if cfg.Full {
+			work, err := os.MkdirTemp("", "auperf-vmtest-full-")
+			if err != nil {
+				return err
+			}
+			defer os.RemoveAll(work)
+			more, err := fullFiles(cfg.Repo, work)
+			if err != nil {
+				return err
+			}
+			files = append(files, more...)
+		}
+		if err := WriteInitramfs(initrd, files); err != nil {
 			return fmt.Errorf("initramfs for %s: %w", g.Kernel.Release, err)
 		}
 		log := filepath.Join(cfg.Logs, "console-"+strings.Map(func(r rune) rune {
@@ -125,6 +149,13 @@ func Run(ctx context.Context, cfg Config) error {
 		bt := Boot{Kernel: g.Kernel, Initrd: initrd, Append: g.Append, CPUs: g.CPUs, Timeout: cfg.Timeout, Log: log}.Run(ctx)
 		os.Remove(initrd)
 		r := row{guest: g, booted: bt}
+		if cfg.Full {
+			p, f := printFull(cfg.Out, bt)
+			fullPassed += p
+			failed += f
+			rows = append(rows, r)
+			continue
+		}
 		if bt.Err != nil || len(bt.Results) < len(Runs) {
 			failed++
 			if bt.Err == nil {
@@ -142,8 +173,10 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 		rows = append(rows, r)
 	}
-	printTable(cfg.Out, rows)
-	passed := 0
+	if !cfg.Full {
+		printTable(cfg.Out, rows)
+	}
+	passed := fullPassed
 	for _, r := range rows {
 		for _, res := range r.booted.Results {
 			if res.Passed() {
@@ -257,4 +290,45 @@ func names(ks []Kernel) string {
 		out = append(out, k.Name)
 	}
 	return strings.Join(out, ",")
+}
+
+// printFull prints the FULL guest's test results per package and returns
+// how many tests passed and failed (a package that did not report, or
+// exited non-zero without a failed test, is one failure).
+func printFull(w io.Writer, bt Booted) (passed, failed int) {
+	for _, l := range bt.Lines {
+		if l.Key == "LOG" && (strings.Contains(l.Rest, "--- FAIL") || strings.Contains(l.Rest, "--- SKIP")) {
+			fmt.Fprintf(w, "  %s\n", l.Rest)
+		}
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "PACKAGE\tEXIT\tPASS\tFAIL\tSKIP")
+	seen := 0
+	for _, l := range bt.Lines {
+		if l.Key != "FULL" {
+			continue
+		}
+		seen++
+		fs := strings.Fields(l.Rest)
+		vals := map[string]string{}
+		for _, kv := range fs[1:] {
+			k, v, _ := strings.Cut(kv, "=")
+			vals[k] = v
+		}
+		p, _ := strconv.Atoi(vals["pass"])
+		f, _ := strconv.Atoi(vals["fail"])
+		passed += p
+		failed += f
+		if vals["exit"] != "0" && f == 0 {
+			failed++
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", fs[0], vals["exit"], vals["pass"], vals["fail"], vals["skip"])
+	}
+	tw.Flush()
+	fmt.Fprintf(w, "guest wall time %.0fs\n", bt.Wall.Seconds())
+	if seen < len(FullPackages) {
+		fmt.Fprintf(w, "  %d of %d packages reported (%v)\n", seen, len(FullPackages), bt.Err)
+		failed += len(FullPackages) - seen
+	}
+	return passed, failed
 }

@@ -10,6 +10,10 @@ import (
 	"testing"
 )
 
+// BinEnv names the directory of prebuilt binaries (auperf,
+// auperf-workload) that tests take instead of building them.
+const BinEnv = "AUPERF_BIN"
+
 var built struct {
 	once sync.Once
 	path string
@@ -21,8 +25,15 @@ var built struct {
 // directory under the temp dir that later runs reuse (replaced atomically,
 // so parallel test processes do not disturb each other); nothing is left
 // behind per run.
+//
+// With AUPERF_BIN set (a directory of prebuilt static binaries, as in a
+// vmtest guest that has no Go toolchain), it returns
+// $AUPERF_BIN/auperf-workload instead of building.
 func Build(t testing.TB) string {
 	t.Helper()
+	if dir := os.Getenv(BinEnv); dir != "" {
+		return filepath.Join(dir, "auperf-workload")
+	}
 	built.once.Do(func() { built.path, built.err = build() })
 	if built.err != nil {
 		t.Fatalf("build auperf-workload: %v", built.err)
