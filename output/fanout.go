@@ -26,6 +26,12 @@ type Options struct {
 	DialTimeout  time.Duration // syslog connect and write timeout (5s)
 	CloseTimeout time.Duration // how long Close waits for sinks to drain (5s)
 	Hostname     string        // syslog HOSTNAME for events without one (os.Hostname)
+	// Block makes every sink wait instead of dropping: Write blocks
+	// while a sink's queue is full, a failing sink keeps what it holds
+	// and retries without a bound, and Close waits until everything is
+	// written (no CloseTimeout). For offline input (auperf decode), whose
+	// source can wait; a live run keeps the bounded, counted queues.
+	Block bool
 }
 
 func (o *Options) setDefaults() {
@@ -98,6 +104,7 @@ type Fanout struct {
 	pool         *batchPool
 	batchBytes   int
 	closeWait    time.Duration
+	block        bool          // Options.Block: Close waits for every sink
 	writeTimeout time.Duration // the longest connect or write timeout of a sink
 
 	stopFlusher chan struct{}
@@ -124,6 +131,7 @@ func Open(specs []string, opts Options) (*Fanout, error) {
 	f := &Fanout{
 		batchBytes:  opts.BatchBytes,
 		closeWait:   opts.CloseTimeout,
+		block:       opts.Block,
 		stopFlusher: make(chan struct{}),
 		flusherDone: make(chan struct{}),
 	}
@@ -173,6 +181,7 @@ func Open(specs []string, opts Options) (*Fanout, error) {
 			f.writeTimeout = max(f.writeTimeout, s.timeout)
 		}
 		sk := newSink(s, w, f.pool)
+		sk.block = opts.Block
 		f.sinks = append(f.sinks, sk)
 		color := s.format == formatText && (s.color == "always" ||
 			s.color == "auto" && s.kind == kindStdout && stdoutTerm && os.Getenv("NO_COLOR") == "")
@@ -393,6 +402,12 @@ func (f *Fanout) stopIntake() bool {
 // sink still running after that is blocked in a write without a timeout
 // (a pipe nobody reads, a hung NFS mount): it is given up, and returned.
 func (f *Fanout) waitSinks() map[*sink]bool {
+	if f.block {
+		for _, sk := range f.sinks {
+			<-sk.done
+		}
+		return nil
+	}
 	deadline := time.NewTimer(f.closeWait)
 	defer deadline.Stop()
 	if f.waitAll(deadline.C) {

@@ -39,6 +39,7 @@ type sink struct {
 	pool *batchPool
 
 	q        chan *batch
+	block    bool // Options.Block: wait, never drop
 	reopenCh chan struct{}
 	abort    chan struct{} // closed when Close gives up waiting
 	done     chan struct{}
@@ -70,6 +71,10 @@ func newSink(spec *sinkSpec, w writer, pool *batchPool) *sink {
 // offer hands b to the sink without ever blocking; the caller holds a
 // reference for it. A full queue drops the batch, counted.
 func (s *sink) offer(b *batch) {
+	if s.block {
+		s.q <- b
+		return
+	}
 	select {
 	case s.q <- b:
 	default:
@@ -121,8 +126,13 @@ func (s *sink) run() {
 		} else {
 			timer.Reset(time.Hour)
 		}
+		take := q
+		if s.block && s.pendingBytes >= s.spec.buffer {
+			// Full: take nothing more, so that the writer waits.
+			take = nil
+		}
 		select {
-		case b, ok := <-q:
+		case b, ok := <-take:
 			if !ok {
 				q = nil
 				continue
@@ -165,7 +175,7 @@ func (s *sink) push(b *batch) {
 	s.pendingBytes += len(b.buf)
 	// Over the bound: drop the oldest batch that nothing was written of
 	// (dropping a half-written one would leave half a line in a file).
-	for s.pendingBytes > s.spec.buffer && len(s.pending) > 1 {
+	for !s.block && s.pendingBytes > s.spec.buffer && len(s.pending) > 1 {
 		i := 0
 		if s.pos > 0 {
 			i = 1
