@@ -91,6 +91,7 @@ type handlerOut struct {
 }
 
 func (o *handlerOut) syscall(ev *event.Event, _ *syscallRecord) { o.h(ev) }
+func (o *handlerOut) malformed()                                {}
 func (o *handlerOut) lost(n uint64, cause string) {
 	event.NewLost(&o.ev, 0, event.SourceAudit, -1, n, cause)
 	o.h(&o.ev)

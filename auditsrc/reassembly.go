@@ -21,6 +21,9 @@ type emitter interface {
 	syscall(ev *event.Event, sys *syscallRecord)
 	// lost reports n events lost for cause.
 	lost(n uint64, cause string)
+	// malformed reports a SYSCALL record without the fields every one
+	// has (a log line that was cut or garbled).
+	malformed()
 }
 
 // assembler groups records into events.
@@ -30,7 +33,7 @@ type assembler struct {
 	c    *counters
 	out  emitter
 	ev   event.Event
-	pend map[uint32]*group
+	pend map[uint64]*group // by groupKey (node, serial)
 	free []*group
 	strs interner
 	next uint64 // order of the next new group
@@ -39,8 +42,8 @@ type assembler struct {
 	// last record of a syscall event) and loss is counted, not put in
 	// the stream.
 	logs       bool
-	node       []byte // hostName of the records being read (logs with node=)
-	auxMissing uint64 // MMAP/PROCTITLE/EOE records missing from groups with a SYSCALL
+	nodes      []string // hostNames of logs with node=, by group node id - 1
+	auxMissing uint64   // MMAP/PROCTITLE/EOE records missing from groups with a SYSCALL
 
 	// Lean records (see session.startLean): the kernel sends no
 	// PROCTITLE and no EOE, so a group is complete once its known
@@ -58,7 +61,7 @@ type assembler struct {
 
 // newAssembler reassembles the syscalls of set into out, counting in c.
 func newAssembler(set *syscallSet, self int32, c *counters, out emitter) *assembler {
-	return &assembler{set: set, self: self, c: c, out: out, pend: make(map[uint32]*group),
+	return &assembler{set: set, self: self, c: c, out: out, pend: make(map[uint64]*group),
 		strs: interner{m: make(map[string]string)}}
 }
 
@@ -69,12 +72,18 @@ func newAssembler(set *syscallSet, self int32, c *counters, out emitter) *assemb
 const doneSlots = 8192
 
 type doneSlot struct {
-	serial uint32
-	ok     bool
+	key uint64
+	ok  bool
 }
+
+// groupKey is what groups records into one event: the serial, and in a
+// log of several hosts (node=) the host, since each host numbers its own
+// events.
+func groupKey(node, serial uint32) uint64 { return uint64(node)<<32 | uint64(serial) }
 
 type group struct {
 	order   uint64 // arrival order of the group's first record
+	node    uint32 // host id (logs with node=: nodes[node-1]); 0: none
 	serial  uint32
 	ts      int64
 	arrived time.Time
@@ -93,10 +102,10 @@ func (a *assembler) leanSerial(serial uint32) bool {
 	return a.lean && (!a.leanEndSet || int32(serial-a.leanEnd) < 0)
 }
 
-// recentlyDone reports whether the group of serial was completed lately.
-func (a *assembler) recentlyDone(serial uint32) bool {
-	d := a.done[serial%doneSlots]
-	return d.ok && d.serial == serial
+// recentlyDone reports whether the group of key was completed lately.
+func (a *assembler) recentlyDone(key uint64) bool {
+	d := a.done[key%doneSlots]
+	return d.ok && d.key == key
 }
 
 // record adds one record to its group; EOE completes the group.
@@ -106,8 +115,9 @@ func (a *assembler) record(rec record, now time.Time) {
 	default:
 		return
 	}
-	g := a.pend[rec.serial]
-	if g == nil && rec.typ != typeSyscall && a.recentlyDone(rec.serial) {
+	key := groupKey(rec.node, rec.serial)
+	g := a.pend[key]
+	if g == nil && rec.typ != typeSyscall && a.recentlyDone(key) {
 		// A record of a group already completed: a lean-era event's
 		// PROCTITLE or EOE logged after our exclusions were deleted,
 		// or an EOE after the timeout. The event was emitted.
@@ -121,11 +131,11 @@ func (a *assembler) record(rec record, now time.Time) {
 		} else {
 			g = new(group)
 		}
-		comm, exe, key := g.sys.comm, g.sys.exe, g.sys.key
-		*g = group{order: a.next, serial: rec.serial, ts: rec.ts, arrived: now}
+		comm, exe, skey := g.sys.comm, g.sys.exe, g.sys.key
+		*g = group{order: a.next, node: rec.node, serial: rec.serial, ts: rec.ts, arrived: now}
 		a.next++
-		g.sys.comm, g.sys.exe, g.sys.key = comm, exe, key
-		a.pend[rec.serial] = g
+		g.sys.comm, g.sys.exe, g.sys.key = comm, exe, skey
+		a.pend[groupKey(rec.node, rec.serial)] = g
 	}
 	switch rec.typ {
 	case typeSyscall:
@@ -157,8 +167,9 @@ func (a *assembler) record(rec record, now time.Time) {
 }
 
 func (a *assembler) complete(g *group) {
-	a.done[g.serial%doneSlots] = doneSlot{g.serial, true}
-	delete(a.pend, g.serial)
+	key := groupKey(g.node, g.serial)
+	a.done[key%doneSlots] = doneSlot{key, true}
+	delete(a.pend, key)
 	a.emit(g)
 	a.free = append(a.free, g)
 }
@@ -201,6 +212,10 @@ func (a *assembler) emit(g *group) {
 	if !a.logs {
 		a.auxMissing += uint64(a.missingAux(g, arch))
 	}
+	if !sys.wellFormed() {
+		a.out.malformed()
+		return
+	}
 	if arch == decode.ArchUnknown || !sys.hasNr || !a.set.wanted(arch, sys.nr) {
 		a.c.notOurs.Add(1)
 		return
@@ -237,8 +252,8 @@ func (a *assembler) emit(g *group) {
 		p.Exe = a.strs.get(sys.exe)
 	}
 	ev.SetProcess(&p)
-	if len(a.node) > 0 {
-		ev.HostName = a.strs.get(a.node)
+	if g.node > 0 {
+		ev.HostName = a.nodes[g.node-1]
 	}
 	a.out.syscall(ev, sys)
 }

@@ -33,6 +33,7 @@ var typeNames = map[string]uint16{
 // record is one audit record: "audit(SEC.MSEC:SERIAL): key=value ...".
 type record struct {
 	typ    uint16
+	node   uint32 // the host of a log line with node= (an id, see assembler.nodes); 0: none
 	ts     int64  // nanoseconds since the epoch (audit has milliseconds)
 	serial uint32 // the event's serial; the kernel's counter is 32 bits and wraps
 	body   []byte // the key=value part, without any ENRICHED suffix

@@ -50,7 +50,7 @@ type Source struct {
 // counters are the source's counts (see Stats).
 type counters struct {
 	records, emitted, filtered, self, notOurs, lostTotal, lostKernel, lostBacklog, lostGap, lostIncomplete,
-	enobufs, late, lean, leanEnded atomic.Uint64
+	enobufs, late, lean, leanEnded, malformed atomic.Uint64
 }
 
 // New validates cfg and reads the kernel's audit state (without changing
@@ -161,6 +161,7 @@ func (c *counters) stats() []event.Counter {
 		source.Counter(src, source.Lost, c.lostTotal.Load()),
 		source.Counter(src, "enobufs", c.enobufs.Load()),
 		source.Counter(src, "late_records", c.late.Load()),
+		source.Counter(src, "malformed_records", c.malformed.Load()),
 		source.Counter(src, "lean_records", c.lean.Load()),
 		source.Counter(src, "lean_ended_for_reader", c.leanEnded.Load()),
 	}
@@ -240,6 +241,8 @@ func (o *liveOut) syscall(ev *event.Event, sys *syscallRecord) {
 	s.c.emitted.Add(1)
 	o.h(ev)
 }
+
+func (o *liveOut) malformed() { o.s.c.malformed.Add(1) }
 
 func (o *liveOut) lost(n uint64, cause string) {
 	o.s.c.lostTotal.Add(n)

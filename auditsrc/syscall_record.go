@@ -252,3 +252,10 @@ func fieldString(b []byte, want string) string {
 		b = rest
 	}
 }
+
+// wellFormed reports whether the record has what every SYSCALL record the
+// kernel writes has: arch, syscall, exit, a0..a3 and pid (a log line that
+// was cut or garbled lacks some).
+func (s *syscallRecord) wellFormed() bool {
+	return s.arch != 0 && s.hasNr && s.hasExit && s.known&0xf == 0xf && s.has&hasPid != 0
+}
