@@ -32,6 +32,9 @@ func main() {
 	if len(os.Args) > 1 && os.Args[1] == "guest-audit-lock" {
 		os.Exit(guestAuditLock())
 	}
+	if len(os.Args) > 1 && os.Args[1] == "guest-audit-daemon" {
+		os.Exit(guestAuditDaemon())
+	}
 	home, _ := os.UserHomeDir()
 	fs := flag.NewFlagSet("auperf-vmtest", flag.ContinueOnError)
 	cache := fs.String("cache", filepath.Join(home, ".cache", "auperf", "vmtest"), "`DIR` for the kernels and the private apt state")
@@ -109,11 +112,7 @@ func guestWaitRules() int {
 // line must ask for it. Never on a host: locking audit there cannot be
 // undone without a reboot.
 func guestAuditLock() int {
-	init, _ := os.ReadFile("/proc/1/cmdline")
-	cmdline, _ := os.ReadFile("/proc/cmdline")
-	// The kernel runs /init through its #! line: busybox sh /init.
-	args := strings.Split(strings.TrimRight(string(init), "\x00"), "\x00")
-	if args[len(args)-1] != "/init" || !strings.Contains(string(cmdline), "auperf.vmtest=locked") {
+	if !inGuest("locked") {
 		fmt.Fprintln(os.Stderr, "auperf-vmtest: guest-audit-lock runs only in a vmtest guest booted with auperf.vmtest=locked")
 		return 2
 	}
@@ -128,4 +127,36 @@ func guestAuditLock() int {
 		return 1
 	}
 	return 0
+}
+
+// guestAuditDaemon tries to become the audit daemon, as auditd does when it
+// starts, and says what the kernel answered; if it got the pid it hands it
+// back at once. Only inside a vmtest guest (see inGuest).
+func guestAuditDaemon() int {
+	if !inGuest("daemon") {
+		fmt.Fprintln(os.Stderr, "auperf-vmtest: guest-audit-daemon runs only in a vmtest guest booted with auperf.vmtest=daemon")
+		return 2
+	}
+	c, err := libaudit.NewAuditClient(nil)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "auperf-vmtest: %v\n", err)
+		return 1
+	}
+	defer c.Close()
+	if err := c.SetPID(libaudit.WaitForReply); err != nil {
+		fmt.Fprintf(os.Stderr, "guest-audit-daemon: the kernel refused a second daemon: %v\n", err)
+		return 0
+	}
+	fmt.Fprintln(os.Stderr, "guest-audit-daemon: took the audit pid from the running daemon")
+	return 0
+}
+
+// inGuest reports whether we run in a vmtest guest booted with
+// auperf.vmtest=scenario: pid 1 is the initramfs's /init (busybox sh
+// /init: the kernel runs it through its #! line).
+func inGuest(scenario string) bool {
+	init, _ := os.ReadFile("/proc/1/cmdline")
+	cmdline, _ := os.ReadFile("/proc/cmdline")
+	args := strings.Split(strings.TrimRight(string(init), "\x00"), "\x00")
+	return args[len(args)-1] == "/init" && strings.Contains(string(cmdline), "auperf.vmtest="+scenario)
 }

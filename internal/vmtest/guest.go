@@ -84,6 +84,18 @@ rst=$?
 auperf-vmtest guest-check -source audit -early $locked -probe probe-early.json -probe-exit $pst \
 	-run-exit $rst -run-log run-early.log -truth truth-early.json -events ev-early.json
 case "$(cat /proc/cmdline)" in
+*auperf.vmtest=daemon*)
+	# Another audit daemon (auditd starting) while auperf is the daemon:
+	# the kernel refuses it (EEXIST), and auperf's capture stays exact.
+	auperf probe --json --source audit > probe-d.json 2> probe-d.err
+	pst=$?
+	auperf run --source audit --stats-interval 0 --output json:ev-d.json -- \
+		sh -c 'auperf-vmtest guest-audit-daemon; auperf-workload -out truth-d.json' > run-d.log 2>&1
+	rst=$?
+	grep 'guest-audit-daemon' run-d.log | sed 's/^/VMTEST-LOG /'
+	auperf-vmtest guest-check -source audit -name audit-vs-daemon -probe probe-d.json -probe-exit $pst \
+		-run-exit $rst -run-log run-d.log -truth truth-d.json -events ev-d.json
+	;;
 *auperf.vmtest=hotplug*)
 	# CPU 1 goes offline and comes back while perf traces a workload
 	# that runs on both CPUs: every call reported once, nothing lost.

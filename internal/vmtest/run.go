@@ -35,13 +35,15 @@ type Variant struct {
 // enabled at boot (processes are audited from the first one, probe's
 // audit_boot row); lockdown (what still works under it); audit locked
 // (auditctl -e 2, which the host may never do: the refusal path end to
-// end); a CPU taken offline and back during a perf run; 8 vCPUs (one TCG
-// thread) for the per-CPU merge and rings.
+// end); a CPU taken offline and back during a perf run; another audit
+// daemon starting while auperf is the daemon; 8 vCPUs (one TCG thread)
+// for the per-CPU merge and rings.
 var Variants = []Variant{
 	{Name: "audit=1", Append: "audit=1"},
 	{Name: "lockdown=confidentiality", Append: "lockdown=confidentiality"},
 	{Name: "audit locked", Append: "auperf.vmtest=locked"},
 	{Name: "cpu1 off+on", Append: "auperf.vmtest=hotplug"},
+	{Name: "2nd daemon", Append: "auperf.vmtest=daemon"},
 	{Name: "smp=8", CPUs: 8},
 }
 
