@@ -1,3 +1,6 @@
+// The pipeline: every source run into one stream, one handler call at a
+// time, into the sink, with auperf_stats periodically and at the end.
+
 package pipeline
 
 import (
