@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -27,7 +28,7 @@ func main() {
 		os.Exit(guestCheck(os.Args[2:]))
 	}
 	if len(os.Args) > 1 && os.Args[1] == "guest-wait-rules" {
-		os.Exit(guestWaitRules())
+		os.Exit(guestWaitRules(os.Args[2:]))
 	}
 	if len(os.Args) > 1 && os.Args[1] == "guest-audit-lock" {
 		os.Exit(guestAuditLock())
@@ -96,11 +97,19 @@ func guestCheck(args []string) int {
 }
 
 // guestWaitRules waits (read-only) until the kernel holds an always rule
-// with auperf's key: a host-wide audit run traces from then on.
-func guestWaitRules() int {
+// with auperf's key: a host-wide audit run traces from then on. Given the
+// run's pid, it stops waiting when the run has ended (refused).
+func guestWaitRules(args []string) int {
+	pid := 0
+	if len(args) > 0 {
+		pid, _ = strconv.Atoi(args[0])
+	}
 	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
 		if st, err := auditsrc.ReadState(); err == nil && st.KeyedRules(auditsrc.DefaultKey) >= 2 {
 			return 0
+		}
+		if pid > 0 && syscall.Kill(pid, 0) != nil {
+			return 0 // the run ended without rules: its check says why
 		}
 	}
 	fmt.Fprintln(os.Stderr, "auperf-vmtest: no auperf audit rule appeared within 60s")

@@ -74,7 +74,7 @@ auperf probe --json --source audit > probe-early.json 2> probe-early.err
 pst=$?
 auperf run --source audit --stats-interval 0 --output json:ev-early.json > run-early.log 2>&1 &
 ap=$!
-auperf-vmtest guest-wait-rules
+auperf-vmtest guest-wait-rules $ap
 touch /tmp/go-early
 wait $early
 sleep 1
