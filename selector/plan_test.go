@@ -4,6 +4,7 @@ package selector
 
 import (
 	"errors"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -382,5 +383,48 @@ func TestUnusableSaysEachReasonOnce(t *testing.T) {
 	want = "no event can be traced here (msync,mmap: perf: no; audit: no; mlock2: kernel has no mlock2)"
 	if err := p.Usable(); err == nil || err.Error() != want {
 		t.Fatalf("Usable() = %v, want %q", err, want)
+	}
+}
+
+// No plan of any fixture root, on either arch, traces one event with two
+// sources: an event is perf's or audit's natively, and b32 rules exist
+// only where auperf decodes a 32-bit ABI (i386 on x86_64). On arm64 the
+// audit source once fell back to native rules for its b32 events and
+// reported every call twice beside perf.
+func TestPlanNeverTwoSources(t *testing.T) {
+	roots, err := os.ReadDir(filepath.Join("..", "testdata", "roots"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	arches := map[string]bool{}
+	for _, r := range roots {
+		if !r.IsDir() {
+			continue
+		}
+		for _, force := range []Source{SourceAuto, SourcePerf, SourceAudit} {
+			p, err := Select(fixture(t, r.Name()), memory, force)
+			if err != nil {
+				continue // a forced source that cannot work here
+			}
+			arches[p.Host.Arch] = true
+			var perf, audit []string
+			if p.Perf != nil {
+				perf = p.Perf.Events
+			}
+			if p.Audit != nil {
+				audit = p.Audit.Events
+				if len(p.Audit.B32) > 0 && p.Host.Arch != "x86_64" {
+					t.Errorf("%s/%s: b32 rules %v on %s, which has no 32-bit ABI auperf decodes", r.Name(), force, p.Audit.B32, p.Host.Arch)
+				}
+			}
+			for _, e := range perf {
+				if slices.Contains(audit, e) {
+					t.Errorf("%s/%s: %s planned for perf and audit", r.Name(), force, e)
+				}
+			}
+		}
+	}
+	if !arches["x86_64"] || !arches["aarch64"] {
+		t.Errorf("fixture arches %v: want x86_64 and aarch64", arches)
 	}
 }

@@ -122,7 +122,11 @@ func probeSeccomp(h *Host) (string, error) {
 // has ia32 emulation (arch/x86/entry/vdso/vdso32-setup.c).
 func probeIA32(h *Host) (string, error) {
 	if h.Arch != "x86_64" {
-		return "", notSupported("", "arch %q: auperf knows no 32-bit ABI here", h.Arch)
+		// Recorded, so that the plan asks for no b32 rules: with no
+		// 32-bit ABI of ours, the audit source would fall back to
+		// native rules and report every call a second time beside perf.
+		h.IA32Err = notSupported("", "arch %q: auperf decodes no 32-bit ABI here", h.Arch)
+		return "", h.IA32Err
 	}
 	param, hasParam := h.cmdline["ia32_emulation"]
 	on, valid := kernelBool(param)

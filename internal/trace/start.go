@@ -199,6 +199,11 @@ func (s *Session) attachAudit(ap *selector.AuditPlan) error {
 	if len(ap.B32Events) > 0 && decode.NativeArch() == decode.ArchX86_64 {
 		cfg.Archs = append(cfg.Archs, decode.ArchI386)
 	}
+	if len(cfg.Archs) == 0 {
+		// Only a 32-bit side where auperf knows no 32-bit ABI: audit
+		// would fall back to native rules, beside perf's.
+		return fmt.Errorf("no audit arch for %d b32 events on %s", len(ap.B32Events), decode.NativeArch())
+	}
 	if len(ap.Events) == 0 {
 		cfg.Events = ap.B32Events // (nil would mean the default events)
 	}

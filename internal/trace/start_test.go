@@ -262,3 +262,16 @@ func TestPlanNothingTraceable(t *testing.T) {
 		t.Error("a source attached")
 	}
 }
+
+// On arm64 (no 32-bit ABI auperf decodes) auto starts perf alone: no audit
+// source, which would trace the same calls again.
+func TestStartArm64PerfAlone(t *testing.T) {
+	h := newFakeHost(t, "arm64-6.1")
+	sess, err := h.start(Settings{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sess.Sources) != 1 || sess.Sources[0] != h.perf || h.audit.attached != 0 {
+		t.Errorf("sources %v (audit attached %d), want perf alone", sess.Sources, h.audit.attached)
+	}
+}
