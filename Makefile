@@ -8,12 +8,17 @@ GOFILES  = $(shell find . -name '*.go' -not -path './.git/*' -not -path '*/testd
 
 export CGO_ENABLED := 0
 
-.PHONY: build test vet fmt bench vmtest vmtest-custom
+.PHONY: build build-arm64 test vet fmt bench vmtest vmtest-custom
 
 # Every command under cmd/ into bin/: auperf, auperf-workload, ...
 build:
 	@mkdir -p bin
 	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/ ./cmd/...
+
+# What an arm64 guest of make vmtest runs, cross-built into bin-arm64/.
+build-arm64:
+	@mkdir -p bin-arm64
+	GOARCH=arm64 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin-arm64/ ./cmd/auperf ./cmd/auperf-workload ./cmd/auperf-vmtest
 
 # Kernel tests (TestIntegration*) skip unprivileged, fail instead of skipping
 # with AUPERF_REQUIRE_KERNEL=1, and serialise themselves machine-wide.
@@ -40,18 +45,18 @@ bench: build
 	./bin/auperf-bench $(BENCHFLAGS)
 
 # Real kernels beyond this one (cmd/auperf-vmtest, internal/vmtest): Debian's
-# stock 5.10, 6.1 and 6.12 kernels (fetched through a private apt config into
+# stock 5.10, 6.1 and 6.12 kernels and bookworm's arm64 6.1 (fetched through a private apt config into
 # ~/.cache/auperf/vmtest, never installed) boot under QEMU with software
 # emulation; in each, probe and run with every source are checked against the
 # workload's truth and against each other. Needs qemu-system-x86,
-# busybox-static. E.g. make vmtest VMTESTFLAGS="-kernels 6.1 -variants-on ''".
+# qemu-system-arm, busybox-static. E.g. make vmtest VMTESTFLAGS="-kernels 6.1 -variants-on ''".
 # FULL=1 runs the repository's kernel tests (TestIntegration*, but for the
 # few too heavy for emulation) inside one 6.1 guest instead.
 ifeq ($(FULL),1)
 VMTESTFLAGS += -full -kernels 6.1 -timeout 60m
 endif
 
-vmtest: build
+vmtest: build build-arm64
 	./bin/auperf-vmtest -bin bin $(VMTESTFLAGS)
 
 # Custom kernels built from Debian's linux-source-6.1 (tinyconfig plus the

@@ -19,13 +19,15 @@ type Stock struct {
 	Name  string         // "5.10"
 	Suite string         // the Debian suite that ships it
 	Match *regexp.Regexp // its image package names
+	Arch  string         // Debian's architecture: amd64, arm64
 }
 
 // Stocks are the kernels `make vmtest` boots.
 var Stocks = []Stock{
-	{"5.10", "bullseye", regexp.MustCompile(`^linux-image-5\.10\.0-[0-9]+-amd64$`)},
-	{"6.1", "bookworm", regexp.MustCompile(`^linux-image-6\.1\.0-[0-9]+-amd64$`)},
-	{"6.12", "trixie", regexp.MustCompile(`^linux-image-6\.12\.[0-9]+\+deb13-amd64$`)},
+	{"5.10", "bullseye", regexp.MustCompile(`^linux-image-5\.10\.0-[0-9]+-amd64$`), "amd64"},
+	{"6.1", "bookworm", regexp.MustCompile(`^linux-image-6\.1\.0-[0-9]+-amd64$`), "amd64"},
+	{"6.12", "trixie", regexp.MustCompile(`^linux-image-6\.12\.[0-9]+\+deb13-amd64$`), "amd64"},
+	{"arm64-6.1", "bookworm", regexp.MustCompile(`^linux-image-6\.1\.0-[0-9]+-arm64$`), "arm64"},
 }
 
 // Kernel is an unpacked kernel.
@@ -35,6 +37,8 @@ type Kernel struct {
 	Release string // uname -r
 	Image   string // path of the vmlinuz
 	Config  string // path of its build config (/boot/config-RELEASE)
+	Arch    string // Debian's architecture: amd64, arm64
+	Busybox string // a static busybox of Arch
 	// Unbuildable says why a custom kernel was not built: its fragment
 	// asks for what Kconfig does not give.
 	Unbuildable string
@@ -42,8 +46,10 @@ type Kernel struct {
 
 // apt runs apt-get or apt-cache with the private configuration under dir:
 // its own sources (bullseye, bookworm, trixie), lists, cache and an empty
-// dpkg status, so that nothing of the host's apt state is read or changed.
+// dpkg status, so that nothing of the host's apt state is read or changed;
+// the architecture is dir's base name (apt-amd64, apt-arm64).
 func apt(dir, tool string, args ...string) ([]byte, error) {
+	arch := strings.TrimPrefix(filepath.Base(dir), "apt-")
 	opts := []string{
 		"-o", "Dir::Etc::SourceList=" + filepath.Join(dir, "sources.list"),
 		"-o", "Dir::Etc::SourceParts=" + filepath.Join(dir, "sources.list.d"),
@@ -52,7 +58,8 @@ func apt(dir, tool string, args ...string) ([]byte, error) {
 		"-o", "Dir::State::Lists=" + filepath.Join(dir, "lists"),
 		"-o", "Dir::State::status=" + filepath.Join(dir, "status"),
 		"-o", "Dir::Cache=" + filepath.Join(dir, "cache"),
-		"-o", "APT::Architecture=amd64",
+		"-o", "APT::Architecture=" + arch,
+		"-o", "APT::Architectures=" + arch,
 		"-o", "APT::Sandbox::User=root",
 		"-o", "Debug::NoLocking=1",
 	}
@@ -74,8 +81,12 @@ func setupApt(dir string) error {
 		}
 	}
 	var src strings.Builder
+	seen := map[string]bool{}
 	for _, s := range Stocks {
-		fmt.Fprintf(&src, "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian %s main\n", s.Suite)
+		if !seen[s.Suite] {
+			seen[s.Suite] = true
+			fmt.Fprintf(&src, "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian %s main\n", s.Suite)
+		}
 	}
 	if err := os.WriteFile(filepath.Join(dir, "sources.list"), []byte(src.String()), 0o644); err != nil {
 		return err
@@ -87,26 +98,33 @@ func setupApt(dir string) error {
 	return err
 }
 
-// FetchStocks returns the stock kernels, from the cache when there (the
-// newest package of each series the lists name), downloading and
-// unpacking what is missing. refresh updates the package lists first
-// (they are updated anyway when there are none).
-func FetchStocks(cache string, refresh bool) ([]Kernel, error) {
-	aptDir := filepath.Join(cache, "apt")
-	if _, err := os.Stat(filepath.Join(aptDir, "sources.list")); err != nil || refresh {
-		if err := setupApt(aptDir); err != nil {
-			return nil, err
-		}
-	}
-	out, err := apt(aptDir, "apt-cache", "pkgnames", "linux-image-")
-	if err != nil {
-		return nil, err
-	}
-	names := strings.Fields(string(out))
+// FetchStocks returns the stock kernels named (all: nil), from the cache
+// when there (the newest package of each series the lists name),
+// downloading and unpacking what is missing, with a static busybox of
+// their arch. refresh updates the package lists first (they are updated
+// anyway when there are none).
+func FetchStocks(cache string, refresh bool, want []string) ([]Kernel, error) {
 	var ks []Kernel
+	names := map[string][]string{}
 	for _, s := range Stocks {
+		if len(want) > 0 && !contains(want, s.Name) {
+			continue
+		}
+		aptDir := filepath.Join(cache, "apt-"+s.Arch)
+		if names[s.Arch] == nil {
+			if _, err := os.Stat(filepath.Join(aptDir, "sources.list")); err != nil || refresh {
+				if err := setupApt(aptDir); err != nil {
+					return nil, err
+				}
+			}
+			out, err := apt(aptDir, "apt-cache", "pkgnames", "linux-image-")
+			if err != nil {
+				return nil, err
+			}
+			names[s.Arch] = strings.Fields(string(out))
+		}
 		var pkgs []string
-		for _, n := range names {
+		for _, n := range names[s.Arch] {
 			if s.Match.MatchString(n) {
 				pkgs = append(pkgs, n)
 			}
@@ -119,9 +137,48 @@ func FetchStocks(cache string, refresh bool) ([]Kernel, error) {
 		if err != nil {
 			return nil, err
 		}
+		k.Arch = s.Arch
+		if k.Busybox, err = busybox(cache, aptDir, s.Arch); err != nil {
+			return nil, err
+		}
 		ks = append(ks, k)
 	}
 	return ks, nil
+}
+
+// busybox is a static busybox of arch: the host's own for amd64, else
+// Debian's busybox-static of that arch, downloaded and unpacked once.
+func busybox(cache, aptDir, arch string) (string, error) {
+	if arch == "amd64" {
+		return "/bin/busybox", nil
+	}
+	bb := filepath.Join(cache, "busybox-"+arch)
+	if _, err := os.Stat(bb); err == nil {
+		return bb, nil
+	}
+	tmp, err := os.MkdirTemp(cache, "busybox-")
+	if err != nil {
+		return "", err
+	}
+	defer os.RemoveAll(tmp)
+	if _, err := aptIn(tmp, aptDir, "apt-get", "-q", "download", "busybox-static"); err != nil {
+		return "", err
+	}
+	debs, _ := filepath.Glob(filepath.Join(tmp, "*.deb"))
+	if len(debs) != 1 {
+		return "", fmt.Errorf("download busybox-static:%s: %d .deb files", arch, len(debs))
+	}
+	// /bin/busybox in older packages, /usr/bin/busybox in newer ones.
+	sh := fmt.Sprintf("dpkg-deb --fsys-tarfile %q | tar -x -C %q --wildcards '*bin/busybox'", debs[0], tmp)
+	if out, err := exec.Command("sh", "-c", sh).CombinedOutput(); err != nil {
+		return "", fmt.Errorf("unpack busybox-static:%s: %v: %s", arch, err, out)
+	}
+	for _, p := range []string{"usr/bin/busybox", "bin/busybox"} {
+		if _, err := os.Stat(filepath.Join(tmp, p)); err == nil {
+			return bb, os.Rename(filepath.Join(tmp, p), bb)
+		}
+	}
+	return "", fmt.Errorf("busybox-static:%s has no busybox", arch)
 }
 
 // versionLess orders package names by the numbers in them.

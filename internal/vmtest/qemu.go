@@ -48,13 +48,18 @@ func (b Boot) Run(ctx context.Context) Booted {
 	}
 	ctx, cancel := context.WithTimeout(ctx, b.Timeout)
 	defer cancel()
-	args := []string{
+	qemu, console := "qemu-system-x86_64", "ttyS0"
+	var machine []string
+	if b.Kernel.Arch == "arm64" {
+		qemu, console, machine = "qemu-system-aarch64", "ttyAMA0", []string{"-M", "virt"}
+	}
+	args := append(machine,
 		"-accel", "tcg,thread=single", "-cpu", "max", "-smp", fmt.Sprint(cpus), "-m", "1024",
 		"-kernel", b.Kernel.Image, "-initrd", b.Initrd,
-		"-append", strings.TrimSpace("console=ttyS0 panic=-1 loglevel=4 " + b.Append),
+		"-append", strings.TrimSpace("console="+console+" panic=-1 loglevel=4 "+b.Append),
 		"-display", "none", "-serial", "stdio", "-monitor", "none", "-no-reboot", "-nodefaults",
-	}
-	cmd := exec.CommandContext(ctx, "qemu-system-x86_64", args...)
+	)
+	cmd := exec.CommandContext(ctx, qemu, args...)
 	var buf bytes.Buffer
 	var out io.Writer = &buf
 	if b.Log != "" {

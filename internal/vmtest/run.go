@@ -79,16 +79,13 @@ func Run(ctx context.Context, cfg Config) error {
 	if len(cfg.Custom) > 0 {
 		stocks, err = BuildCustoms(cfg.Cache, cfg.Custom, cfg.Out)
 	} else {
-		stocks, err = FetchStocks(cfg.Cache, cfg.Refresh)
+		stocks, err = FetchStocks(cfg.Cache, cfg.Refresh, cfg.Kernels)
 	}
 	if err != nil {
 		return err
 	}
 	var guests []Guest
 	for _, k := range stocks {
-		if len(cfg.Custom) == 0 && len(cfg.Kernels) > 0 && !contains(cfg.Kernels, k.Name) {
-			continue
-		}
 		guests = append(guests, Guest{Kernel: k})
 		if k.Name == cfg.VariantsOn {
 			for _, v := range Variants {
@@ -125,7 +122,11 @@ func Run(ctx context.Context, cfg Config) error {
 			continue
 		}
 		initrd := filepath.Join(cfg.Logs, "initrd-"+g.Kernel.Release+".cpio.gz")
-		files := guestFiles(cfg.Bin, g.Kernel)
+		bin := cfg.Bin
+		if g.Kernel.Arch == "arm64" {
+			bin = cfg.Bin + "-arm64" // the cross-built binaries
+		}
+		files := guestFiles(bin, g.Kernel)
 		if cfg.Full {
 			work, err := os.MkdirTemp("", "auperf-vmtest-full-")
 			if err != nil {
@@ -202,7 +203,7 @@ type row struct {
 func guestFiles(bin string, k Kernel) []File {
 	return []File{
 		{Path: "init", Data: []byte(InitScript), Mode: 0o755},
-		{Path: "bin/busybox", Src: "/bin/busybox", Mode: 0o755},
+		{Path: "bin/busybox", Src: busyboxOf(k), Mode: 0o755},
 		{Path: "bin/auperf", Src: filepath.Join(bin, "auperf"), Mode: 0o755},
 		{Path: "bin/auperf-workload", Src: filepath.Join(bin, "auperf-workload"), Mode: 0o755},
 		{Path: "bin/auperf-vmtest", Src: filepath.Join(bin, "auperf-vmtest"), Mode: 0o755},
@@ -333,4 +334,11 @@ func printFull(w io.Writer, bt Booted) (passed, failed int) {
 		failed += len(FullPackages) - seen
 	}
 	return passed, failed
+}
+
+func busyboxOf(k Kernel) string {
+	if k.Busybox != "" {
+		return k.Busybox
+	}
+	return "/bin/busybox"
 }

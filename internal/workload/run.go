@@ -236,7 +236,7 @@ func Run(cfg Config) error {
 		for id, n := range th.counts {
 			if n > 0 {
 				key := sysTable[id].name
-				if sysTable[id].arch != "x86_64" {
+				if sysTable[id].arch != native {
 					key = sysTable[id].arch + ":" + key
 				}
 				sum.Calls[key] += n

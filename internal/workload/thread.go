@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/auperf/auperf/decode"
 )
 
 // Syscall identities the engine issues. i386 numbers are from the kernel's
@@ -44,26 +46,30 @@ const (
 	numIDs
 )
 
+// native is the arch of the workload's own syscalls, as events name it
+// ("x86_64", "aarch64"): unix.SYS_* follow the build's GOARCH.
+var native = decode.NativeArch().String()
+
 var sysTable = [numIDs]struct {
 	arch  string
 	nr    int
 	name  string
 	nargs int
 }{
-	idMmap:           {"x86_64", unix.SYS_MMAP, "mmap", 6},
-	idMunmap:         {"x86_64", unix.SYS_MUNMAP, "munmap", 2},
-	idMprotect:       {"x86_64", unix.SYS_MPROTECT, "mprotect", 3},
-	idPkeyMprotect:   {"x86_64", unix.SYS_PKEY_MPROTECT, "pkey_mprotect", 4},
-	idMsync:          {"x86_64", unix.SYS_MSYNC, "msync", 3},
-	idMremap:         {"x86_64", unix.SYS_MREMAP, "mremap", 5},
-	idMlock:          {"x86_64", unix.SYS_MLOCK, "mlock", 2},
-	idMlock2:         {"x86_64", unix.SYS_MLOCK2, "mlock2", 3},
-	idMunlock:        {"x86_64", unix.SYS_MUNLOCK, "munlock", 2},
-	idMlockall:       {"x86_64", unix.SYS_MLOCKALL, "mlockall", 1},
-	idMunlockall:     {"x86_64", unix.SYS_MUNLOCKALL, "munlockall", 0},
-	idMadvise:        {"x86_64", unix.SYS_MADVISE, "madvise", 3},
-	idMincore:        {"x86_64", unix.SYS_MINCORE, "mincore", 3},
-	idRemapFilePages: {"x86_64", unix.SYS_REMAP_FILE_PAGES, "remap_file_pages", 5},
+	idMmap:           {native, unix.SYS_MMAP, "mmap", 6},
+	idMunmap:         {native, unix.SYS_MUNMAP, "munmap", 2},
+	idMprotect:       {native, unix.SYS_MPROTECT, "mprotect", 3},
+	idPkeyMprotect:   {native, unix.SYS_PKEY_MPROTECT, "pkey_mprotect", 4},
+	idMsync:          {native, unix.SYS_MSYNC, "msync", 3},
+	idMremap:         {native, unix.SYS_MREMAP, "mremap", 5},
+	idMlock:          {native, unix.SYS_MLOCK, "mlock", 2},
+	idMlock2:         {native, unix.SYS_MLOCK2, "mlock2", 3},
+	idMunlock:        {native, unix.SYS_MUNLOCK, "munlock", 2},
+	idMlockall:       {native, unix.SYS_MLOCKALL, "mlockall", 1},
+	idMunlockall:     {native, unix.SYS_MUNLOCKALL, "munlockall", 0},
+	idMadvise:        {native, unix.SYS_MADVISE, "madvise", 3},
+	idMincore:        {native, unix.SYS_MINCORE, "mincore", 3},
+	idRemapFilePages: {native, unix.SYS_REMAP_FILE_PAGES, "remap_file_pages", 5},
 	idI386Msync:      {"i386", nrI386Msync, "msync", 3},
 	idI386Mmap2:      {"i386", nrI386Mmap2, "mmap2", 6},
 	idI386Mprotect:   {"i386", nrI386Mprotect, "mprotect", 3},
@@ -156,9 +162,21 @@ func (th *thread) call32(id sysID, label string, expect syscall.Errno, a0, a1, a
 // pkey_mprotect is ENOSYS without protection keys (CONFIG_ARCH_HAS_PKEYS,
 // x86's CONFIG_X86_INTEL_MEMORY_PROTECTION_KEYS), MADV_WILLNEED on
 // anonymous memory EBADF without CONFIG_SWAP (as on small custom kernels).
+//
+// Per arch: on arm64 PROT_BTI is 0x10, so the mprotect with that "unknown"
+// bit succeeds where a BTI-capable CPU (or QEMU's -cpu max) runs it.
 var kernelMay = map[string][]syscall.Errno{
-	"pkey_mprotect":    {syscall.ENOSYS},
-	"madvise_willneed": {syscall.EBADF},
+	"pkey_mprotect":         {syscall.ENOSYS},
+	"madvise_willneed":      {syscall.EBADF},
+	"mprotect_unknown_bits": protUnknownMay(),
+}
+
+// protUnknownMay is what mprotect with 0x10 may also return on this arch.
+func protUnknownMay() []syscall.Errno {
+	if native == "aarch64" {
+		return []syscall.Errno{0}
+	}
+	return nil
 }
 
 func (th *thread) record(id sysID, label string, expect syscall.Errno, ts int64, cpu int, ret int64, args [6]uint64) {
