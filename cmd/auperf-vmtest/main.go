@@ -116,34 +116,36 @@ func guestWaitRules(args []string) int {
 	return 1
 }
 
-// guestAuditLock locks audit (enabled=2, until reboot). Only inside a
-// vmtest guest: pid 1 must be the initramfs's /init and the kernel command
-// line must ask for it. Never on a host: locking audit there cannot be
-// undone without a reboot.
+// guestAuditLock locks audit (enabled=2, until reboot). Never on a host:
+// locking audit there cannot be undone without a reboot.
 func guestAuditLock() int {
-	if !inGuest("locked") {
-		fmt.Fprintln(os.Stderr, "auperf-vmtest: guest-audit-lock runs only in a vmtest guest booted with auperf.vmtest=locked")
-		return 2
-	}
-	c, err := libaudit.NewAuditClient(nil)
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "auperf-vmtest: %v\n", err)
-		return 1
-	}
-	defer c.Close()
-	if err := c.SetImmutable(libaudit.WaitForReply); err != nil {
-		fmt.Fprintf(os.Stderr, "auperf-vmtest: lock audit: %v\n", err)
-		return 1
-	}
-	return 0
+	return guestAudit("locked", func(c *libaudit.AuditClient) error {
+		if err := c.SetImmutable(libaudit.WaitForReply); err != nil {
+			return fmt.Errorf("lock audit: %w", err)
+		}
+		return nil
+	})
 }
 
 // guestAuditDaemon tries to become the audit daemon, as auditd does when it
-// starts, and says what the kernel answered; if it got the pid it hands it
-// back at once. Only inside a vmtest guest (see inGuest).
+// starts, and says what the kernel answered.
 func guestAuditDaemon() int {
-	if !inGuest("daemon") {
-		fmt.Fprintln(os.Stderr, "auperf-vmtest: guest-audit-daemon runs only in a vmtest guest booted with auperf.vmtest=daemon")
+	return guestAudit("daemon", func(c *libaudit.AuditClient) error {
+		if err := c.SetPID(libaudit.WaitForReply); err != nil {
+			fmt.Fprintf(os.Stderr, "guest-audit-daemon: the kernel refused a second daemon: %v\n", err)
+			return nil
+		}
+		fmt.Fprintln(os.Stderr, "guest-audit-daemon: took the audit pid from the running daemon")
+		return nil
+	})
+}
+
+// guestAudit runs act on an audit client, only inside a vmtest guest
+// booted with auperf.vmtest=scenario (see inGuest): these change what a
+// host's audit must keep.
+func guestAudit(scenario string, act func(*libaudit.AuditClient) error) int {
+	if !inGuest(scenario) {
+		fmt.Fprintf(os.Stderr, "auperf-vmtest: runs only in a vmtest guest booted with auperf.vmtest=%s\n", scenario)
 		return 2
 	}
 	c, err := libaudit.NewAuditClient(nil)
@@ -152,11 +154,10 @@ func guestAuditDaemon() int {
 		return 1
 	}
 	defer c.Close()
-	if err := c.SetPID(libaudit.WaitForReply); err != nil {
-		fmt.Fprintf(os.Stderr, "guest-audit-daemon: the kernel refused a second daemon: %v\n", err)
-		return 0
+	if err := act(c); err != nil {
+		fmt.Fprintf(os.Stderr, "auperf-vmtest: %v\n", err)
+		return 1
 	}
-	fmt.Fprintln(os.Stderr, "guest-audit-daemon: took the audit pid from the running daemon")
 	return 0
 }
 
