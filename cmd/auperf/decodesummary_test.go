@@ -97,21 +97,7 @@ func TestDecodeSummaryGolden(t *testing.T) {
 			}
 			events := bytes.Count(out.Bytes(), []byte("\n"))
 			got := fmt.Sprintf("%s\nevents written: %d\nexit status: %d\n", errOut.String(), events, st)
-			golden := filepath.Join(repoDir(t), "testdata", "audit", "summary", name+".txt")
-			if *update {
-				os.MkdirAll(filepath.Dir(golden), 0o755)
-				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run with -update to create it)", err)
-			}
-			if got != string(want) {
-				t.Errorf("decode %v:\n got:\n%s\nwant:\n%s", args, got, want)
-			}
+			checkGolden(t, filepath.Join(repoDir(t), "testdata", "audit", "summary", name+".txt"), got)
 		})
 	}
 }

@@ -31,6 +31,28 @@ func buildAuperf(t *testing.T, dir string) string {
 	return bin
 }
 
+// checkGolden compares got with the golden file, or (-update) rewrites it.
+// It reports whether they were compared and equal.
+func checkGolden(t *testing.T, golden, got string) bool {
+	t.Helper()
+	if *update {
+		os.MkdirAll(filepath.Dir(golden), 0o755)
+		if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return false
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatalf("%v (run with -update to create it)", err)
+	}
+	if got != string(want) {
+		t.Errorf("output differs from %s (run with -update if intended):\n got:\n%s\nwant:\n%s", golden, got, want)
+		return false
+	}
+	return true
+}
+
 func readFile(path string) string {
 	b, _ := os.ReadFile(path)
 	return string(b)

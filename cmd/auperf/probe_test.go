@@ -53,19 +53,8 @@ func TestProbeGolden(t *testing.T) {
 				if err != nil {
 					t.Fatalf("probe: %v\n%s", err, got)
 				}
-				golden := filepath.Join(dir, form.file)
-				if *update {
-					if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
-						t.Fatal(err)
-					}
+				if !checkGolden(t, filepath.Join(dir, form.file), got) {
 					return
-				}
-				want, err := os.ReadFile(golden)
-				if err != nil {
-					t.Fatalf("%v (run with -update to create it)", err)
-				}
-				if got != string(want) {
-					t.Errorf("probe output differs from %s (run with -update if intended):\n%s", golden, got)
 				}
 				if form.flag == "--json" && !json.Valid([]byte(got)) {
 					t.Errorf("not JSON:\n%s", got)
