@@ -239,20 +239,6 @@ func parseMmap(b []byte) (m mmapRecord) {
 	}
 }
 
-// fieldString is for tests and error messages.
-func fieldString(b []byte, want string) string {
-	for {
-		k, v, rest, _, ok := nextField(b)
-		if !ok {
-			return ""
-		}
-		if string(k) == want {
-			return string(v)
-		}
-		b = rest
-	}
-}
-
 // wellFormed reports whether the record has what every SYSCALL record the
 // kernel writes has: arch, syscall, exit, a0..a3 and pid (a log line that
 // was cut or garbled lacks some).

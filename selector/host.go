@@ -5,7 +5,6 @@ package selector
 
 import (
 	"errors"
-	"sort"
 
 	"github.com/auperf/auperf/auditsrc"
 	"github.com/auperf/auperf/internal/host"
@@ -147,13 +146,4 @@ func (h *Host) Result(name string) (Result, bool) {
 		}
 	}
 	return Result{}, false
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	ks := make([]string, 0, len(m))
-	for k := range m {
-		ks = append(ks, k)
-	}
-	sort.Strings(ks)
-	return ks
 }

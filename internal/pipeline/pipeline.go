@@ -39,7 +39,8 @@ type Config struct {
 
 // Pipeline runs sources into a sink.
 type Pipeline struct {
-	cfg Config
+	cfg   Config
+	match bool // the filter is not empty (in auperf run it is: sources filter)
 
 	mu       sync.Mutex // one handler call at a time, across sources
 	received atomic.Uint64
@@ -61,7 +62,7 @@ func New(cfg Config) (*Pipeline, error) {
 		cfg.Now = time.Now
 	}
 	cfg.Filter.Init()
-	return &Pipeline{cfg: cfg}, nil
+	return &Pipeline{cfg: cfg, match: !cfg.Filter.Empty()}, nil
 }
 
 // handle is every source's handler.
@@ -75,7 +76,7 @@ func (p *Pipeline) handle(ev *event.Event) {
 	if ev.HostName == "" {
 		ev.HostName = p.cfg.Hostname
 	}
-	if !p.cfg.Filter.Match(ev) {
+	if p.match && !p.cfg.Filter.Match(ev) {
 		p.filtered.Add(1)
 		return
 	}

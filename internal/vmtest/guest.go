@@ -340,23 +340,11 @@ func planSummary(p *selector.Plan) string {
 }
 
 func lastLine(b []byte) string {
-	lines := slices.DeleteFunc(splitLines(string(b)), func(s string) bool { return s == "" })
-	if len(lines) == 0 {
-		return "(no output)"
+	all := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if last := all[len(all)-1]; strings.TrimSpace(last) != "" {
+		return last
 	}
-	return lines[len(lines)-1]
-}
-
-func splitLines(s string) []string {
-	var out []string
-	start := 0
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\n' {
-			out = append(out, s[start:i])
-			start = i + 1
-		}
-	}
-	return append(out, s[start:])
+	return "(no output)"
 }
 
 // auditAtBoot reports whether probe found audit enabled at boot.

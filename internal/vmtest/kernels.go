@@ -49,6 +49,12 @@ type Kernel struct {
 // dpkg status, so that nothing of the host's apt state is read or changed;
 // the architecture is dir's base name (apt-amd64, apt-arm64).
 func apt(dir, tool string, args ...string) ([]byte, error) {
+	return aptIn("", dir, tool, args...)
+}
+
+// aptIn is apt run in directory workDir (apt-get download writes there;
+// "": the current one).
+func aptIn(workDir, dir, tool string, args ...string) ([]byte, error) {
 	arch := strings.TrimPrefix(filepath.Base(dir), "apt-")
 	opts := []string{
 		"-o", "Dir::Etc::SourceList=" + filepath.Join(dir, "sources.list"),
@@ -64,6 +70,7 @@ func apt(dir, tool string, args ...string) ([]byte, error) {
 		"-o", "Debug::NoLocking=1",
 	}
 	cmd := exec.Command(tool, append(opts, args...)...)
+	cmd.Dir = workDir
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
@@ -238,19 +245,6 @@ func fetch(cache, aptDir, name, pkg string) (Kernel, error) {
 		err = fmt.Errorf("%s has no /boot/vmlinuz-*", pkg)
 	}
 	return k, err
-}
-
-// aptIn is apt run in directory dir (apt-get download writes there).
-func aptIn(dir, aptDir, tool string, args ...string) ([]byte, error) {
-	wd, err := os.Getwd()
-	if err != nil {
-		return nil, err
-	}
-	if err := os.Chdir(dir); err != nil {
-		return nil, err
-	}
-	defer os.Chdir(wd)
-	return apt(aptDir, tool, args...)
 }
 
 // unpacked fills k from an unpacked package directory, if it is there.

@@ -105,13 +105,3 @@ func (b Boot) Run(ctx context.Context) Booted {
 	}
 	return bt
 }
-
-// Value returns the rest of the first line with key.
-func (bt Booted) Value(key string) string {
-	for _, l := range bt.Lines {
-		if l.Key == key {
-			return l.Rest
-		}
-	}
-	return ""
-}
