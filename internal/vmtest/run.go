@@ -242,8 +242,8 @@ func printTable(w io.Writer, rows []row) {
 				result = "FAIL"
 			case res.Refused:
 				result = "ok (refused, as probe said)"
-			case res.Gaps > 0:
-				result = fmt.Sprintf("ok (%d gap reported)", res.Gaps)
+			case res.Gaps > 0 || res.Lost > 0:
+				result = fmt.Sprintf("ok (%d gap, %d lost records reported)", res.Gaps, res.Lost)
 			}
 			if i > 0 {
 				wall = ""
