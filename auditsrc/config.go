@@ -16,6 +16,10 @@ import (
 // It is the catalog's key (decode.AuditKey): one key, one definition.
 const DefaultKey = decode.AuditKey
 
+// DefaultStateDir holds the state file of a running source (see
+// Config.StateDir).
+const DefaultStateDir = "/run/auperf"
+
 // Backpressure is what the kernel does when auperf reads too slowly and
 // the audit backlog is full. It applies while auperf is the audit daemon;
 // next to another daemon (multicast) the backlog is that daemon's and
@@ -188,7 +192,7 @@ func (c *Config) fill() {
 		c.EOETimeout = 2 * time.Second
 	}
 	if c.StateDir == "" {
-		c.StateDir = "/run/auperf"
+		c.StateDir = DefaultStateDir
 	}
 }
 

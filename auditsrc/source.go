@@ -21,6 +21,7 @@ import (
 
 	"github.com/auperf/auperf/decode"
 	"github.com/auperf/auperf/event"
+	"github.com/auperf/auperf/filter"
 	"github.com/auperf/auperf/internal/source"
 )
 
@@ -43,6 +44,10 @@ type Source struct {
 	state   source.State
 	sess    *session      // set by Attach, nil again after Close
 	session atomic.Uint32 // the command's audit session (StartCommand)
+	// userFilter, once SetFilter was called, is the whole user filter,
+	// matched in user space instead of rules.rest.
+	userFilter atomic.Pointer[filter.Spec]
+	always     [][]byte // the always rules loaded, once SetFilter changed them
 
 	c counters
 }
@@ -234,7 +239,12 @@ type liveOut struct {
 func (o *liveOut) syscall(ev *event.Event, sys *syscallRecord) {
 	s := o.s
 	s.feedTree(sys)
-	if s.rules.needMatch && !s.rules.rest.Match(ev) {
+	if f := s.userFilter.Load(); f != nil {
+		if !f.Match(ev) {
+			s.c.filtered.Add(1)
+			return
+		}
+	} else if s.rules.needMatch && !s.rules.rest.Match(ev) {
 		s.c.filtered.Add(1)
 		return
 	}

@@ -124,10 +124,19 @@ func samePath(f *os.File, path string) (bool, error) {
 
 // read returns what a crashed run saved, if any.
 func (sf *stateFile) read() (savedState, bool) {
-	var s savedState
 	b := make([]byte, 64<<10)
 	n, _ := sf.f.ReadAt(b, 0)
-	if n == 0 || json.Unmarshal(b[:n], &s) != nil || s.PID == os.Getpid() {
+	s, ok := parseSaved(b[:n])
+	if !ok || s.PID == os.Getpid() {
+		return savedState{}, false
+	}
+	return s, true
+}
+
+// parseSaved parses a state file's content; false when it holds none.
+func parseSaved(b []byte) (savedState, bool) {
+	var s savedState
+	if len(b) == 0 || json.Unmarshal(b, &s) != nil || s.PID == 0 {
 		return savedState{}, false
 	}
 	return s, true

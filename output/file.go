@@ -185,8 +185,16 @@ func (w *fileWriter) close() error {
 	if w.f == nil {
 		return nil
 	}
-	w.syncNow()
-	err := w.f.Close()
+	// Closed (a stop, a reopen, a rotation): on disk before we say so,
+	// whatever the fsync option.
+	err := w.f.Sync()
+	if errors.Is(err, syscall.EINVAL) {
+		err = nil // a device (/dev/null) has nothing to sync
+	}
+	w.dirty = false
+	if cerr := w.f.Close(); err == nil {
+		err = cerr
+	}
 	w.f = nil
 	return err
 }

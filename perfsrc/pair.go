@@ -42,6 +42,8 @@ type pairer struct {
 	execNr    [2]int32      // execve, execveat (-1: none)
 	filter    filter.Spec
 	needMatch bool // the filter is not empty: Match every event
+	// nextFilter is a filter SetFilter left for the next round.
+	nextFilter atomic.Pointer[filter.Spec]
 	// noCommExec: the kernel cannot flag exec COMM records (before
 	// 3.16), so a leader's COMM may be an exec.
 	noCommExec bool
@@ -169,6 +171,7 @@ func (p *pairer) lostTotal() uint64 {
 // record of the previous round (a record stamped before that was in its
 // ring by the time this round read it). final processes everything.
 func (p *pairer) round(final bool) {
+	p.takeFilter()
 	p.roundNo++
 	var newest uint64
 	for _, q := range p.queues {

@@ -18,6 +18,9 @@ type Report struct {
 	Probes []ReportProbe `json:"probes"`
 	Plan   *Plan         `json:"plan"`            // null when Error is set
 	Error  string        `json:"error,omitempty"` // a forced source that cannot work
+	// Leftover is what a killed auperf left on this host (audit state,
+	// mounts): `auperf cleanup` restores it, as does the next run.
+	Leftover []string `json:"leftover,omitempty"`
 }
 
 // ReportKernel identifies the probed kernel.
@@ -82,6 +85,12 @@ func (r *Report) WriteText(w io.Writer) error {
 	}
 	if err := tw.Flush(); err != nil {
 		return err
+	}
+	if len(r.Leftover) > 0 {
+		fmt.Fprintf(w, "\nLEFT BY A KILLED AUPERF (auperf cleanup restores it; so does the next run)\n")
+		for _, l := range r.Leftover {
+			fmt.Fprintf(w, "  %s\n", l)
+		}
 	}
 	if r.Plan == nil {
 		_, err := fmt.Fprintf(w, "\nPLAN: %s\n", r.Error)

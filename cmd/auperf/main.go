@@ -8,6 +8,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"runtime"
 
 	"github.com/urfave/cli/v2"
 
@@ -21,21 +22,41 @@ var version = "dev"
 // registered exactly when its file exists and works.
 var commands []*cli.Command
 
-func register(c *cli.Command) { commands = append(commands, c) }
+// register adds a command. Its usage errors (a bad flag value, an unknown
+// flag) become one line with a hint, exit 2, like every other usage error.
+func register(c *cli.Command) {
+	c.OnUsageError = func(_ *cli.Context, err error, _ bool) error {
+		return usageHint(c.Name, c.Flags, err)
+	}
+	commands = append(commands, c)
+}
 
 // usagef marks a bad invocation: exit status 2, one line on stderr.
 func usagef(format string, a ...any) error { return trace.Usagef(format, a...) }
 
+// versionLine is what --version and `auperf version` print.
+func versionLine() string {
+	return fmt.Sprintf("auperf %s (%s, %s/%s)", version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+}
+
 func newApp() *cli.App {
+	cli.VersionPrinter = func(c *cli.Context) { fmt.Fprintln(c.App.Writer, versionLine()) }
 	return &cli.App{
 		Name:                 "auperf",
 		Usage:                "trace memory-management syscalls without eBPF (perf tracepoints or kernel audit)",
 		Version:              version,
 		Commands:             commands,
 		EnableBashCompletion: false,
-		HideVersion:          true,
 		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
-			return usagef("%v", err)
+			return usageHint("", nil, err)
+		},
+		// Without an action, an unknown command would print help and
+		// exit 3; it is a usage error like any other.
+		Action: func(c *cli.Context) error {
+			if c.NArg() == 0 {
+				return cli.ShowAppHelp(c)
+			}
+			return usagef("unknown command %q; see 'auperf --help'", c.Args().First())
 		},
 	}
 }

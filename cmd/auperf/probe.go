@@ -52,6 +52,9 @@ func probeAction(c *cli.Context) error {
 	host := selector.Probe(cfg, events)
 	plan, planErr := host.Plan(events, force)
 	rep := selector.NewReport(host, plan, planErr)
+	if cfg.Kernel == nil && cfg.ProcFS == "" {
+		rep.Leftover = trace.Leftovers() // the real host only
+	}
 	if c.Bool("json") {
 		err = rep.WriteJSON(c.App.Writer)
 	} else {

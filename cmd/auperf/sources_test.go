@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/auperf/auperf/event"
+	"github.com/auperf/auperf/filter"
 	"github.com/auperf/auperf/internal/ktest"
 	"github.com/auperf/auperf/internal/source"
 	"github.com/auperf/auperf/internal/trace"
@@ -364,7 +365,8 @@ func (*failingSource) Run(context.Context, event.Handler) error { return errors.
 
 func (*failingSource) Stats() []event.Counter { return nil }
 
-func (*failingSource) Warnings() []string { return nil }
+func (*failingSource) Warnings() []string          { return nil }
+func (*failingSource) SetFilter(filter.Spec) error { return nil }
 
 func (*failingSource) Attach() error { return errors.New("simulated attach failure") }
 

@@ -1,10 +1,9 @@
-// `auperf version`.
+// `auperf version` (and `auperf --version`).
 
 package main
 
 import (
 	"fmt"
-	"runtime"
 
 	"github.com/urfave/cli/v2"
 )
@@ -12,9 +11,9 @@ import (
 func init() {
 	register(&cli.Command{
 		Name:  "version",
-		Usage: "print auperf's version and the Go toolchain that built it",
+		Usage: "print auperf's version and the Go toolchain that built it (as --version does)",
 		Action: func(c *cli.Context) error {
-			_, err := fmt.Fprintf(c.App.Writer, "auperf %s (%s, %s/%s)\n", version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+			_, err := fmt.Fprintln(c.App.Writer, versionLine())
 			return err
 		},
 	})

@@ -195,6 +195,7 @@ func MountTraceFS(t TraceFS) (string, error) {
 	if err := unix.Mount(source, t.Dir, t.FSType, 0, ""); err != nil {
 		return "", fmt.Errorf("mount %s on %s: %w", t.FSType, t.Path, err)
 	}
+	recordMount(t.Dir, t.FSType)
 	dir := t.Dir
 	if t.FSType == "debugfs" {
 		dir = filepath.Join(t.Dir, "tracing")
@@ -213,6 +214,9 @@ func Unmount(dir string) error {
 	err := unix.Unmount(dir, 0)
 	if errors.Is(err, unix.EBUSY) {
 		err = unix.Unmount(dir, unix.MNT_DETACH)
+	}
+	if err == nil || errors.Is(err, unix.EINVAL) { // EINVAL: not mounted (any more)
+		forgetMount(dir)
 	}
 	return err
 }

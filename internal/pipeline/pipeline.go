@@ -47,8 +47,19 @@ type Pipeline struct {
 	emitted  atomic.Uint64
 	filtered atomic.Uint64
 	lost     atomic.Uint64
-	statsEv  event.Event
+	// lastEvent is the timestamp of the last event handed on (ns).
+	lastEvent atomic.Int64
+	statsEv   event.Event
+	// retired are the final counters of sinks replaced by SetSink,
+	// added to the current sink's under the same names.
+	retired []event.Counter
+	// beat is when the heartbeat last got the pipeline's lock (unix ns):
+	// a handler stuck in a sink holds it, and beat ages (see Alive).
+	beat atomic.Int64
 }
+
+// heartbeatEvery is how often Run's heartbeat takes the pipeline's lock.
+const heartbeatEvery = 500 * time.Millisecond
 
 // New checks cfg.
 func New(cfg Config) (*Pipeline, error) {
@@ -82,6 +93,61 @@ func (p *Pipeline) handle(ev *event.Event) {
 	}
 	p.emitted.Add(1)
 	p.cfg.Sink.Write(ev)
+	p.lastEvent.Store(ev.Timestamp)
+}
+
+// SetSink makes sink the pipeline's sink from the next event on and
+// returns the one it replaces, for the caller to close (which drains
+// it). An event goes to exactly one of them.
+func (p *Pipeline) SetSink(sink Sink) Sink {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	old := p.cfg.Sink
+	p.retired = addCounters(p.retired, old.Stats())
+	p.cfg.Sink = sink
+	return old
+}
+
+// Reload applies a new filter to every source and makes sink the new
+// sink, with no event handed on in between: the sources' filters change
+// while the pipeline holds its lock, so that no event reaches either sink
+// during the change. A source that refuses the filter leaves everything
+// as it was before this call (the sources already changed are changed
+// back) and its error is returned.
+func (p *Pipeline) Reload(f filter.Spec, old filter.Spec, sink Sink) (Sink, error) {
+	p.mu.Lock()
+	for i, s := range p.cfg.Sources {
+		if err := s.SetFilter(f); err != nil {
+			for _, done := range p.cfg.Sources[:i] {
+				done.SetFilter(old)
+			}
+			p.mu.Unlock()
+			return nil, fmt.Errorf("%s source: %w", s.Name(), err)
+		}
+	}
+	prev := p.cfg.Sink
+	p.retired = addCounters(p.retired, prev.Stats())
+	p.cfg.Sink = sink
+	p.mu.Unlock()
+	return prev, nil
+}
+
+// addCounters adds b into a by (source, name).
+func addCounters(a, b []event.Counter) []event.Counter {
+	for _, c := range b {
+		found := false
+		for i := range a {
+			if a[i].Source == c.Source && a[i].Name == c.Name {
+				a[i].Value += c.Value
+				found = true
+				break
+			}
+		}
+		if !found {
+			a = append(a, c)
+		}
+	}
+	return a
 }
 
 // Run runs every source until ctx is done (or one fails: the others are
@@ -102,6 +168,23 @@ func (p *Pipeline) Run(ctx context.Context) error {
 			}
 		}()
 	}
+	p.beat.Store(time.Now().UnixNano())
+	beatDone := make(chan struct{})
+	go func() {
+		defer close(beatDone)
+		t := time.NewTicker(heartbeatEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case now := <-t.C:
+				p.mu.Lock()
+				p.beat.Store(now.UnixNano())
+				p.mu.Unlock()
+			}
+		}
+	}()
 	statsDone := make(chan struct{})
 	if p.cfg.StatsInterval > 0 {
 		go func() {
@@ -123,6 +206,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	wg.Wait()
 	cancel()
 	<-statsDone
+	<-beatDone
 	p.WriteStats()
 	return errors.Join(errs...)
 }
@@ -139,7 +223,26 @@ func (p *Pipeline) Stats() []event.Counter {
 		event.Counter{Source: "pipeline", Name: "emitted", Value: p.emitted.Load()},
 		event.Counter{Source: "pipeline", Name: "lost", Value: p.lost.Load()},
 	)
-	return append(out, p.cfg.Sink.Stats()...)
+	p.mu.Lock()
+	sink := addCounters(append([]event.Counter(nil), p.retired...), p.cfg.Sink.Stats())
+	p.mu.Unlock()
+	return append(out, sink...)
+}
+
+// Alive reports whether the pipeline took an event or a heartbeat within
+// maxAge: false when a handler is stuck (a sink that blocks) and while Run
+// is not running. It is what the systemd watchdog and /healthz ask.
+func (p *Pipeline) Alive(maxAge time.Duration) bool {
+	b := p.beat.Load()
+	return b != 0 && time.Since(time.Unix(0, b)) <= maxAge
+}
+
+// LastEvent is the timestamp of the last event handed on (zero: none).
+func (p *Pipeline) LastEvent() time.Time {
+	if ns := p.lastEvent.Load(); ns != 0 {
+		return time.Unix(0, ns)
+	}
+	return time.Time{}
 }
 
 // Lost is the total the sources reported lost in-stream.

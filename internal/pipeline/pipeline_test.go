@@ -19,10 +19,11 @@ type fakeSource struct {
 	wait   bool // run until ctx is done
 }
 
-func (f *fakeSource) Name() string       { return f.name }
-func (f *fakeSource) Attach() error      { return nil }
-func (f *fakeSource) Close() error       { return nil }
-func (f *fakeSource) Warnings() []string { return nil }
+func (f *fakeSource) Name() string                { return f.name }
+func (f *fakeSource) Attach() error               { return nil }
+func (f *fakeSource) Close() error                { return nil }
+func (f *fakeSource) Warnings() []string          { return nil }
+func (f *fakeSource) SetFilter(filter.Spec) error { return nil }
 func (f *fakeSource) Run(ctx context.Context, h event.Handler) error {
 	for i := range f.events {
 		h(&f.events[i])

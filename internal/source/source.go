@@ -13,6 +13,11 @@
 //	Close   -> undoes what Attach did for a source that will not Run (or
 //	           after Run); idempotent, and safe at any point
 //
+// SetFilter replaces the user's filter while the source runs (a reload):
+// events handed on after it returns match the new filter, and nothing the
+// new filter wants is missed across the change. It refuses what it cannot
+// change without re-attaching (the process tree of a traced command).
+//
 // Stats may be called at any time from any goroutine. Warnings are what the
 // user should read about the host (audit off at boot, another daemon): they
 // may grow at Attach and when a command is started.
@@ -26,6 +31,7 @@ import (
 	"errors"
 
 	"github.com/auperf/auperf/event"
+	"github.com/auperf/auperf/filter"
 )
 
 // Source is an event source.
@@ -36,6 +42,7 @@ type Source interface {
 	Close() error
 	Stats() []event.Counter
 	Warnings() []string
+	SetFilter(f filter.Spec) error
 }
 
 // ErrClosed is what Attach and Run return after Close.

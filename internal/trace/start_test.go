@@ -15,6 +15,7 @@ import (
 	"github.com/auperf/auperf/auditsrc"
 	"github.com/auperf/auperf/decode"
 	"github.com/auperf/auperf/event"
+	"github.com/auperf/auperf/filter"
 	"github.com/auperf/auperf/internal/host"
 	"github.com/auperf/auperf/internal/source"
 	"github.com/auperf/auperf/perfsrc"
@@ -42,6 +43,7 @@ func (f *fakeSource) Run(context.Context, event.Handler) error { return nil }
 func (f *fakeSource) Close() error                             { f.closed++; return nil }
 func (f *fakeSource) Stats() []event.Counter                   { return nil }
 func (f *fakeSource) Warnings() []string                       { return f.warnings }
+func (f *fakeSource) SetFilter(filter.Spec) error              { return nil }
 func (f *fakeSource) StartCommand(cmd *exec.Cmd) error {
 	f.started = append(f.started, cmd.Path)
 	f.warnings = append(f.warnings, "command in its own audit session")
