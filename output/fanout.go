@@ -475,3 +475,14 @@ func (f *Fanout) closeWriters(stuck map[*sink]bool) error {
 	}
 	return errors.Join(errs...)
 }
+
+// Queued is the batches waiting in each sink's queue, by the sink's
+// counter source name ("output:<spec>"): a depth that stays near the
+// queue option means the sink cannot keep up.
+func (f *Fanout) Queued() map[string]int {
+	m := make(map[string]int, len(f.sinks))
+	for _, sk := range f.sinks {
+		m[sk.name] += len(sk.q)
+	}
+	return m
+}

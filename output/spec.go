@@ -410,3 +410,15 @@ func parseSize(v string) (int64, error) {
 	}
 	return n * mult, nil
 }
+
+// FilePath is the file a spec writes to ("" for stdout and syslog, or a
+// spec that does not parse).
+func FilePath(spec string) string {
+	o := Options{}
+	o.setDefaults()
+	s, err := parseSpec(spec, &o)
+	if err != nil || s.kind != kindFile {
+		return ""
+	}
+	return s.path
+}

@@ -68,6 +68,7 @@ func main() {
 // runMain runs the app and maps errors to exit statuses: 2 for usage errors,
 // 1 for failures, or a traced command's own status (exitStatus).
 func runMain(args []string) int {
+	invocation = args
 	err := newApp().Run(args)
 	if err == nil {
 		return 0

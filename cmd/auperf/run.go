@@ -1,6 +1,7 @@
 // `auperf run`: its flags, the signals it handles and the exit status it
 // gives; the orchestration (settings, config file, plan, start, command)
-// is internal/trace's.
+// is internal/trace's. The service side (systemd notify and watchdog,
+// reload, metrics) is in service.go.
 
 package main
 
@@ -11,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 	"time"
 
@@ -22,16 +24,35 @@ import (
 	"github.com/auperf/auperf/output"
 )
 
-func init() {
-	register(&cli.Command{
+// DefaultConfig is the config file run reads when --config is not given
+// and the file exists (the packages install a commented one).
+const DefaultConfig = "/etc/auperf/auperf.yaml"
+
+func init() { register(runCommand()) }
+
+// runCommand is the run command with flags of its own: a reload parses
+// the original command line again with a fresh one.
+func runCommand() *cli.Command {
+	return &cli.Command{
 		Name:      "run",
 		Usage:     "trace syscalls (default: the memory family) and write them as events",
 		ArgsUsage: "[-- COMMAND [ARGS...]]",
 		Description: "Without a command it traces the whole host until SIGINT/SIGTERM (or --duration).\n" +
 			"With `-- COMMAND ARGS` it starts COMMAND once tracing is on, traces it and its descendants only,\n" +
-			"stops when it exits and exits with its status. SIGHUP reopens output files (logrotate).\n" +
+			"stops when it exits and exits with its status.\n" +
 			"--source auto (the default) picks per event what `auperf probe` shows: perf where the syscall\n" +
 			"tracepoints open, audit for the rest, and audit b32 rules for 32-bit (int 0x80) callers.\n\n" +
+			"Config: --config FILE (default " + DefaultConfig + " when it exists; --config '' for none) holds\n" +
+			"the same settings under the long flags' names; flags given on the command line win.\n" +
+			"Signals: SIGINT/SIGTERM stop: the sources detach and the kernel state is restored first, then the\n" +
+			"queued events are written and files fsynced; past --stop-timeout the kernel state is restored and\n" +
+			"auperf exits 1 saying what was left unwritten. SIGHUP reopens the output files (logrotate) and\n" +
+			"reads the config again: new outputs and filters take effect without detaching the sources and\n" +
+			"without losing an event; a config that does not load, or that changes a setting only a restart\n" +
+			"can change (source, events, ring-pages, audit-*, stats-interval, duration, metrics), is refused\n" +
+			"with one line on stderr and the running config stays.\n" +
+			"Under systemd (NOTIFY_SOCKET) it says READY=1 once every source is attached and every output is\n" +
+			"open, STATUS= with event rates, and pings the watchdog (WatchdogSec) while its pipeline moves.\n\n" +
 			output.SpecHelp,
 		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "source", Value: "auto", Usage: "`auto`, perf or audit"},
@@ -44,14 +65,17 @@ func init() {
 			&cli.StringFlag{Name: "audit-backpressure", Value: "wait", Usage: "when auperf reads audit too slowly: `wait` (audited processes wait, nothing lost) or drop (lost records counted)"},
 			&cli.StringFlag{Name: "audit-lean", Value: "auto", Usage: "`auto`: while auperf is the only audit reader, exclude PROCTITLE and EOE records (two keyless exclude rules, removed on exit or when another reader appears; about half the cost per audited call); off: load only auperf's keyed syscall rules"},
 			&cli.IntFlag{Name: "audit-backlog-limit", Usage: "audit backlog_limit while tracing, in records (0: 8192 when auperf is the audit daemon, unchanged next to auditd)"},
-			&cli.StringFlag{Name: "config", Usage: "YAML `FILE` with the same settings (keys as the long flags; flags win)"},
+			&cli.StringFlag{Name: "metrics-listen", Usage: "serve Prometheus metrics on `ADDR` (e.g. 127.0.0.1:9464): /metrics and /healthz (off by default)"},
+			&cli.DurationFlag{Name: "stop-timeout", Value: 15 * time.Second, Usage: "longest stop after SIGINT/SIGTERM: past `D` the kernel state is restored and what is still queued is given up (counted)"},
+			&cli.StringFlag{Name: "config", Usage: "YAML `FILE` with the same settings (keys as the long flags; flags win); default " + DefaultConfig + " if it exists, '' for none"},
+			&cli.BoolFlag{Name: "check-config", Usage: "check the settings (config file and flags), that the outputs open and the plan can work, then exit (0: fine, 2: not)"},
 			// For tests and support: split events between the sources by
 			// hand ("perf=msync,mmap", "audit=mprotect") instead of the
 			// selector's choice; probing still decides what can work.
 			&cli.StringSliceFlag{Name: "source-events", Hidden: true},
 		}...)...),
 		Action: runAction,
-	})
+	}
 }
 
 // filterFlags are the filter flags of run and decode, defined once.
@@ -70,37 +94,107 @@ var traceEnv = func() trace.Env { return trace.HostEnv(warn) }
 
 func warn(msg string) { fmt.Fprintf(os.Stderr, "auperf: warning: %s\n", msg) }
 
+// logf is one line of what the run does (reload, stop), on stderr: the
+// journal under systemd.
+func logf(format string, a ...any) { fmt.Fprintf(os.Stderr, "auperf: "+format+"\n", a...) }
+
 // outputQueue is the batches (32 KiB each) a sink may have queued: a file
 // takes bursts of ~300k events/s from the perf source (json, ~250 MB/s)
 // only with a deeper queue than output's default; 16 MiB per sink at most.
 const outputQueue = 512
 
-func runAction(c *cli.Context) error {
-	if path := c.String("config"); path != "" {
-		if err := applyConfig(c, path); err != nil {
-			return err
+// runConfig is run's checked settings: the trace options and what the
+// command itself handles.
+type runConfig struct {
+	opts        trace.Options
+	outputs     []string
+	metrics     string // listen address, "" off
+	stopTimeout time.Duration
+	configPath  string // the config file read, "" none
+}
+
+// loadRunConfig reads the config file (the flags not given on the command
+// line take its values) and checks every setting.
+func loadRunConfig(c *cli.Context) (*runConfig, error) {
+	rc := &runConfig{}
+	path := c.String("config")
+	if !c.IsSet("config") {
+		if _, err := os.Stat(DefaultConfig); err == nil {
+			path = DefaultConfig
 		}
 	}
-	opts, err := runSettings(c).Options(os.Getpid())
+	if path != "" {
+		if err := applyConfig(c, path); err != nil {
+			return nil, err
+		}
+		rc.configPath = path
+	}
+	var err error
+	if rc.opts, err = runSettings(c).Options(os.Getpid()); err != nil {
+		return nil, err
+	}
+	rc.outputs = c.StringSlice("output")
+	if len(rc.outputs) == 0 {
+		rc.outputs = []string{output.DefaultSpec(output.IsTerminal(os.Stdout))}
+	}
+	rc.metrics = c.String("metrics-listen")
+	rc.stopTimeout = c.Duration("stop-timeout")
+	if rc.stopTimeout <= 0 {
+		return nil, usagef("--stop-timeout %v: want a positive duration", rc.stopTimeout)
+	}
+	return rc, nil
+}
+
+// openOutputs opens the output specs of rc.
+func openOutputs(rc *runConfig) (*output.Fanout, error) {
+	host, _ := os.Hostname()
+	out, err := output.Open(rc.outputs, output.Options{Hostname: host, QueueBatches: outputQueue})
+	if err != nil {
+		return nil, usagef("%v", err)
+	}
+	return out, nil
+}
+
+func runAction(c *cli.Context) error {
+	rc, err := loadRunConfig(c)
 	if err != nil {
 		return err
 	}
+	if rc.configPath != "" && !c.IsSet("config") {
+		logf("config %s (--config '' for none)", rc.configPath)
+	}
+	if c.Bool("check-config") {
+		return checkConfig(c, rc)
+	}
+	// What a killed run left (audit state, mounts) goes first, whichever
+	// source this run uses.
+	if did, err := trace.Cleanup(); err != nil {
+		warn(fmt.Sprintf("restoring what a killed auperf left: %v", err))
+	} else {
+		for _, l := range did {
+			logf("restored what a killed auperf left: %s", l)
+		}
+	}
+	opts := rc.opts
 	env := traceEnv()
 	plan, err := trace.Plan(env, opts)
 	if err != nil {
 		return err
 	}
-
-	specs := c.StringSlice("output")
-	if len(specs) == 0 {
-		specs = []string{output.DefaultSpec(output.IsTerminal(os.Stdout))}
-	}
-	host, _ := os.Hostname()
-	out, err := output.Open(specs, output.Options{Hostname: host, QueueBatches: outputQueue})
+	out, err := openOutputs(rc)
 	if err != nil {
-		return usagef("%v", err)
+		return err
 	}
-	defer out.Close()
+	defer func() { out.Close() }() // (out changes on reload)
+
+	sd := newNotifier()
+	var metrics *metricsServer
+	if rc.metrics != "" {
+		if metrics, err = listenMetrics(rc.metrics); err != nil {
+			return err
+		}
+		defer metrics.Close()
+	}
 
 	// From here on a signal must not kill us with audit changed or
 	// tracefs mounted: it is handled by the loop below.
@@ -114,6 +208,7 @@ func runAction(c *cli.Context) error {
 	}
 	defer sess.Close()
 
+	host, _ := os.Hostname()
 	p, err := pipeline.New(pipeline.Config{
 		Sources:       sess.Sources,
 		Sink:          out,
@@ -122,6 +217,9 @@ func runAction(c *cli.Context) error {
 	})
 	if err != nil {
 		return err
+	}
+	if metrics != nil {
+		metrics.serve(p, func() *output.Fanout { return out })
 	}
 
 	ctx, cancel := context.WithCancel(context.Background())
@@ -150,15 +248,26 @@ func runAction(c *cli.Context) error {
 
 	runDone := make(chan error, 1)
 	go func() { runDone <- p.Run(ctx) }()
+	// Every planned source is attached and every output open.
+	sd.ready(p, sess)
+	defer sd.stop()
 
 	var cmdErr error
 	cmdExited := cmd == nil
+	var stopTimer <-chan time.Time
+	stop := func(why string) {
+		if stopTimer == nil {
+			sd.stopping(why)
+			stopTimer = time.After(rc.stopTimeout)
+		}
+		cancel()
+	}
 	for {
 		select {
 		case sig := <-sigs:
 			switch {
 			case sig == syscall.SIGHUP:
-				out.Reopen()
+				rc, out = reload(rc, p, out, sd)
 			case cmd != nil && !cmdExited:
 				// The command decides when we stop: pass the signal
 				// on, unless the terminal sent it to both of us.
@@ -166,12 +275,21 @@ func runAction(c *cli.Context) error {
 					cmd.Process.Signal(sig)
 				}
 			default:
-				cancel()
+				stop(sig.String())
 			}
 		case cmdErr = <-cmdDone:
 			cmdExited = true
-			cancel()
+			stop("the command exited")
+		case <-stopTimer:
+			// A source that does not return: restore the kernel state
+			// ourselves, then give up what is queued.
+			serr := sess.Close()
+			cerr := out.Close()
+			return errors.Join(fmt.Errorf("stopped after --stop-timeout %v with a source still running; kernel state restored", rc.stopTimeout), serr, cerr)
 		case err := <-runDone:
+			// The sources have detached and restored the kernel state
+			// (each does as its Run returns); now the queues drain
+			// and files are fsynced.
 			if !cmdExited {
 				// The source stopped first (failure or --duration):
 				// the command runs on untraced; wait for it.
@@ -181,6 +299,9 @@ func runAction(c *cli.Context) error {
 				fmt.Fprintf(os.Stderr, "auperf: %d lost in the kernel (reported in-stream as auperf_lost); a larger --ring-pages (perf) or --audit-backpressure wait (audit) may help\n", n)
 			}
 			cerr := out.Close()
+			if metrics != nil {
+				metrics.final(p)
+			}
 			if cmd != nil {
 				// The command's status is what a script relies on:
 				// an output problem is said, not returned.
@@ -198,6 +319,52 @@ func runAction(c *cli.Context) error {
 			return err
 		}
 	}
+}
+
+// checkConfig is --check-config: the settings load (done), the outputs
+// open, the metrics address can be listened on, and the plan can work on
+// this host; nothing is attached.
+func checkConfig(c *cli.Context, rc *runConfig) error {
+	// Opening creates files and directories: a check leaves none new.
+	var created []string
+	for _, spec := range rc.outputs {
+		if path := output.FilePath(spec); path != "" {
+			for p := path; p != "/" && p != "."; p = filepath.Dir(p) {
+				if _, err := os.Lstat(p); err == nil {
+					break
+				}
+				created = append(created, p) // the file, then its new parents
+			}
+		}
+	}
+	defer func() {
+		for _, p := range created {
+			os.Remove(p) // a directory only if empty
+		}
+	}()
+	out, err := openOutputs(rc)
+	if err != nil {
+		return err
+	}
+	if err := out.Close(); err != nil {
+		return usagef("outputs: %v", err)
+	}
+	if rc.metrics != "" {
+		m, err := listenMetrics(rc.metrics)
+		if err != nil {
+			return err
+		}
+		m.Close()
+	}
+	if _, err := trace.Plan(traceEnv(), rc.opts); err != nil {
+		return err
+	}
+	from := "flags only"
+	if rc.configPath != "" {
+		from = rc.configPath
+	}
+	fmt.Fprintf(c.App.Writer, "auperf: config OK (%s): %d output(s), source %s\n", from, len(rc.outputs), rc.opts.Source)
+	return nil
 }
 
 // runSettings reads the flags (the config file's values already applied
@@ -234,7 +401,7 @@ func applyConfig(c *cli.Context, path string) error {
 		}
 		for _, v := range fv.Values {
 			if err := c.Set(fv.Name, v); err != nil {
-				return usagef("--config %s: %s %q: %v", path, fv.Name, v, err)
+				return usagef("--config %s: %s %q: %s", path, fv.Name, v, flagValueReason(flagKind(c.Command.Flags, fv.Name), v))
 			}
 		}
 	}

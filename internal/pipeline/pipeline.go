@@ -50,9 +50,10 @@ type Pipeline struct {
 	// lastEvent is the timestamp of the last event handed on (ns).
 	lastEvent atomic.Int64
 	statsEv   event.Event
-	// retired are the final counters of sinks replaced by SetSink,
-	// added to the current sink's under the same names.
-	retired []event.Counter
+	// retired are the sinks Reload replaced: their counters (still
+	// moving while they drain) are added to the current sink's under
+	// the same names.
+	retired []Sink
 	// beat is when the heartbeat last got the pipeline's lock (unix ns):
 	// a handler stuck in a sink holds it, and beat ages (see Alive).
 	beat atomic.Int64
@@ -96,28 +97,19 @@ func (p *Pipeline) handle(ev *event.Event) {
 	p.lastEvent.Store(ev.Timestamp)
 }
 
-// SetSink makes sink the pipeline's sink from the next event on and
-// returns the one it replaces, for the caller to close (which drains
-// it). An event goes to exactly one of them.
-func (p *Pipeline) SetSink(sink Sink) Sink {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	old := p.cfg.Sink
-	p.retired = addCounters(p.retired, old.Stats())
-	p.cfg.Sink = sink
-	return old
-}
-
-// Reload applies a new filter to every source and makes sink the new
-// sink, with no event handed on in between: the sources' filters change
+// Reload applies a new filter (nil: the filter stays) to every source and
+// makes sink the new sink, with no event handed on in between: the sources' filters change
 // while the pipeline holds its lock, so that no event reaches either sink
 // during the change. A source that refuses the filter leaves everything
 // as it was before this call (the sources already changed are changed
 // back) and its error is returned.
-func (p *Pipeline) Reload(f filter.Spec, old filter.Spec, sink Sink) (Sink, error) {
+func (p *Pipeline) Reload(f *filter.Spec, old filter.Spec, sink Sink) (Sink, error) {
 	p.mu.Lock()
 	for i, s := range p.cfg.Sources {
-		if err := s.SetFilter(f); err != nil {
+		if f == nil {
+			break // the filter stays
+		}
+		if err := s.SetFilter(*f); err != nil {
 			for _, done := range p.cfg.Sources[:i] {
 				done.SetFilter(old)
 			}
@@ -126,7 +118,7 @@ func (p *Pipeline) Reload(f filter.Spec, old filter.Spec, sink Sink) (Sink, erro
 		}
 	}
 	prev := p.cfg.Sink
-	p.retired = addCounters(p.retired, prev.Stats())
+	p.retired = append(p.retired, prev)
 	p.cfg.Sink = sink
 	p.mu.Unlock()
 	return prev, nil
@@ -224,7 +216,11 @@ func (p *Pipeline) Stats() []event.Counter {
 		event.Counter{Source: "pipeline", Name: "lost", Value: p.lost.Load()},
 	)
 	p.mu.Lock()
-	sink := addCounters(append([]event.Counter(nil), p.retired...), p.cfg.Sink.Stats())
+	var sink []event.Counter
+	for _, r := range p.retired {
+		sink = addCounters(sink, r.Stats())
+	}
+	sink = addCounters(sink, p.cfg.Sink.Stats())
 	p.mu.Unlock()
 	return append(out, sink...)
 }

@@ -36,11 +36,22 @@ type File struct {
 	AuditBackpressure string `yaml:"audit-backpressure"`
 	AuditBacklogLimit int    `yaml:"audit-backlog-limit"`
 	AuditLean         string `yaml:"audit-lean"`
+	// Service.
+	Metrics     *MetricsConfig `yaml:"metrics"`
+	StopTimeout string         `yaml:"stop-timeout"`
+}
+
+// MetricsConfig is the metrics: mapping.
+type MetricsConfig struct {
+	Listen string `yaml:"listen"` // host:port of the Prometheus endpoint
 }
 
 // configKeys are File's keys, in its order.
 var configKeys = []string{"source", "events", "output", "pid", "comm", "uid", "failed", "duration",
-	"stats-interval", "ring-pages", "audit-backpressure", "audit-backlog-limit", "audit-lean"}
+	"stats-interval", "ring-pages", "audit-backpressure", "audit-backlog-limit", "audit-lean", "metrics", "stop-timeout"}
+
+// mappingKeys take a mapping of their own, with these keys.
+var mappingKeys = map[string][]string{"metrics": {"listen"}}
 
 // LoadConfig reads and parses the config file at path.
 func LoadConfig(path string) (*File, error) {
@@ -88,6 +99,12 @@ func ParseConfig(name string, data []byte) (*File, error) {
 			return nil, fail(k.Line, "%s is set twice", k.Value)
 		}
 		seen[k.Value] = true
+		if sub, ok := mappingKeys[k.Value]; ok {
+			if err := checkMapping(k.Value, v, sub, fail); err != nil {
+				return nil, err
+			}
+			continue
+		}
 		if err := checkKind(k.Value, v); err != nil {
 			return nil, fail(v.Line, "%s: %v", k.Value, err)
 		}
@@ -100,7 +117,7 @@ func ParseConfig(name string, data []byte) (*File, error) {
 	if err := root.Decode(&f); err != nil {
 		return nil, Usagef("--config %s: %s", name, yamlReason(err))
 	}
-	for _, d := range []struct{ key, v string }{{"duration", f.Duration}, {"stats-interval", f.StatsInterval}} {
+	for _, d := range []struct{ key, v string }{{"duration", f.Duration}, {"stats-interval", f.StatsInterval}, {"stop-timeout", f.StopTimeout}} {
 		if d.v == "" {
 			continue
 		}
@@ -109,6 +126,31 @@ func ParseConfig(name string, data []byte) (*File, error) {
 		}
 	}
 	return &f, nil
+}
+
+// checkMapping checks a key whose value is a mapping of known scalar keys.
+func checkMapping(key string, v *yaml.Node, known []string, fail func(int, string, ...any) error) error {
+	if v.Kind == yaml.ScalarNode && v.Tag == "!!null" {
+		return nil
+	}
+	if v.Kind != yaml.MappingNode {
+		return fail(v.Line, "%s: want a mapping (%s: ...), got %s", key, strings.Join(known, ", "), kindName(v))
+	}
+	seen := map[string]bool{}
+	for i := 0; i+1 < len(v.Content); i += 2 {
+		sk, sv := v.Content[i], v.Content[i+1]
+		if !slices.Contains(known, sk.Value) {
+			return fail(sk.Line, "%s: unknown key %q (known: %s)", key, sk.Value, strings.Join(known, ", "))
+		}
+		if seen[sk.Value] {
+			return fail(sk.Line, "%s.%s is set twice", key, sk.Value)
+		}
+		seen[sk.Value] = true
+		if sv.Kind != yaml.ScalarNode {
+			return fail(sv.Line, "%s.%s: want a single value, got %s", key, sk.Value, kindName(sv))
+		}
+	}
+	return nil
 }
 
 // listKeys take a list (or one value, a list of one).
@@ -220,5 +262,9 @@ func (f *File) Flags() []FlagValue {
 	add("audit-backpressure", f.AuditBackpressure)
 	add("audit-lean", f.AuditLean)
 	add("audit-backlog-limit", nonZero(f.AuditBacklogLimit))
+	if f.Metrics != nil {
+		add("metrics-listen", f.Metrics.Listen)
+	}
+	add("stop-timeout", f.StopTimeout)
 	return out
 }
