@@ -8,7 +8,10 @@ GOFILES  = $(shell find . -name '*.go' -not -path './.git/*' -not -path '*/testd
 
 export CGO_ENABLED := 0
 
-.PHONY: build build-arm64 test vet fmt bench vmtest vmtest-custom
+.PHONY: build build-arm64 test vet fmt bench vmtest vmtest-custom install package
+
+PREFIX  ?= /usr/local
+DESTDIR ?=
 
 # Every command under cmd/ into bin/: auperf, auperf-workload, ...
 build:
@@ -66,3 +69,16 @@ vmtest: build build-arm64
 # flex bison libelf-dev bc besides make vmtest's packages. On demand, not CI.
 vmtest-custom: build
 	./bin/auperf-vmtest -bin bin -custom all $(VMTESTFLAGS)
+
+# Install the binary, the systemd unit (ExecStart pointing at PREFIX), the
+# sample config /etc/auperf/auperf.yaml (an existing one is kept, the new one
+# written beside it as .new), the logrotate snippet, the man page and the
+# bash/zsh completions. E.g. make install PREFIX=/usr DESTDIR=/tmp/root.
+install: build
+	$(GO) run ./tools/package -bin bin/auperf -install "$(or $(DESTDIR),/)" -prefix "$(PREFIX)"
+
+# .deb and .rpm for amd64 and arm64 into dist/, built with the nfpm library
+# (tools/package): no external packaging tool.
+package: build build-arm64
+	$(GO) run ./tools/package -bin bin/auperf -arch amd64 -out dist
+	$(GO) run ./tools/package -bin bin-arm64/auperf -docbin bin/auperf -arch arm64 -out dist
