@@ -9,7 +9,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/auperf/auperf/internal/ktest"
 	"github.com/auperf/auperf/internal/workload"
@@ -176,6 +178,17 @@ func startCmd(t *testing.T, cmd *exec.Cmd) (<-chan error, *strings.Builder) {
 	}
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() { cmd.Process.Kill() })
+	t.Cleanup(func() {
+		// Still running (the test failed half way): a stop that
+		// restores the host, and only then SIGKILL.
+		if cmd.ProcessState == nil && cmd.Process.Signal(syscall.SIGTERM) == nil {
+			select {
+			case <-exited:
+				return
+			case <-time.After(20 * time.Second):
+			}
+		}
+		cmd.Process.Kill()
+	})
 	return exited, stderr
 }

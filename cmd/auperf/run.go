@@ -214,6 +214,7 @@ func runAction(c *cli.Context) error {
 		Sink:          out,
 		Hostname:      host,
 		StatsInterval: opts.StatsInterval,
+		Heartbeat:     sd.heartbeat(),
 	})
 	if err != nil {
 		return err

@@ -42,6 +42,19 @@ func newNotifier() *notifier {
 	return &notifier{on: os.Getenv("NOTIFY_SOCKET") != "", done: make(chan struct{})}
 }
 
+// heartbeat is how often the pipeline should show it moves: a quarter of
+// the watchdog period, at most 500ms (0: the pipeline's default).
+func (n *notifier) heartbeat() time.Duration {
+	if !n.on {
+		return 0
+	}
+	wd, _ := daemon.SdWatchdogEnabled(false)
+	if wd <= 0 {
+		return 0
+	}
+	return min(wd/4, 500*time.Millisecond)
+}
+
 func (n *notifier) send(state string) {
 	if n.on {
 		daemon.SdNotify(false, state)

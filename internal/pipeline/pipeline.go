@@ -35,6 +35,9 @@ type Config struct {
 	StatsInterval time.Duration
 	// Now is the clock of auperf's own events (nil: time.Now).
 	Now func() time.Time
+	// Heartbeat is how often Run takes the pipeline's lock to show it
+	// is not stuck (see Alive); 0: 500ms.
+	Heartbeat time.Duration
 }
 
 // Pipeline runs sources into a sink.
@@ -59,8 +62,8 @@ type Pipeline struct {
 	beat atomic.Int64
 }
 
-// heartbeatEvery is how often Run's heartbeat takes the pipeline's lock.
-const heartbeatEvery = 500 * time.Millisecond
+// defaultHeartbeat is how often Run's heartbeat takes the pipeline's lock.
+const defaultHeartbeat = 500 * time.Millisecond
 
 // New checks cfg.
 func New(cfg Config) (*Pipeline, error) {
@@ -72,6 +75,9 @@ func New(cfg Config) (*Pipeline, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.Heartbeat <= 0 {
+		cfg.Heartbeat = defaultHeartbeat
 	}
 	cfg.Filter.Init()
 	return &Pipeline{cfg: cfg, match: !cfg.Filter.Empty()}, nil
@@ -164,7 +170,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	beatDone := make(chan struct{})
 	go func() {
 		defer close(beatDone)
-		t := time.NewTicker(heartbeatEvery)
+		t := time.NewTicker(p.cfg.Heartbeat)
 		defer t.Stop()
 		for {
 			select {

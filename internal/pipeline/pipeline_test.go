@@ -117,3 +117,112 @@ func TestSourceErrorStopsOthers(t *testing.T) {
 		t.Fatal("a failing source did not stop the pipeline")
 	}
 }
+
+// blockingSink blocks every Write until release is closed.
+type blockingSink struct{ release chan struct{} }
+
+func (b *blockingSink) Write(*event.Event)     { <-b.release }
+func (b *blockingSink) Stats() []event.Counter { return nil }
+
+// TestAliveStuckSink: a handler stuck in its sink stops the heartbeat
+// (what the systemd watchdog and /healthz ask); it resumes when the sink
+// moves again.
+func TestAliveStuckSink(t *testing.T) {
+	sink := &blockingSink{release: make(chan struct{})}
+	src := &fakeSource{name: "perf", events: []event.Event{sys(1, "msync", 0)}, wait: true}
+	p, err := New(Config{Sources: []source.Source{src}, Sink: sink, Heartbeat: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Alive(time.Hour) {
+		t.Fatal("alive before Run")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- p.Run(ctx) }()
+	time.Sleep(200 * time.Millisecond)
+	if p.Alive(100 * time.Millisecond) {
+		t.Error("alive while the sink has blocked for 200ms")
+	}
+	close(sink.release)
+	time.Sleep(100 * time.Millisecond)
+	if !p.Alive(50 * time.Millisecond) {
+		t.Error("not alive after the sink moved again")
+	}
+	cancel()
+	<-done
+}
+
+// TestReloadSwapsSinkAndFilter: after Reload the events go to the new sink
+// only, the sources got the new filter, and the counters of the old sink
+// stay in Stats.
+func TestReloadSwapsSinkAndFilter(t *testing.T) {
+	rec := &filterRecorder{fakeSource: fakeSource{name: "perf", wait: true}}
+	a, b := &countingSink{name: "output:a"}, &countingSink{name: "output:b"}
+	p, err := New(Config{Sources: []source.Source{rec}, Sink: a})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := sys(1, "msync", 0)
+	p.handle(&ev)
+	f := filter.Spec{Comms: []string{"x"}}
+	old, err := p.Reload(&f, filter.Spec{}, b)
+	if err != nil || old != a {
+		t.Fatalf("Reload: %v %v", old, err)
+	}
+	p.handle(&ev)
+	p.handle(&ev)
+	if a.n != 1 || b.n != 2 {
+		t.Errorf("old sink %d events, new %d; want 1 and 2", a.n, b.n)
+	}
+	if len(rec.got) != 1 || rec.got[0].Comms[0] != "x" {
+		t.Errorf("sources' filters: %+v", rec.got)
+	}
+	var sum uint64
+	for _, c := range p.Stats() {
+		if c.Name == "written" {
+			sum += c.Value
+		}
+	}
+	if sum != 3 {
+		t.Errorf("written over both sinks %d, want 3", sum)
+	}
+	// A source that refuses: nothing changes, the others get the old filter back.
+	ref := &filterRecorder{fakeSource: fakeSource{name: "audit"}, refuse: true}
+	rec2 := &filterRecorder{fakeSource: fakeSource{name: "perf"}}
+	p2, _ := New(Config{Sources: []source.Source{rec2, ref}, Sink: a})
+	if _, err := p2.Reload(&f, filter.Spec{UIDs: []uint32{7}}, b); err == nil {
+		t.Fatal("Reload with a refusing source succeeded")
+	}
+	if len(rec2.got) != 2 || len(rec2.got[1].UIDs) != 1 {
+		t.Errorf("the first source was not given its old filter back: %+v", rec2.got)
+	}
+	p2.handle(&ev)
+	if b.n != 2 || a.n != 2 {
+		t.Errorf("after a refused Reload the old sink must stay (a %d, b %d)", a.n, b.n)
+	}
+}
+
+type filterRecorder struct {
+	fakeSource
+	got    []filter.Spec
+	refuse bool
+}
+
+func (r *filterRecorder) SetFilter(f filter.Spec) error {
+	if r.refuse {
+		return errors.New("no")
+	}
+	r.got = append(r.got, f)
+	return nil
+}
+
+type countingSink struct {
+	name string
+	n    uint64
+}
+
+func (c *countingSink) Write(*event.Event) { c.n++ }
+func (c *countingSink) Stats() []event.Counter {
+	return []event.Counter{{Source: "output", Name: "written", Value: c.n}}
+}

@@ -55,7 +55,17 @@ var mappingKeys = map[string][]string{"metrics": {"listen"}}
 
 // LoadConfig reads and parses the config file at path.
 func LoadConfig(path string) (*File, error) {
-	data, err := os.ReadFile(path)
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, Usagef("--config: %v", err)
+	}
+	defer f.Close()
+	// auperf runs as root: a file others may write would let them choose
+	// what it traces and where it writes.
+	if fi, err := f.Stat(); err == nil && fi.Mode().Perm()&0o002 != 0 {
+		return nil, Usagef("--config %s: writable by every user (mode %04o): refused; chmod o-w %s", path, fi.Mode().Perm(), path)
+	}
+	data, err := io.ReadAll(f)
 	if err != nil {
 		return nil, Usagef("--config: %v", err)
 	}

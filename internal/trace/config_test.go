@@ -30,6 +30,9 @@ ring-pages: 64
 audit-backpressure: drop
 audit-backlog-limit: 100
 audit-lean: "off"
+metrics:
+  listen: 127.0.0.1:9464
+stop-timeout: 20s
 `))
 	if err != nil {
 		t.Fatal(err)
@@ -48,6 +51,8 @@ audit-lean: "off"
 		{"audit-backpressure", []string{"drop"}},
 		{"audit-lean", []string{"off"}},
 		{"audit-backlog-limit", []string{"100"}},
+		{"metrics-listen", []string{"127.0.0.1:9464"}},
+		{"stop-timeout", []string{"20s"}},
 	}
 	if got := f.Flags(); !reflect.DeepEqual(got, want) {
 		t.Errorf("flags\n got %v\nwant %v", got, want)
@@ -77,6 +82,10 @@ func TestParseConfigRefused(t *testing.T) {
 		{"source: perf\nduration: 10\n", `--config c.yaml: line 2: duration "10": want a duration with a unit`},
 		{"source: [\n", "--config c.yaml: "},
 		{"source: a\n---\nsource: b\n", "more than one YAML document"},
+		{"metrics: 127.0.0.1:9464\n", "--config c.yaml: line 1: metrics: want a mapping (listen: ...), got a single value"},
+		{"metrics:\n  port: 9464\n", `--config c.yaml: line 2: metrics: unknown key "port" (known: listen)`},
+		{"metrics:\n  listen: [a, b]\n", "--config c.yaml: line 2: metrics.listen: want a single value, got a list"},
+		{"stop-timeout: 15\n", `--config c.yaml: line 1: stop-timeout "15": want a duration with a unit`},
 	} {
 		_, err := ParseConfig("c.yaml", []byte(c.body))
 		var ue *UsageError
@@ -114,9 +123,59 @@ func FuzzParseConfig(f *testing.F) {
 			return
 		}
 		for _, fv := range cf.Flags() {
-			if !slices.Contains(configKeys, fv.Name) || len(fv.Values) == 0 {
+			if !slices.Contains(configKeys, fv.Name) && fv.Name != "metrics-listen" || len(fv.Values) == 0 {
 				t.Fatalf("flag %+v", fv)
 			}
 		}
 	})
+}
+
+// TestSampleConfig: the commented sample the packages ship parses into
+// exactly these settings, and names every key (commented out or not).
+func TestSampleConfig(t *testing.T) {
+	b, err := os.ReadFile("../../packaging/auperf.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := ParseConfig("auperf.yaml", b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []FlagValue{
+		{"source", []string{"auto"}},
+		{"output", []string{"json:/var/log/auperf/events.json?mode=0640"}},
+		{"stats-interval", []string{"1m"}},
+		{"audit-backpressure", []string{"wait"}},
+		{"audit-lean", []string{"auto"}},
+		{"stop-timeout", []string{"15s"}},
+	}
+	if got := f.Flags(); !reflect.DeepEqual(got, want) {
+		t.Errorf("sample settings\n got %v\nwant %v", got, want)
+	}
+	for _, k := range configKeys {
+		if !strings.Contains(string(b), "\n"+k+":") && !strings.Contains(string(b), "\n# "+k+":") {
+			t.Errorf("the sample does not document %s", k)
+		}
+	}
+	if !strings.Contains(string(b), "#   listen:") {
+		t.Error("the sample does not document metrics.listen")
+	}
+}
+
+// A config file every user may write is refused: auperf runs as root.
+func TestConfigWritableByOthers(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "c.yaml")
+	os.WriteFile(p, []byte("source: perf\n"), 0o644)
+	if err := os.Chmod(p, 0o666); err != nil {
+		t.Fatal(err)
+	}
+	_, err := LoadConfig(p)
+	var ue *UsageError
+	if !errors.As(err, &ue) || !strings.Contains(err.Error(), "writable by every user") {
+		t.Errorf("LoadConfig of a 0666 file: %v", err)
+	}
+	os.Chmod(p, 0o640)
+	if _, err := LoadConfig(p); err != nil {
+		t.Errorf("0640: %v", err)
+	}
 }
