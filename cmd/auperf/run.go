@@ -263,8 +263,12 @@ func runAction(c *cli.Context) error {
 		}
 		cancel()
 	}
+	ctxDone := ctx.Done() // --duration
 	for {
 		select {
+		case <-ctxDone:
+			ctxDone = nil
+			stop("--duration elapsed")
 		case sig := <-sigs:
 			switch {
 			case sig == syscall.SIGHUP:

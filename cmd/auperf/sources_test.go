@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/auperf/auperf/event"
 	"github.com/auperf/auperf/filter"
@@ -371,3 +372,42 @@ func (*failingSource) SetFilter(filter.Spec) error { return nil }
 func (*failingSource) Attach() error { return errors.New("simulated attach failure") }
 
 func (f *failingSource) Close() error { f.closed = true; return nil }
+
+// hangingSource attaches, then never returns from Run until released: a
+// source stuck in the kernel or a bug.
+type hangingSource struct {
+	failingSource
+	release chan struct{}
+}
+
+func (h *hangingSource) Attach() error { return nil }
+func (h *hangingSource) Run(context.Context, event.Handler) error {
+	<-h.release
+	return nil
+}
+
+// TestIntegrationRunStopTimeout: a stop is bounded: when a source does not
+// return within --stop-timeout, run closes the sources itself (restoring
+// the kernel state) and exits 1 saying so, instead of hanging.
+func TestIntegrationRunStopTimeout(t *testing.T) {
+	ktest.Require(t)
+	hs := &hangingSource{release: make(chan struct{})}
+	defer close(hs.release)
+	saved := traceEnv
+	traceEnv = func() trace.Env {
+		env := saved()
+		env.NewPerf = func(perfsrc.Config) (source.Source, error) { return hs, nil }
+		return env
+	}
+	t.Cleanup(func() { traceEnv = saved })
+	out := filepath.Join(t.TempDir(), "out.json")
+	start := time.Now()
+	st := runMain([]string{"auperf", "run", "--config", "", "--source", "perf", "--events", "msync",
+		"--duration", "200ms", "--stop-timeout", "300ms", "--output", "json:" + out})
+	if took := time.Since(start); st != 1 || took > 10*time.Second {
+		t.Errorf("exit %d after %v, want 1 soon after the stop timeout", st, took)
+	}
+	if !hs.closed {
+		t.Error("the stuck source was not closed (its kernel state not restored)")
+	}
+}
