@@ -146,6 +146,20 @@ func lastStats(t *testing.T, path string) map[string]uint64 {
 	return last
 }
 
+// eachSource runs f as a kernel subtest per source (perf, audit) with
+// audit and mounts guarded and auperf built into dir.
+func eachSource(t *testing.T, f func(t *testing.T, src, dir, bin string)) {
+	for _, src := range []string{"perf", "audit"} {
+		t.Run(src, func(t *testing.T) {
+			ktest.Require(t)
+			guardAudit(t)
+			guardMounts(t)
+			dir := t.TempDir()
+			f(t, src, dir, buildAuperf(t, dir))
+		})
+	}
+}
+
 // countLines counts the lines of a file.
 func countLines(path string) int { return strings.Count(readFile(path), "\n") }
 
@@ -155,81 +169,74 @@ func countLines(path string) int { return strings.Count(readFile(path), "\n") }
 // exit 0 with every event the pipeline took written (and fsynced) and the
 // audit state and mounts as before.
 func TestIntegrationServiceNotifyAndStop(t *testing.T) {
-	for _, src := range []string{"perf", "audit"} {
-		t.Run(src, func(t *testing.T) {
-			ktest.Require(t)
-			guardAudit(t)
-			guardMounts(t)
-			dir := t.TempDir()
-			bin := buildAuperf(t, dir)
-			wl := workload.CopyAs(t, dir, "wl-svc-"+src)
-			loop := workload.CopyAs(t, dir, "wl-load-"+src)
-			out, truthPath := filepath.Join(dir, "out.json"), filepath.Join(dir, "truth.json")
-			n := listenNotify(t, dir)
-			cmd := serviceCmd(bin, n, 300*time.Millisecond, "--config", "", "--source", src, "--stats-interval", "0", "--output", "json:"+out)
-			exited, stderr := startCmd(t, cmd)
-			ready := n.wait(t, "READY=1", 60*time.Second, exited, stderr)
-			t.Logf("ready: %q", ready)
-			if src == "audit" {
-				if rules, _ := exec.Command("auditctl", "-l").Output(); !strings.Contains(string(rules), "key=auperf") {
-					t.Fatalf("READY=1 before the audit rules are loaded:\n%s", rules)
-				}
+	eachSource(t, func(t *testing.T, src, dir, bin string) {
+		wl := workload.CopyAs(t, dir, "wl-svc-"+src)
+		loop := workload.CopyAs(t, dir, "wl-load-"+src)
+		out, truthPath := filepath.Join(dir, "out.json"), filepath.Join(dir, "truth.json")
+		n := listenNotify(t, dir)
+		cmd := serviceCmd(bin, n, 300*time.Millisecond, "--config", "", "--source", src, "--stats-interval", "0", "--output", "json:"+out)
+		exited, stderr := startCmd(t, cmd)
+		ready := n.wait(t, "READY=1", 60*time.Second, exited, stderr)
+		t.Logf("ready: %q", ready)
+		if src == "audit" {
+			if rules, _ := exec.Command("auditctl", "-l").Output(); !strings.Contains(string(rules), "key=auperf") {
+				t.Fatalf("READY=1 before the audit rules are loaded:\n%s", rules)
 			}
-			// Attached: a workload started now is seen in full.
-			if b, err := exec.Command(wl, "-threads", "2", "-out", truthPath).CombinedOutput(); err != nil {
-				t.Fatalf("workload: %v\n%s", err, b)
-			}
-			// Watchdog pings while the pipeline moves.
-			pings := 0
-			for end := time.After(time.Second); pings < 3; {
-				select {
-				case m := <-n.msgs:
-					if m == "WATCHDOG=1" {
-						pings++
-					}
-				case <-end:
-					t.Fatalf("%d watchdog pings in 1s, want 3 or more (WATCHDOG_USEC 300ms)", pings)
-				}
-			}
-			// SIGTERM under load.
-			lcmd := exec.Command(loop, "-loop", "2000000", "-threads", "1", "-summary", filepath.Join(dir, "sum.json"))
-			if err := lcmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			defer func() { lcmd.Process.Kill(); lcmd.Wait() }()
-			time.Sleep(300 * time.Millisecond)
-			if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-				t.Fatal(err)
-			}
+		}
+		// Attached: a workload started now is seen in full.
+		if b, err := exec.Command(wl, "-threads", "2", "-out", truthPath).CombinedOutput(); err != nil {
+			t.Fatalf("workload: %v\n%s", err, b)
+		}
+		// Watchdog pings while the pipeline moves.
+		pings := 0
+		for end := time.After(time.Second); pings < 3; {
 			select {
-			case err := <-exited:
-				if err != nil {
-					t.Fatalf("SIGTERM: %v, want exit 0\n%s", err, stderr.String())
+			case m := <-n.msgs:
+				if m == "WATCHDOG=1" {
+					pings++
 				}
-			case <-time.After(30 * time.Second):
-				t.Fatalf("no exit 30s after SIGTERM\n%s", stderr.String())
+			case <-end:
+				t.Fatalf("%d watchdog pings in 1s, want 3 or more (WATCHDOG_USEC 300ms)", pings)
 			}
-			n.wait(t, "STOPPING=1", time.Second, nil, stderr)
-
-			truth, err := workload.ReadTruth(truthPath)
+		}
+		// SIGTERM under load.
+		lcmd := exec.Command(loop, "-loop", "2000000", "-threads", "1", "-summary", filepath.Join(dir, "sum.json"))
+		if err := lcmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		defer func() { lcmd.Process.Kill(); lcmd.Wait() }()
+		time.Sleep(300 * time.Millisecond)
+		if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case err := <-exited:
 			if err != nil {
-				t.Fatal(err)
+				t.Fatalf("SIGTERM: %v, want exit 0\n%s", err, stderr.String())
 			}
-			matchTruth(t, truth, readEvents(t, out), func(c workload.Call) bool {
-				return memoryCall(c) && (src == "audit" || c.Arch != "i386")
-			}, func(workload.Call) string { return src })
-			st := lastStats(t, out)
-			sink := "output:json:" + out
-			if st["pipeline.emitted"] == 0 || st[sink+".written"] != st["pipeline.emitted"] || st[sink+".dropped"] != 0 {
-				t.Errorf("pipeline emitted %d, output wrote %d and dropped %d: want every event written",
-					st["pipeline.emitted"], st[sink+".written"], st[sink+".dropped"])
-			}
-			if lines := countLines(out); uint64(lines) != st[sink+".written"]+1 {
-				t.Errorf("%d lines in the file, want %d events and the final auperf_stats", lines, st[sink+".written"])
-			}
-			t.Logf("%d events under load, all written", st["pipeline.emitted"])
-		})
-	}
+		case <-time.After(30 * time.Second):
+			t.Fatalf("no exit 30s after SIGTERM\n%s", stderr.String())
+		}
+		n.wait(t, "STOPPING=1", time.Second, nil, stderr)
+
+		truth, err := workload.ReadTruth(truthPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		matchTruth(t, truth, readEvents(t, out), func(c workload.Call) bool {
+			return memoryCall(c) && (src == "audit" || c.Arch != "i386")
+		}, func(workload.Call) string { return src })
+		st := lastStats(t, out)
+		sink := "output:json:" + out
+		if st["pipeline.emitted"] == 0 || st[sink+".written"] != st["pipeline.emitted"] || st[sink+".dropped"] != 0 {
+			t.Errorf("pipeline emitted %d, output wrote %d and dropped %d: want every event written",
+				st["pipeline.emitted"], st[sink+".written"], st[sink+".dropped"])
+		}
+		if lines := countLines(out); uint64(lines) != st[sink+".written"]+1 {
+			t.Errorf("%d lines in the file, want %d events and the final auperf_stats", lines, st[sink+".written"])
+		}
+		t.Logf("%d events under load, all written", st["pipeline.emitted"])
+	})
 }
 
 // TestIntegrationServiceKillCleanup: a run with both sources (auto, with
@@ -309,128 +316,121 @@ func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool)
 // config and one that changes the source are refused, and the running
 // config keeps writing.
 func TestIntegrationServiceReload(t *testing.T) {
-	for _, src := range []string{"perf", "audit"} {
-		t.Run(src, func(t *testing.T) {
-			ktest.Require(t)
-			guardAudit(t)
-			guardMounts(t)
-			dir := t.TempDir()
-			bin := buildAuperf(t, dir)
-			wl := workload.CopyAs(t, dir, "wl-reload")
-			other := workload.CopyAs(t, dir, "wl-other")
-			a, b := filepath.Join(dir, "a.json"), filepath.Join(dir, "b.json")
-			cfg := filepath.Join(dir, "auperf.yaml")
-			base := "source: " + src + "\nevents: [msync]\nstats-interval: 0s\n"
-			writeConfig(t, cfg, base+"output: [json:"+a+"]\ncomm: [wl-reload]\n")
-			n := listenNotify(t, dir)
-			cmd := serviceCmd(bin, n, 0, "--config", cfg)
-			exited, stderr := startCmd(t, cmd)
-			n.wait(t, "READY=1", 60*time.Second, exited, stderr)
+	eachSource(t, func(t *testing.T, src, dir, bin string) {
+		wl := workload.CopyAs(t, dir, "wl-reload")
+		other := workload.CopyAs(t, dir, "wl-other")
+		a, b := filepath.Join(dir, "a.json"), filepath.Join(dir, "b.json")
+		cfg := filepath.Join(dir, "auperf.yaml")
+		base := "source: " + src + "\nevents: [msync]\nstats-interval: 0s\n"
+		writeConfig(t, cfg, base+"output: [json:"+a+"]\ncomm: [wl-reload]\n")
+		n := listenNotify(t, dir)
+		cmd := serviceCmd(bin, n, 0, "--config", cfg)
+		exited, stderr := startCmd(t, cmd)
+		n.wait(t, "READY=1", 60*time.Second, exited, stderr)
 
-			const iterations = 60000
-			summary := filepath.Join(dir, "sum.json")
-			lcmd := exec.Command(wl, "-loop", strconv.Itoa(iterations), "-threads", "1", "-dir", dir, "-summary", summary)
-			if err := lcmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			defer func() { lcmd.Process.Kill(); lcmd.Wait() }()
-			waitFor(t, "1000 msyncs in the first file", 60*time.Second, func() bool {
-				return strings.Count(readFile(a), `"eventName":"msync"`) >= 1000
-			})
-			writeConfig(t, cfg, base+"output: [json:"+b+"]\ncomm: [wl-reload, wl-other]\n")
-			cmd.Process.Signal(syscall.SIGHUP)
-			n.wait(t, "RELOADING=1", 10*time.Second, exited, stderr)
-			waitFor(t, "the reload", 10*time.Second, func() bool { return strings.Contains(stderr.String(), "reload: config applied") })
-			if o, err := exec.Command(other, "-once", "-out", "/dev/null").CombinedOutput(); err != nil {
-				t.Fatalf("wl-other: %v %s", err, o)
-			}
-			// Refused: a broken file, then a change only a restart applies.
-			writeConfig(t, cfg, base+"output: [json:"+b+"]\ncomm: [wl-reload\n")
-			cmd.Process.Signal(syscall.SIGHUP)
-			waitFor(t, "the refusal", 10*time.Second, func() bool { return strings.Count(stderr.String(), "reload refused") == 1 })
-			other2 := "perf"
-			if src == "perf" {
-				other2 = "audit"
-			}
-			writeConfig(t, cfg, strings.Replace(base, src, other2, 1)+"output: [json:"+b+"]\ncomm: [wl-reload, wl-other]\n")
-			cmd.Process.Signal(syscall.SIGHUP)
-			waitFor(t, "the second refusal", 10*time.Second, func() bool { return strings.Count(stderr.String(), "reload refused") == 2 })
-			if !strings.Contains(stderr.String(), "source changed: only a restart applies that") {
-				t.Errorf("the source change is not refused as such:\n%s", stderr.String())
-			}
-			if err := lcmd.Wait(); err != nil {
-				t.Fatalf("workload: %v", err)
-			}
-			nb := strings.Count(readFile(b), `"eventName":"msync"`)
-			waitFor(t, "the loop's last events", 30*time.Second, func() bool {
-				time.Sleep(300 * time.Millisecond)
-				k := strings.Count(readFile(b), `"eventName":"msync"`)
-				defer func() { nb = k }()
-				return k == nb
-			})
-			cmd.Process.Signal(syscall.SIGTERM)
-			if err := <-exited; err != nil {
-				t.Fatalf("auperf: %v\n%s", err, stderr.String())
-			}
-			t.Logf("stderr:\n%s", stderr.String())
-
-			sum, err := workload.ReadSummary(summary)
-			if err != nil {
-				t.Fatal(err)
-			}
-			type key struct {
-				ts  int64
-				tid int
-			}
-			seen := map[key]bool{}
-			count := func(path string) (loop, others int) {
-				for _, line := range strings.Split(strings.TrimSpace(readFile(path)), "\n") {
-					var ev struct {
-						TS   int64  `json:"timestamp"`
-						PID  int    `json:"processId"`
-						TID  int    `json:"threadId"`
-						Name string `json:"eventName"`
-						Comm string `json:"processName"`
-					}
-					if err := json.Unmarshal([]byte(line), &ev); err != nil {
-						t.Fatalf("%s: %q: %v", path, line, err)
-					}
-					if ev.Name == "auperf_lost" {
-						t.Fatalf("loss reported: %s", line)
-					}
-					if ev.Name != "msync" {
-						continue
-					}
-					switch {
-					case ev.PID == sum.PID:
-						// perf's nanosecond stamps tell two calls apart;
-						// audit's are milliseconds: there the exact count
-						// alone says no call was lost or written twice.
-						k := key{ev.TS, ev.TID}
-						if seen[k] && src == "perf" {
-							t.Fatalf("an msync written twice: %s", line)
-						}
-						seen[k] = true
-						loop++
-					case ev.Comm == "wl-other":
-						others++
-					default:
-						t.Errorf("%s: a process outside the filter: %s", path, line)
-					}
-				}
-				return loop, others
-			}
-			la, oa := count(a)
-			lb, ob := count(b)
-			t.Logf("first file %d msyncs of the loop, second %d (+%d of wl-other)", la, lb, ob)
-			if la+lb != iterations || lb == 0 {
-				t.Errorf("loop msyncs: %d + %d = %d, want exactly %d with some in each", la, lb, la+lb, iterations)
-			}
-			if oa != 0 || ob != 1 {
-				t.Errorf("wl-other's msync: %d in the first file, %d in the second, want 0 and 1", oa, ob)
-			}
+		const iterations = 60000
+		summary := filepath.Join(dir, "sum.json")
+		lcmd := exec.Command(wl, "-loop", strconv.Itoa(iterations), "-threads", "1", "-dir", dir, "-summary", summary)
+		if err := lcmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		defer func() { lcmd.Process.Kill(); lcmd.Wait() }()
+		waitFor(t, "1000 msyncs in the first file", 60*time.Second, func() bool {
+			return strings.Count(readFile(a), `"eventName":"msync"`) >= 1000
 		})
-	}
+		writeConfig(t, cfg, base+"output: [json:"+b+"]\ncomm: [wl-reload, wl-other]\n")
+		cmd.Process.Signal(syscall.SIGHUP)
+		n.wait(t, "RELOADING=1", 10*time.Second, exited, stderr)
+		waitFor(t, "the reload", 10*time.Second, func() bool { return strings.Contains(stderr.String(), "reload: config applied") })
+		if o, err := exec.Command(other, "-once", "-out", "/dev/null").CombinedOutput(); err != nil {
+			t.Fatalf("wl-other: %v %s", err, o)
+		}
+		// Refused: a broken file, then a change only a restart applies.
+		writeConfig(t, cfg, base+"output: [json:"+b+"]\ncomm: [wl-reload\n")
+		cmd.Process.Signal(syscall.SIGHUP)
+		waitFor(t, "the refusal", 10*time.Second, func() bool { return strings.Count(stderr.String(), "reload refused") == 1 })
+		other2 := "perf"
+		if src == "perf" {
+			other2 = "audit"
+		}
+		writeConfig(t, cfg, strings.Replace(base, src, other2, 1)+"output: [json:"+b+"]\ncomm: [wl-reload, wl-other]\n")
+		cmd.Process.Signal(syscall.SIGHUP)
+		waitFor(t, "the second refusal", 10*time.Second, func() bool { return strings.Count(stderr.String(), "reload refused") == 2 })
+		if !strings.Contains(stderr.String(), "source changed: only a restart applies that") {
+			t.Errorf("the source change is not refused as such:\n%s", stderr.String())
+		}
+		if err := lcmd.Wait(); err != nil {
+			t.Fatalf("workload: %v", err)
+		}
+		nb := strings.Count(readFile(b), `"eventName":"msync"`)
+		waitFor(t, "the loop's last events", 30*time.Second, func() bool {
+			time.Sleep(300 * time.Millisecond)
+			k := strings.Count(readFile(b), `"eventName":"msync"`)
+			defer func() { nb = k }()
+			return k == nb
+		})
+		cmd.Process.Signal(syscall.SIGTERM)
+		if err := <-exited; err != nil {
+			t.Fatalf("auperf: %v\n%s", err, stderr.String())
+		}
+		t.Logf("stderr:\n%s", stderr.String())
+
+		sum, err := workload.ReadSummary(summary)
+		if err != nil {
+			t.Fatal(err)
+		}
+		type key struct {
+			ts  int64
+			tid int
+		}
+		seen := map[key]bool{}
+		count := func(path string) (loop, others int) {
+			for _, line := range strings.Split(strings.TrimSpace(readFile(path)), "\n") {
+				var ev struct {
+					TS   int64  `json:"timestamp"`
+					PID  int    `json:"processId"`
+					TID  int    `json:"threadId"`
+					Name string `json:"eventName"`
+					Comm string `json:"processName"`
+				}
+				if err := json.Unmarshal([]byte(line), &ev); err != nil {
+					t.Fatalf("%s: %q: %v", path, line, err)
+				}
+				if ev.Name == "auperf_lost" {
+					t.Fatalf("loss reported: %s", line)
+				}
+				if ev.Name != "msync" {
+					continue
+				}
+				switch {
+				case ev.PID == sum.PID:
+					// perf's nanosecond stamps tell two calls apart;
+					// audit's are milliseconds: there the exact count
+					// alone says no call was lost or written twice.
+					k := key{ev.TS, ev.TID}
+					if seen[k] && src == "perf" {
+						t.Fatalf("an msync written twice: %s", line)
+					}
+					seen[k] = true
+					loop++
+				case ev.Comm == "wl-other":
+					others++
+				default:
+					t.Errorf("%s: a process outside the filter: %s", path, line)
+				}
+			}
+			return loop, others
+		}
+		la, oa := count(a)
+		lb, ob := count(b)
+		t.Logf("first file %d msyncs of the loop, second %d (+%d of wl-other)", la, lb, ob)
+		if la+lb != iterations || lb == 0 {
+			t.Errorf("loop msyncs: %d + %d = %d, want exactly %d with some in each", la, lb, la+lb, iterations)
+		}
+		if oa != 0 || ob != 1 {
+			t.Errorf("wl-other's msync: %d in the first file, %d in the second, want 0 and 1", oa, ob)
+		}
+	})
 }
 
 // unitCapabilities is the CapabilityBoundingSet of the shipped unit, as

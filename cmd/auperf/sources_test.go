@@ -295,13 +295,7 @@ func TestIntegrationRunPerfAttachFails(t *testing.T) {
 	ktest.Require(t)
 	guardAudit(t)
 	fs := &failingSource{}
-	saved := traceEnv
-	traceEnv = func() trace.Env {
-		env := saved()
-		env.NewPerf = func(perfsrc.Config) (source.Source, error) { return fs, nil }
-		return env
-	}
-	t.Cleanup(func() { traceEnv = saved })
+	withPerfSource(t, fs)
 	dir := t.TempDir()
 	once := workload.CopyAs(t, dir, "wl-fallback")
 	out := filepath.Join(dir, "out.json")
@@ -393,13 +387,7 @@ func TestIntegrationRunStopTimeout(t *testing.T) {
 	ktest.Require(t)
 	hs := &hangingSource{release: make(chan struct{})}
 	defer close(hs.release)
-	saved := traceEnv
-	traceEnv = func() trace.Env {
-		env := saved()
-		env.NewPerf = func(perfsrc.Config) (source.Source, error) { return hs, nil }
-		return env
-	}
-	t.Cleanup(func() { traceEnv = saved })
+	withPerfSource(t, hs)
 	out := filepath.Join(t.TempDir(), "out.json")
 	start := time.Now()
 	st := runMain([]string{"auperf", "run", "--config", "", "--source", "perf", "--events", "msync",
@@ -410,4 +398,15 @@ func TestIntegrationRunStopTimeout(t *testing.T) {
 	if !hs.closed {
 		t.Error("the stuck source was not closed (its kernel state not restored)")
 	}
+}
+
+// withPerfSource makes run's perf source s until t ends.
+func withPerfSource(t *testing.T, s source.Source) {
+	saved := traceEnv
+	traceEnv = func() trace.Env {
+		env := saved()
+		env.NewPerf = func(perfsrc.Config) (source.Source, error) { return s, nil }
+		return env
+	}
+	t.Cleanup(func() { traceEnv = saved })
 }
