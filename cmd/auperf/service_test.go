@@ -111,15 +111,15 @@ func guardMounts(t *testing.T) {
 	})
 }
 
-// lastStats is the counters of the last auperf_stats event in the file.
-func lastStats(t *testing.T, path string) map[string]uint64 {
+// allStats is the counters of every auperf_stats event in the file.
+func allStats(t *testing.T, path string) []map[string]uint64 {
 	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	var last map[string]uint64
+	var all []map[string]uint64
 	sc := bufio.NewScanner(f)
 	sc.Buffer(nil, 1<<20)
 	for sc.Scan() {
@@ -135,15 +135,23 @@ func lastStats(t *testing.T, path string) map[string]uint64 {
 		if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
 			t.Fatal(err)
 		}
-		last = map[string]uint64{}
+		m := map[string]uint64{}
 		for _, a := range ev.Args {
-			last[a.Name] = a.Value
+			m[a.Name] = a.Value
 		}
+		all = append(all, m)
 	}
-	if last == nil {
+	return all
+}
+
+// lastStats is the counters of the last auperf_stats event in the file.
+func lastStats(t *testing.T, path string) map[string]uint64 {
+	t.Helper()
+	all := allStats(t, path)
+	if len(all) == 0 {
 		t.Fatalf("%s: no auperf_stats", path)
 	}
-	return last
+	return all[len(all)-1]
 }
 
 // eachSource runs f as a kernel subtest per source (perf, audit) with
@@ -530,10 +538,12 @@ func scrape(t *testing.T, addr string) map[string]uint64 {
 
 // TestIntegrationServiceMetrics: the endpoint's counters are auperf_stats'
 // numbers. The audit source, narrowed to a workload's pid, sees nothing
-// once it exits: the counters scraped then are the final auperf_stats'
-// (but for the records of the stop itself: the kernel's CONFIG_CHANGE
-// records of our rule deletions and status restore, which audit.received
-// counts); /healthz answers ok.
+// once the workload exits; a scrape then equals, counter for counter, the
+// periodic auperf_stats written next (which counts the one before it in
+// its sink counters, as the scrape does), and the final one but for the
+// records of the stop itself (the kernel's CONFIG_CHANGE records of our
+// rule deletions and status restore, which audit.received counts).
+// /healthz answers ok.
 func TestIntegrationServiceMetrics(t *testing.T) {
 	ktest.Require(t)
 	guardAudit(t)
@@ -556,15 +566,22 @@ func TestIntegrationServiceMetrics(t *testing.T) {
 	out := filepath.Join(dir, "out.json")
 	n := listenNotify(t, dir)
 	cmd := serviceCmd(bin, n, 0, "--config", "", "--source", "audit", "--pid", strings.TrimSpace(readFile(ready)),
-		"--stats-interval", "0", "--metrics-listen", addr, "--output", "json:"+out)
+		"--stats-interval", "1s", "--metrics-listen", addr, "--output", "json:"+out+"?flush=10ms")
 	exited, stderr := startCmd(t, cmd)
 	n.wait(t, "READY=1", 60*time.Second, exited, stderr)
 	wcmd.Process.Signal(syscall.SIGUSR1)
 	if err := wcmd.Wait(); err != nil {
 		t.Fatalf("workload: %v", err)
 	}
-	time.Sleep(time.Second) // the flush delay, and audit's last records
+	// One periodic auperf_stats after the workload's end, then scrape,
+	// then the next one.
+	k := len(allStats(t, out))
+	waitFor(t, "an auperf_stats after the workload", 5*time.Second, func() bool { return len(allStats(t, out)) > k })
+	time.Sleep(100 * time.Millisecond)
+	k = len(allStats(t, out))
 	got := scrape(t, addr)
+	waitFor(t, "the auperf_stats after the scrape", 5*time.Second, func() bool { return len(allStats(t, out)) > k })
+	next := allStats(t, out)[k]
 	resp, err := http.Get("http://" + addr + "/healthz")
 	if err != nil || resp.StatusCode != 200 {
 		t.Errorf("/healthz: %v %v", resp, err)
@@ -577,21 +594,27 @@ func TestIntegrationServiceMetrics(t *testing.T) {
 	if final["audit.emitted"] == 0 {
 		t.Fatalf("no events: %v", final)
 	}
-	for k, v := range final {
-		g, ok := got[k]
-		switch {
-		case !ok:
-			t.Errorf("%s=%d is not on the endpoint", k, v)
-		case k == "audit.received" && v >= g && v-g <= 16:
-			t.Logf("audit.received: %d scraped, %d final (the stop's own CONFIG_CHANGE records)", g, v)
-		case g != v:
-			t.Errorf("%s: endpoint %d, final auperf_stats %d", k, g, v)
+	compare := func(what string, st map[string]uint64, slack bool) {
+		for k, v := range st {
+			g, ok := got[k]
+			switch {
+			case !ok:
+				t.Errorf("%s=%d is not on the endpoint", k, v)
+			case slack && k == "audit.received" && v >= g && v-g <= 16:
+				t.Logf("audit.received: %d scraped, %d in the %s (the stop's own CONFIG_CHANGE records)", g, v, what)
+			case slack && strings.HasPrefix(k, "output:") && (strings.HasSuffix(k, ".received") || strings.HasSuffix(k, ".written")) && v > g && v <= g+3:
+				// The periodic auperf_stats written since the scrape.
+			case g != v:
+				t.Errorf("%s: endpoint %d, %s %d", k, g, what, v)
+			}
+		}
+		for k := range got {
+			if _, ok := st[k]; !ok {
+				t.Errorf("%s on the endpoint is not in the %s", k, what)
+			}
 		}
 	}
-	for k := range got {
-		if _, ok := final[k]; !ok {
-			t.Errorf("%s on the endpoint is not in auperf_stats", k)
-		}
-	}
+	compare("auperf_stats after the scrape", next, false)
+	compare("final auperf_stats", final, true)
 	t.Logf("%d counters compared", len(final))
 }
