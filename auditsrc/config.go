@@ -196,20 +196,21 @@ func (c *Config) fill() {
 	}
 }
 
-// defaultArchs: the native arch, and i386 on x86_64 (a b32 rule is
-// harmless on a kernel without ia32 emulation: nothing matches it).
+// defaultArchs: the native arch and its 32-bit compat ABI (i386 on
+// x86_64, arm on arm64; a b32 rule is harmless on a kernel without compat
+// support: nothing matches it).
 func defaultArchs() []decode.Arch {
 	a := decode.NativeArch()
-	if a == decode.ArchX86_64 {
-		return []decode.Arch{a, decode.ArchI386}
+	if c, ok := decode.CompatArch(a); ok {
+		return []decode.Arch{a, c}
 	}
 	return []decode.Arch{a}
 }
 
 // namesFor returns the syscall names of event in arch a's table.
 func namesFor(a decode.Arch, event string) []string {
-	if a == decode.ArchI386 && decode.NativeArch() != decode.ArchI386 {
-		return decode.I386Names(event)
+	if a.IsCompat() {
+		return decode.CompatNames(a, event)
 	}
 	if _, ok := decode.SyscallNumber(a, event); ok {
 		return []string{event}

@@ -109,7 +109,7 @@ func NewLogDecoder(cfg LogConfig, h event.Handler) (*LogDecoder, error) {
 	set := allSyscalls()
 	if cfg.Events != nil {
 		var err error
-		if set, _, err = newSyscallSet(cfg.Events, nil, []decode.Arch{decode.ArchX86_64, decode.ArchI386, decode.ArchARM64}); err != nil {
+		if set, _, err = newSyscallSet(cfg.Events, nil, []decode.Arch{decode.ArchX86_64, decode.ArchI386, decode.ArchARM64, decode.ArchARM}); err != nil {
 			return nil, err
 		}
 	}

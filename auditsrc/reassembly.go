@@ -279,10 +279,11 @@ func (a *assembler) missingAux(g *group, arch decode.Arch) int {
 
 // mmapRecordFor reports whether the kernel logs an MMAP record for this
 // call: an mmap of a file (ksys_mmap_pgoff logs it before it even looks
-// the fd up; x86_64 mmap rejects an unaligned offset, EINVAL, before that).
+// the fd up; the 64-bit mmaps reject an unaligned offset, EINVAL, before
+// that; the mmap2 of i386 and arm take the offset in pages).
 func (a *assembler) mmapRecordFor(sys *syscallRecord, arch decode.Arch) bool {
 	return sys.hasNr && sys.nr == a.set.mmapFd[arch] && sys.known&8 != 0 &&
-		sys.args[3]&mapAnonymous == 0 && !(arch != decode.ArchI386 && sys.exit == -22)
+		sys.args[3]&mapAnonymous == 0 && !(!arch.IsCompat() && sys.exit == -22)
 }
 
 // expectMmap reports whether a lean group with this SYSCALL waits for

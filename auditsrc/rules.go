@@ -21,14 +21,14 @@ import (
 // syscallSet is which syscalls, per arch, auperf reports, and where the
 // fd of each arch's mmap comes from.
 type syscallSet struct {
-	all     bool      // every syscall (decoding a log without --events)
-	want    [4][]bool // per decode.Arch: syscall numbers we trace
-	mmapFd  [4]int32  // per arch: the mmap whose fd is argument 4 (-1: none)
-	oldMmap int32     // i386's mmap (old_mmap: one pointer to its arguments; -1: none)
+	all     bool                     // every syscall (decoding a log without --events)
+	want    [decode.ArchCount][]bool // per decode.Arch: syscall numbers we trace
+	mmapFd  [decode.ArchCount]int32  // per arch: the mmap whose fd is argument 4 (-1: none)
+	oldMmap int32                    // i386's mmap (old_mmap: one pointer to its arguments; -1: none)
 }
 
 // newSyscallSet selects the syscalls of events in every arch of archs (the
-// i386 side of b32Events instead, when not nil), and returns their numbers
+// 32-bit side of b32Events instead, when not nil), and returns their numbers
 // per arch, in event order.
 func newSyscallSet(events, b32Events []string, archs []decode.Arch) (*syscallSet, map[decode.Arch][]string, error) {
 	set := allSyscalls()
@@ -39,7 +39,7 @@ func newSyscallSet(events, b32Events []string, archs []decode.Arch) (*syscallSet
 			return nil, nil, fmt.Errorf("audit rules: unsupported arch %v", a)
 		}
 		evs := events
-		if a == decode.ArchI386 && a != decode.NativeArch() && b32Events != nil {
+		if a.IsCompat() && b32Events != nil {
 			evs = b32Events
 		}
 		for _, ev := range evs {
@@ -74,8 +74,10 @@ func allSyscalls() *syscallSet {
 			set.mmapFd[a] = int32(nr)
 		}
 	}
-	if nr, ok := decode.SyscallNumber(decode.ArchI386, "mmap2"); ok {
-		set.mmapFd[decode.ArchI386] = int32(nr)
+	for _, a := range []decode.Arch{decode.ArchI386, decode.ArchARM} {
+		if nr, ok := decode.SyscallNumber(a, "mmap2"); ok {
+			set.mmapFd[a] = int32(nr)
+		}
 	}
 	if nr, ok := decode.SyscallNumber(decode.ArchI386, "mmap"); ok {
 		set.oldMmap = int32(nr)
@@ -88,7 +90,10 @@ func (set *syscallSet) wanted(a decode.Arch, nr int32) bool {
 	if set.all {
 		return true
 	}
-	w := set.want[a&3]
+	if int(a) >= len(set.want) {
+		return false
+	}
+	w := set.want[a]
 	return nr >= 0 && int(nr) < len(w) && w[nr]
 }
 

@@ -12,6 +12,7 @@ const (
 	ArchX86_64
 	ArchI386
 	ArchARM64
+	ArchARM // 32-bit arm EABI: arm64's compat processes
 
 	archCount // number of Arch values, for per-arch tables
 )
@@ -22,6 +23,7 @@ const (
 	auditArchX86_64  = 0xc000003e // EM_X86_64 (62)
 	auditArchI386    = 0x40000003 // EM_386 (3)
 	auditArchAARCH64 = 0xc00000b7 // EM_AARCH64 (183)
+	auditArchARM     = 0x40000028 // EM_ARM (40), little-endian
 )
 
 // String is the name written in an event's "arch" (audit's and uname's
@@ -34,6 +36,8 @@ func (a Arch) String() string {
 		return "i386"
 	case ArchARM64:
 		return "aarch64"
+	case ArchARM:
+		return "arm"
 	}
 	return "unknown"
 }
@@ -57,6 +61,8 @@ func (a Arch) AuditArch() uint32 {
 		return auditArchI386
 	case ArchARM64:
 		return auditArchAARCH64
+	case ArchARM:
+		return auditArchARM
 	}
 	return 0
 }
@@ -71,6 +77,8 @@ func ArchFromAudit(v uint32) Arch {
 		return ArchI386
 	case auditArchAARCH64:
 		return ArchARM64
+	case auditArchARM:
+		return ArchARM
 	}
 	return ArchUnknown
 }
@@ -81,7 +89,7 @@ func (a Arch) AuditRuleArch() string {
 	switch a {
 	case ArchX86_64, ArchARM64:
 		return "b64"
-	case ArchI386:
+	case ArchI386, ArchARM:
 		return "b32"
 	}
 	return ""
@@ -89,7 +97,7 @@ func (a Arch) AuditRuleArch() string {
 
 // wordBits is the width of a register (long, pointer, size_t) in a.
 func (a Arch) wordBits() int {
-	if a == ArchI386 {
+	if a == ArchI386 || a == ArchARM {
 		return 32
 	}
 	return 64
@@ -108,3 +116,23 @@ func NativeArch() Arch {
 	}
 	return ArchUnknown
 }
+
+// ArchCount bounds the Arch values: tables indexed by Arch have this many
+// entries.
+const ArchCount = int(archCount)
+
+// CompatArch is the 32-bit ABI a kernel of native arch a also runs
+// (ia32 on x86_64, arm EABI on arm64), which syscall tracepoints never
+// report and audit's b32 rules see.
+func CompatArch(a Arch) (Arch, bool) {
+	switch a {
+	case ArchX86_64:
+		return ArchI386, true
+	case ArchARM64:
+		return ArchARM, true
+	}
+	return ArchUnknown, false
+}
+
+// IsCompat reports whether a is the 32-bit ABI of another arch.
+func (a Arch) IsCompat() bool { return a == ArchI386 || a == ArchARM }

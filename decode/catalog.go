@@ -19,28 +19,36 @@ type CatalogEntry struct {
 // for.
 const genericDescription = "decoded generically: raw argument words, names from the tracepoint format"
 
-// i386Aliases lists, for an event, the i386 syscalls that do its work
-// under other names: 32-bit libcs map memory with mmap2, and i386's
-// syscall 90 "mmap" is the old one-struct-pointer form.
-var i386Aliases = map[string][]string{
+// compatAliases lists, for an event, the 32-bit syscalls that do its work
+// under other names: 32-bit libcs map memory with mmap2 (i386's syscall 90
+// "mmap" is the old one-struct-pointer form; arm's EABI has no mmap).
+var compatAliases = map[string][]string{
 	"mmap": {"mmap", "mmap2"},
 }
 
-// I386Names returns the i386 syscall names that auperf's audit b32 rules
-// use for event (mmap -> mmap, mmap2), or nil if i386 has none.
-func I386Names(event string) []string {
-	if names, ok := i386Aliases[event]; ok {
-		return names
+// CompatNames returns the syscall names of the 32-bit ABI compat that
+// auperf's audit b32 rules use for event (i386: mmap -> mmap, mmap2; arm:
+// mmap -> mmap2), or nil if compat has none.
+func CompatNames(compat Arch, event string) []string {
+	cands := []string{event}
+	if names, ok := compatAliases[event]; ok {
+		cands = names
 	}
-	if _, ok := SyscallNumber(ArchI386, event); ok {
-		return []string{event}
+	var out []string
+	for _, n := range cands {
+		if _, ok := SyscallNumber(compat, n); ok {
+			out = append(out, n)
+		}
 	}
-	return nil
+	return out
 }
+
+// I386Names is CompatNames of i386.
+func I386Names(event string) []string { return CompatNames(ArchI386, event) }
 
 // Catalog describes the named events (DefaultEvents if names is nil), in
 // the order given, for this machine's arch (NativeArch): its tracepoints
-// and audit rules, and on x86_64 the b32 rules of its 32-bit callers. A name no table knows still gets an entry, with no
+// and audit rules, and the b32 rules of its 32-bit (compat) callers. A name no table knows still gets an entry, with no
 // tracepoints and no rules; callers validate names with SyscallNumber.
 func Catalog(names []string) []CatalogEntry {
 	if names == nil {
@@ -60,9 +68,9 @@ func Catalog(names []string) []CatalogEntry {
 			}
 			e.AuditRules = append(e.AuditRules, AuditRule(native, []string{name}))
 		}
-		if native == ArchX86_64 {
-			if i386 := I386Names(name); i386 != nil {
-				e.AuditRules = append(e.AuditRules, AuditRule(ArchI386, i386))
+		if compat, ok := CompatArch(native); ok {
+			if names := CompatNames(compat, name); names != nil {
+				e.AuditRules = append(e.AuditRules, AuditRule(compat, names))
 			}
 		}
 		out = append(out, e)

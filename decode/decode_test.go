@@ -223,6 +223,24 @@ func TestDecodeSpecs(t *testing.T) {
 				flg("flags", -1, "MS_SYNC|MS_ASYNC|MS_INVALIDATE|0xfffffff8")},
 			ret: -12, errno: "ENOMEM",
 		},
+		// arm EABI (arm64's compat processes): 32-bit words, mmap2 only
+		{
+			what: "arm mmap2 of a file, MAP_ flags of asm-generic",
+			raw: Raw{Arch: ArchARM, Nr: 192, Args: [6]uint64{0, 0x100000, 3, 0x4001, 5, 2},
+				Known: all6, Ret: 0xb6d00000, HasRet: true},
+			name: "mmap2",
+			args: []wantArg{ptr("addr", "void*", 0), uns("length", "size_t", 0x100000),
+				flg("prot", 3, "PROT_READ|PROT_WRITE"), flg("flags", 0x4001, "MAP_SHARED|MAP_NORESERVE"),
+				sint("fd", 5), uns("pgoffset", "unsigned long", 2)},
+			ret: 0xb6d00000, retPtr: true,
+		},
+		{
+			what: "arm mlock2 (390), error as a 32-bit word",
+			raw:  Raw{Arch: ArchARM, Nr: 390, Args: [6]uint64{0x1_b6d00000, 0x1000, 1}, Known: all6, Ret: 0xffffffea, HasRet: true},
+			name: "mlock2",
+			args: []wantArg{ptr("addr", "void*", 0xb6d00000), uns("len", "size_t", 0x1000), flg("flags", 1, "MLOCK_ONFAULT")},
+			ret: -22, errno: "EINVAL",
+		},
 		{
 			what: "i386 old mmap (90): one pointer",
 			raw:  Raw{Arch: ArchI386, Nr: 90, Args: [6]uint64{0xffd0c000}, Known: all6, Ret: 0xf7f00000, HasRet: true},
@@ -534,5 +552,34 @@ func TestJSONHead(t *testing.T) {
 	}
 	if checked < len(cases)-1 {
 		t.Errorf("%d of %d syscalls had arguments to check", checked, len(cases))
+	}
+}
+
+// TestARMCompat: the 32-bit arm ABI of arm64's compat processes: its audit
+// arch, its table (EABI: no mmap, mmap2 instead) and its b32 rule names.
+func TestARMCompat(t *testing.T) {
+	if a := ArchFromAudit(0x40000028); a != ArchARM || a.String() != "arm" || a.AuditRuleArch() != "b32" || !a.IsCompat() {
+		t.Errorf("AUDIT_ARCH_ARM: %v %q %q", a, a.String(), a.AuditRuleArch())
+	}
+	if c, ok := CompatArch(ArchARM64); !ok || c != ArchARM {
+		t.Errorf("arm64's compat: %v %v", c, ok)
+	}
+	if c, ok := CompatArch(ArchX86_64); !ok || c != ArchI386 {
+		t.Errorf("x86_64's compat: %v %v", c, ok)
+	}
+	for name, nr := range map[string]int{"msync": 144, "munmap": 91, "mprotect": 125, "mmap2": 192, "mremap": 163,
+		"mlock": 150, "munlock": 151, "mlockall": 152, "munlockall": 153, "madvise": 220, "remap_file_pages": 253, "mlock2": 390} {
+		if got, ok := SyscallNumber(ArchARM, name); !ok || got != nr {
+			t.Errorf("arm %s: %d %v, want %d", name, got, ok, nr)
+		}
+	}
+	if _, ok := SyscallNumber(ArchARM, "mmap"); ok {
+		t.Error("arm EABI has an mmap (90 is OABI only)")
+	}
+	if got := CompatNames(ArchARM, "mmap"); len(got) != 1 || got[0] != "mmap2" {
+		t.Errorf("arm names of mmap: %v", got)
+	}
+	if got := CompatNames(ArchI386, "mmap"); len(got) != 2 {
+		t.Errorf("i386 names of mmap: %v", got)
 	}
 }

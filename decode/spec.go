@@ -47,10 +47,10 @@ func decoderFor(a Arch, name string) event.Decoder {
 		if a == ArchARM64 {
 			return ProtARM64
 		}
-		return ProtX86
+		return ProtX86 // (arm's PROT_* are x86's: asm-generic)
 	case decMmapFlags:
-		if a == ArchARM64 {
-			return MmapFlagsARM64
+		if a == ArchARM64 || a == ArchARM {
+			return MmapFlagsARM64 // asm-generic: no MAP_32BIT
 		}
 		return MmapFlagsX86
 	case decMsyncFlags:

@@ -13,6 +13,8 @@ func syscallNames(a Arch) []string {
 		return syscallsI386[:]
 	case ArchARM64:
 		return syscallsARM64[:]
+	case ArchARM:
+		return syscallsARM[:]
 	}
 	return nil
 }

@@ -60,7 +60,7 @@ type Host struct {
 	Multicast  bool   // an audit daemon owns audit: read alongside it
 	auditUse   error  // audit usable for our rules (nil) or why not
 	AuditBoot  error  // nil when audit=1 at boot
-	IA32Err    error  // nil when 32-bit x86 processes can run
+	CompatErr  error  // nil when 32-bit processes of the native arch's compat ABI can run (ia32 on x86_64, arm on arm64)
 
 	Results []Result
 
@@ -120,6 +120,7 @@ func Probe(cfg Config, events []string) *Host {
 		{"audit_syscall", probeAuditSyscall},
 		{"audit_boot", probeAuditBoot},
 		{"ia32_emulation", probeIA32},
+		{"arm32_compat", probeARM32},
 	} {
 		h.record(p.name, p.fn)
 	}

@@ -49,8 +49,8 @@ func TestIntegrationProbe(t *testing.T) {
 			t.Errorf("%s: %s (%s), want perf with tracepoint ids", e.Name, e.Source, e.Reason)
 		}
 	}
-	if h.IA32Err != nil {
-		t.Errorf("ia32 emulation: %v", h.IA32Err)
+	if h.CompatErr != nil {
+		t.Errorf("ia32 emulation: %v", h.CompatErr)
 	}
 	if h.auditUse != nil {
 		t.Fatalf("audit unusable: %v", h.auditUse)

@@ -206,12 +206,13 @@ func (h *Host) Plan(events []string, force Source) (*Plan, error) {
 
 	// 32-bit callers: syscall tracepoints report native syscalls only.
 	var b32, b32Events []string
-	if auditErr == nil && h.IA32Err == nil {
+	compat, hasCompat := decode.CompatArch(h.decodeArch())
+	if auditErr == nil && h.CompatErr == nil && hasCompat {
 		for i := range p.Events {
 			if p.Events[i].Source == SourceNone {
 				continue
 			}
-			names := decode.I386Names(p.Events[i].Name)
+			names := decode.CompatNames(compat, p.Events[i].Name)
 			if len(names) == 0 {
 				continue
 			}
@@ -232,12 +233,12 @@ func (h *Host) Plan(events []string, force Source) (*Plan, error) {
 		}
 	}
 	switch {
-	case h.IA32Err == nil && p.Perf != nil && len(b32) == 0 && force == SourcePerf:
-		p.Notes = append(p.Notes, "32-bit (ia32) syscalls are not seen: syscall tracepoints report native syscalls only, and --source perf leaves audit out")
-	case h.IA32Err == nil && p.Perf != nil && len(b32) == 0:
-		p.Notes = append(p.Notes, "32-bit (ia32) syscalls are not seen: syscall tracepoints report native syscalls only, and audit is unusable ("+reason(auditErr)+")")
-	case h.IA32Err != nil && !errors.Is(h.IA32Err, ErrNotSupported):
-		p.Notes = append(p.Notes, "could not tell whether 32-bit processes can run ("+h.IA32Err.Error()+"): no audit b32 rules")
+	case h.CompatErr == nil && p.Perf != nil && len(b32) == 0 && force == SourcePerf:
+		p.Notes = append(p.Notes, "32-bit ("+compatName(compat)+") syscalls are not seen: syscall tracepoints report native syscalls only, and --source perf leaves audit out")
+	case h.CompatErr == nil && p.Perf != nil && len(b32) == 0:
+		p.Notes = append(p.Notes, "32-bit ("+compatName(compat)+") syscalls are not seen: syscall tracepoints report native syscalls only, and audit is unusable ("+reason(auditErr)+")")
+	case h.CompatErr != nil && !errors.Is(h.CompatErr, ErrNotSupported):
+		p.Notes = append(p.Notes, "could not tell whether 32-bit processes can run ("+h.CompatErr.Error()+"): no audit b32 rules")
 	}
 	if force == SourceAudit && len(p.EventsOf(SourceAudit)) == 0 {
 		return nil, &UnusableError{Source: SourceAudit, Err: fmt.Errorf("none of the requested events can be traced by audit (%s)", noneReasons(p))}
@@ -287,4 +288,12 @@ func noneReasons(p *Plan) string {
 		}
 	}
 	return strings.Join(why, "; ")
+}
+
+// compatName is how notes name a compat ABI: ia32 (x86's own word), arm.
+func compatName(a decode.Arch) string {
+	if a == decode.ArchI386 {
+		return "ia32"
+	}
+	return a.String()
 }

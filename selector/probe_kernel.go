@@ -122,37 +122,60 @@ func probeSeccomp(h *Host) (string, error) {
 // has ia32 emulation (arch/x86/entry/vdso/vdso32-setup.c).
 func probeIA32(h *Host) (string, error) {
 	if h.Arch != "x86_64" {
-		// Recorded, so that the plan asks for no b32 rules: with no
-		// 32-bit ABI of ours, the audit source would fall back to
-		// native rules and report every call a second time beside perf.
-		h.IA32Err = notSupported("", "arch %q: auperf decodes no 32-bit ABI here", h.Arch)
-		return "", h.IA32Err
+		if h.Arch != "aarch64" {
+			// Recorded, so that the plan asks for no b32 rules: with
+			// no 32-bit ABI of ours, the audit source would fall back
+			// to native rules and report every call a second time.
+			h.CompatErr = notSupported("", "arch %q: auperf decodes no 32-bit ABI here", h.Arch)
+		}
+		return "", notSupported("", "arch %s: ia32 emulation is x86_64's", h.Arch)
 	}
 	param, hasParam := h.cmdline["ia32_emulation"]
 	on, valid := kernelBool(param)
 	if hasParam && valid && !on {
-		h.IA32Err = notSupported("", "ia32_emulation=%s on the kernel command line: 32-bit processes cannot run", param)
-		return "", h.IA32Err
+		h.CompatErr = notSupported("", "ia32_emulation=%s on the kernel command line: 32-bit processes cannot run", param)
+		return "", h.CompatErr
 	}
 	if cfg := h.kconfig(); cfg != nil {
 		switch {
 		case cfg["CONFIG_IA32_EMULATION"] != "y":
-			h.IA32Err = notSupported("", "kernel built without CONFIG_IA32_EMULATION (%s): 32-bit processes cannot run", h.configSrc)
+			h.CompatErr = notSupported("", "kernel built without CONFIG_IA32_EMULATION (%s): 32-bit processes cannot run", h.configSrc)
 		case cfg["CONFIG_IA32_EMULATION_DEFAULT_DISABLED"] == "y" && !(hasParam && on):
-			h.IA32Err = notSupported("", "CONFIG_IA32_EMULATION_DEFAULT_DISABLED and no ia32_emulation=1 on the kernel command line")
+			h.CompatErr = notSupported("", "CONFIG_IA32_EMULATION_DEFAULT_DISABLED and no ia32_emulation=1 on the kernel command line")
 		default:
 			return "CONFIG_IA32_EMULATION=y (" + h.configSrc + ")", nil
 		}
-		return "", h.IA32Err
+		return "", h.CompatErr
 	}
 	if _, err := os.Stat(h.cfg.Proc("sys/abi/vsyscall32")); err == nil {
 		return "/proc/sys/abi/vsyscall32 exists", nil
 	} else if errors.Is(err, os.ErrNotExist) && isDir(h.cfg.Proc("sys/abi")) {
-		h.IA32Err = notSupported("", "no /proc/sys/abi/vsyscall32: kernel without CONFIG_IA32_EMULATION")
-		return "", h.IA32Err
+		h.CompatErr = notSupported("", "no /proc/sys/abi/vsyscall32: kernel without CONFIG_IA32_EMULATION")
+		return "", h.CompatErr
 	}
-	h.IA32Err = errors.New("no kernel config and no /proc/sys/abi to tell")
-	return "", h.IA32Err
+	h.CompatErr = errors.New("no kernel config and no /proc/sys/abi to tell")
+	return "", h.CompatErr
+}
+
+// probeARM32: 32-bit arm (EABI) processes on arm64 need CONFIG_COMPAT,
+// and a CPU that runs AArch32 at EL0 (many recent cores do not: exec of
+// a 32-bit program then fails with ENOEXEC, and nothing is to be seen).
+// arm64's syscall tracepoints skip compat syscalls
+// (ARCH_TRACE_IGNORE_COMPAT_SYSCALLS), so audit b32 rules see them.
+func probeARM32(h *Host) (string, error) {
+	if h.Arch != "aarch64" {
+		return "", notSupported("", "arch %s: arm EABI compat is arm64's", h.Arch)
+	}
+	cfg := h.kconfig()
+	switch {
+	case cfg == nil:
+		h.CompatErr = errors.New("no kernel config to tell whether CONFIG_COMPAT is set")
+	case cfg["CONFIG_COMPAT"] != "y":
+		h.CompatErr = notSupported("", "kernel built without CONFIG_COMPAT (%s): 32-bit arm processes cannot run", h.configSrc)
+	default:
+		return "CONFIG_COMPAT=y (" + h.configSrc + "); whether this CPU runs 32-bit code shows when a 32-bit program starts", nil
+	}
+	return "", h.CompatErr
 }
 
 // decodeArch is the decode table of the host's native syscalls.

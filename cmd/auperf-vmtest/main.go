@@ -27,6 +27,9 @@ func main() {
 	if len(os.Args) > 1 && os.Args[1] == "guest-check" {
 		os.Exit(guestCheck(os.Args[2:]))
 	}
+	if len(os.Args) > 1 && os.Args[1] == "guest-compat32" {
+		os.Exit(guestCompat32(os.Args[2:]))
+	}
 	if len(os.Args) > 1 && os.Args[1] == "guest-wait-rules" {
 		os.Exit(guestWaitRules(os.Args[2:]))
 	}
@@ -93,6 +96,21 @@ func guestCheck(args []string) int {
 	}
 	r := vmtest.Check(c)
 	b, _ := json.Marshal(r)
+	fmt.Printf("VMTEST-RESULT %s\n", b)
+	return 0
+}
+
+// guestCompat32 checks the compat run (a 32-bit arm busybox): one
+// VMTEST-RESULT line.
+func guestCompat32(args []string) int {
+	fs := flag.NewFlagSet("guest-compat32", flag.ContinueOnError)
+	events := fs.String("events", "", "run's JSON events")
+	runExit := fs.Int("run-exit", 0, "run's exit status")
+	runLog := fs.String("run-log", "", "run's stderr")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	b, _ := json.Marshal(vmtest.CheckCompat32(*events, *runExit, *runLog))
 	fmt.Printf("VMTEST-RESULT %s\n", b)
 	return 0
 }

@@ -148,7 +148,7 @@ var NativeNames = Names{
 var AnyNames = Names{
 	What: "a syscall of x86_64, i386 or arm64",
 	Known: func(name string) bool {
-		for _, a := range []decode.Arch{decode.ArchX86_64, decode.ArchI386, decode.ArchARM64} {
+		for _, a := range []decode.Arch{decode.ArchX86_64, decode.ArchI386, decode.ArchARM64, decode.ArchARM} {
 			if _, ok := decode.SyscallNumber(a, name); ok {
 				return true
 			}

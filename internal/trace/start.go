@@ -196,8 +196,8 @@ func (s *Session) attachAudit(ap *selector.AuditPlan) error {
 	if len(ap.Events) > 0 {
 		cfg.Archs = append(cfg.Archs, decode.NativeArch())
 	}
-	if len(ap.B32Events) > 0 && decode.NativeArch() == decode.ArchX86_64 {
-		cfg.Archs = append(cfg.Archs, decode.ArchI386)
+	if compat, ok := decode.CompatArch(decode.NativeArch()); ok && len(ap.B32Events) > 0 {
+		cfg.Archs = append(cfg.Archs, compat)
 	}
 	if len(cfg.Archs) == 0 {
 		// Only a 32-bit side where auperf knows no 32-bit ABI: audit

@@ -265,15 +265,22 @@ func TestPlanNothingTraceable(t *testing.T) {
 	}
 }
 
-// On arm64 (no 32-bit ABI auperf decodes) auto starts perf alone: no audit
-// source, which would trace the same calls again.
-func TestStartArm64PerfAlone(t *testing.T) {
+// On arm64 with CONFIG_COMPAT, auto starts perf for every event and audit
+// for the 32-bit arm side only: no native audit rule, which would trace
+// perf's calls again.
+func TestStartArm64PerfAndCompat(t *testing.T) {
 	h := newFakeHost(t, "arm64-6.1")
 	sess, err := h.start(Settings{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(sess.Sources) != 1 || sess.Sources[0] != h.perf || h.audit.attached != 0 {
-		t.Errorf("sources %v (audit attached %d), want perf alone", sess.Sources, h.audit.attached)
+	if len(sess.Sources) != 2 || sess.Sources[0] != h.perf || h.audit.attached != 1 {
+		t.Fatalf("sources %v (audit attached %d), want perf and audit", sess.Sources, h.audit.attached)
+	}
+	if got := h.audit.audit.B32Events; !slices.Equal(got, decode.DefaultEvents) {
+		t.Errorf("audit b32 events %v, want the memory family", got)
+	}
+	if len(h.audit.audit.Archs) != 1 || !h.audit.audit.Archs[0].IsCompat() {
+		t.Errorf("audit archs %v, want the compat arch only", h.audit.audit.Archs)
 	}
 }

@@ -28,7 +28,7 @@ var Runs = []string{"perf", "audit", "auto", "audit-early"}
 // probe for the plan, runs the workload under `auperf run`, and checks the
 // run; the console carries the VMTEST lines back. It ends with reboot -f, which ends QEMU (-no-reboot) also on kernels
 // without ACPI.
-var InitScript = strings.Replace(initScript, "FULL_SCRIPT", FullScript, 1)
+var InitScript = strings.NewReplacer("FULL_SCRIPT", FullScript, "COMPAT32_ARG", Compat32Arg).Replace(initScript)
 
 const initScript = `#!/bin/busybox sh
 /bin/busybox --install -s /bin
@@ -70,6 +70,13 @@ for src in perf audit auto; do
 	auperf-vmtest guest-check -source $src $want -probe probe-$src.json -probe-exit $pst \
 		-run-exit $rst -run-log run-$src.log -truth truth-$src.json -events ev-$src.json
 done
+if [ -x /bin/busybox-arm32 ]; then
+	# A 32-bit arm program (arm64's compat): seen through audit's b32 rules.
+	auperf run --source auto --stats-interval 0 --output json:ev-arm32.json -- \
+		busybox-arm32 COMPAT32_ARG > run-arm32.log 2>&1
+	rst=$?
+	auperf-vmtest guest-compat32 -events ev-arm32.json -run-exit $rst -run-log run-arm32.log
+fi
 auperf probe --json --source audit > probe-early.json 2> probe-early.err
 pst=$?
 auperf run --source audit --stats-interval 0 --output json:ev-early.json > run-early.log 2>&1 &

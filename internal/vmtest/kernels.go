@@ -39,6 +39,9 @@ type Kernel struct {
 	Config  string // path of its build config (/boot/config-RELEASE)
 	Arch    string // Debian's architecture: amd64, arm64
 	Busybox string // a static busybox of Arch
+	// Compat32 is a static busybox of the 32-bit ABI the kernel also
+	// runs, where auperf checks it (armhf on arm64): the compat run.
+	Compat32 string
 	// Unbuildable says why a custom kernel was not built: its fragment
 	// asks for what Kconfig does not give.
 	Unbuildable string
@@ -147,6 +150,18 @@ func FetchStocks(cache string, refresh bool, want []string) ([]Kernel, error) {
 		k.Arch = s.Arch
 		if k.Busybox, err = busybox(cache, aptDir, s.Arch); err != nil {
 			return nil, err
+		}
+		if s.Arch == "arm64" {
+			// arm64's compat processes: Debian's armhf busybox-static.
+			hfDir := filepath.Join(cache, "apt-armhf")
+			if _, err := os.Stat(filepath.Join(hfDir, "sources.list")); err != nil || refresh {
+				if err := setupApt(hfDir); err != nil {
+					return nil, err
+				}
+			}
+			if k.Compat32, err = busybox(cache, hfDir, "armhf"); err != nil {
+				return nil, err
+			}
 		}
 		ks = append(ks, k)
 	}

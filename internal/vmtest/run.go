@@ -159,10 +159,14 @@ func Run(ctx context.Context, cfg Config) error {
 			rows = append(rows, r)
 			continue
 		}
-		if bt.Err != nil || len(bt.Results) < len(Runs) {
+		runs := len(Runs)
+		if g.Kernel.Compat32 != "" {
+			runs++ // the compat run
+		}
+		if bt.Err != nil || len(bt.Results) < runs {
 			failed++
 			if bt.Err == nil {
-				bt.Err = fmt.Errorf("%d results of %d runs", len(bt.Results), len(Runs))
+				bt.Err = fmt.Errorf("%d results of %d runs", len(bt.Results), runs)
 			}
 			fmt.Fprintf(cfg.Out, "  %v (console: %s)\n", bt.Err, log)
 		}
@@ -201,7 +205,7 @@ type row struct {
 
 // guestFiles are the initramfs's files for kernel k.
 func guestFiles(bin string, k Kernel) []File {
-	return []File{
+	files := []File{
 		{Path: "init", Data: []byte(InitScript), Mode: 0o755},
 		{Path: "bin/busybox", Src: busyboxOf(k), Mode: 0o755},
 		{Path: "bin/auperf", Src: filepath.Join(bin, "auperf"), Mode: 0o755},
@@ -209,6 +213,10 @@ func guestFiles(bin string, k Kernel) []File {
 		{Path: "bin/auperf-vmtest", Src: filepath.Join(bin, "auperf-vmtest"), Mode: 0o755},
 		{Path: "boot/config-" + k.Release, Src: k.Config},
 	}
+	if k.Compat32 != "" {
+		files = append(files, File{Path: "bin/busybox-arm32", Src: k.Compat32, Mode: 0o755})
+	}
+	return files
 }
 
 // printTable prints one row per run: kernel, boot options, source, the

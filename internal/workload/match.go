@@ -77,7 +77,8 @@ func Want(c Call) (Event, error) {
 // arch's names), and so one that auperf run must report.
 func MemoryCall(c Call) bool {
 	for _, e := range decode.DefaultEvents {
-		if c.Name == e && c.Arch != "i386" || c.Arch == "i386" && slices.Contains(decode.I386Names(e), c.Name) {
+		a, _ := decode.ArchByName(c.Arch)
+		if c.Name == e && !a.IsCompat() || a.IsCompat() && slices.Contains(decode.CompatNames(a, e), c.Name) {
 			return true
 		}
 	}

@@ -5,6 +5,8 @@
 //	syscall_32.tbl  arch/x86/entry/syscalls/syscall_32.tbl (abi i386)
 //	syscall.tbl     scripts/syscall.tbl, the generic table arm64 uses since 6.11
 //	                (abi common, 64 and arm64's extras: renameat, rlimit, memfd_secret)
+//	syscall_arm.tbl arch/arm/tools/syscall.tbl (abi common and eabi: the 32-bit ABI of
+//	                arm64's compat processes)
 //
 // Run it with `go generate ./decode`.
 package main
@@ -37,6 +39,8 @@ var tables = []table{
 	{"syscallsI386", "syscall_32.tbl", []string{"i386"}, "i386 (arch/x86/entry/syscalls/syscall_32.tbl)", ""},
 	// arch/arm64/kernel/Makefile.syscalls: syscall_abis_64 += renameat rlimit memfd_secret
 	{"syscallsARM64", "syscall.tbl", []string{"common", "64", "renameat", "rlimit", "memfd_secret"}, "arm64 (scripts/syscall.tbl)", ""},
+	// arm64's 32-bit compat processes run the EABI (no OABI support).
+	{"syscallsARM", "syscall_arm.tbl", []string{"common", "eabi"}, "32-bit arm, EABI (arch/arm/tools/syscall.tbl; OABI-only rows left out)", ""},
 }
 
 func main() {
