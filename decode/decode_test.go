@@ -239,7 +239,7 @@ func TestDecodeSpecs(t *testing.T) {
 			raw:  Raw{Arch: ArchARM, Nr: 390, Args: [6]uint64{0x1_b6d00000, 0x1000, 1}, Known: all6, Ret: 0xffffffea, HasRet: true},
 			name: "mlock2",
 			args: []wantArg{ptr("addr", "void*", 0xb6d00000), uns("len", "size_t", 0x1000), flg("flags", 1, "MLOCK_ONFAULT")},
-			ret: -22, errno: "EINVAL",
+			ret:  -22, errno: "EINVAL",
 		},
 		{
 			what: "i386 old mmap (90): one pointer",
