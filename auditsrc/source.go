@@ -22,6 +22,7 @@ import (
 	"github.com/auperf/auperf/decode"
 	"github.com/auperf/auperf/event"
 	"github.com/auperf/auperf/filter"
+	"github.com/auperf/auperf/internal/crash"
 	"github.com/auperf/auperf/internal/source"
 )
 
@@ -237,6 +238,7 @@ type liveOut struct {
 }
 
 func (o *liveOut) syscall(ev *event.Event, sys *syscallRecord) {
+	crash.Inject("audit")
 	s := o.s
 	s.feedTree(sys)
 	if f := s.userFilter.Load(); f != nil {

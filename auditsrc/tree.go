@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/auperf/auperf/internal/crash"
 	"golang.org/x/sys/unix"
 )
 
@@ -47,6 +48,7 @@ func (s *Source) StartCommand(cmd *exec.Cmd) error {
 	}
 	done := make(chan error, 1)
 	go func() {
+		defer crash.Recover()
 		// The goroutine never unlocks its thread: the thread, whose
 		// session differs from the rest of auperf, ends with it.
 		runtime.LockOSThread()

@@ -5,12 +5,14 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/auperf/auperf/event"
+	"github.com/auperf/auperf/internal/crash"
 )
 
 // Options are the defaults that specs' query parameters override, and the
@@ -32,6 +34,10 @@ type Options struct {
 	// written (no CloseTimeout). For offline input (auperf decode), whose
 	// source can wait; a live run keeps the bounded, counted queues.
 	Block bool
+	// OnFatal is told (once per sink, from the sink's goroutine) when a
+	// sink cannot go on at all: stdout whose reader went away (EPIPE).
+	// Its events from then on are counted as dropped.
+	OnFatal func(error)
 }
 
 func (o *Options) setDefaults() {
@@ -109,7 +115,11 @@ type Fanout struct {
 
 	stopFlusher chan struct{}
 	flusherDone chan struct{}
+	onFatal     func(error)
 }
+
+// OnFatal is the Options.OnFatal f was opened with.
+func (f *Fanout) OnFatal() func(error) { return f.onFatal }
 
 // Open parses specs, creates the files and connects the sockets, and starts
 // one goroutine per sink. A bad spec, an unknown option, or an output that
@@ -126,9 +136,17 @@ func Open(specs []string, opts Options) (*Fanout, error) {
 		if err != nil {
 			return nil, &SpecError{Spec: raw, Err: err}
 		}
+		if s.kind == kindFile {
+			for _, o := range parsed {
+				if o.kind == kindFile && filepath.Clean(o.path) == filepath.Clean(s.path) {
+					return nil, &SpecError{Spec: raw, Err: fmt.Errorf("%s is named twice (also by %q): each file takes one output", s.path, o.raw)}
+				}
+			}
+		}
 		parsed = append(parsed, s)
 	}
 	f := &Fanout{
+		onFatal:     opts.OnFatal,
 		batchBytes:  opts.BatchBytes,
 		closeWait:   opts.CloseTimeout,
 		block:       opts.Block,
@@ -165,6 +183,14 @@ func Open(specs []string, opts Options) (*Fanout, error) {
 			if err := fw.open(); err != nil {
 				return fail(s, err)
 			}
+			// The same file under two names (a link, a linked
+			// directory): two writers would interleave.
+			for _, o := range writers {
+				if ofw, ok := o.(*fileWriter); ok && sameFile(ofw.f, fw.f) {
+					fw.close()
+					return fail(s, fmt.Errorf("%s is the file %s names too: each file takes one output", s.path, ofw.path))
+				}
+			}
 			w = fw
 		case kindSyslog:
 			sw, err := newSyslogWriter(s)
@@ -182,6 +208,7 @@ func Open(specs []string, opts Options) (*Fanout, error) {
 		}
 		sk := newSink(s, w, f.pool)
 		sk.block = opts.Block
+		sk.onFatal = opts.OnFatal
 		f.sinks = append(f.sinks, sk)
 		color := s.format == formatText && (s.color == "always" ||
 			s.color == "auto" && s.kind == kindStdout && stdoutTerm && os.Getenv("NO_COLOR") == "")
@@ -296,6 +323,7 @@ func (f *Fanout) dispatch(g *group) {
 // flusher hands over batches that have waited their group's flush delay.
 func (f *Fanout) flusher() {
 	defer close(f.flusherDone)
+	defer crash.Recover() // runs first: a panic is handled before the others go on
 	period := time.Duration(0)
 	for _, g := range f.groups {
 		if g.flush > 0 && (period == 0 || g.flush/4 < period) {

@@ -1,6 +1,7 @@
 package output
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -41,11 +42,20 @@ func newFileWriter(s *sinkSpec) *fileWriter {
 
 // open opens (creating) the file for appending. A file we create gets
 // exactly mode, whatever the umask; an existing file keeps its own.
+//
+// auperf runs as root, and a file path is where anyone who can change it
+// would make root write: the last component is never followed if it is a
+// symbolic link (O_NOFOLLOW), and a directory that others may write (not
+// sticky) or that another user owns is refused.
 func (w *fileWriter) open() error {
-	if err := os.MkdirAll(filepath.Dir(w.path), 0o750); err != nil {
+	dir := filepath.Dir(w.path)
+	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return err
 	}
-	flags := os.O_WRONLY | os.O_APPEND | syscall.O_CLOEXEC
+	if err := safeDir(dir); err != nil {
+		return err
+	}
+	flags := os.O_WRONLY | os.O_APPEND | syscall.O_CLOEXEC | syscall.O_NOFOLLOW
 	f, err := os.OpenFile(w.path, flags|os.O_CREATE|os.O_EXCL, w.mode)
 	if err == nil {
 		if err := f.Chmod(w.mode); err != nil {
@@ -54,6 +64,9 @@ func (w *fileWriter) open() error {
 		}
 	} else if errors.Is(err, fs.ErrExist) {
 		f, err = os.OpenFile(w.path, flags, 0)
+	}
+	if errors.Is(err, syscall.ELOOP) {
+		return symlinkRefused(w.path)
 	}
 	if err != nil {
 		return err
@@ -99,12 +112,31 @@ func (w *fileWriter) write(b *batch, pos int) (int, error) {
 			return pos, err
 		}
 	}
-	if pos == 0 && w.maxSize > 0 && w.size > 0 && w.size+int64(len(b.buf)) > w.maxSize {
-		if err := w.rotate(); err != nil {
-			return pos, fmt.Errorf("rotate %s: %w", w.path, err)
+	end := len(b.buf)
+	if w.maxSize > 0 && w.size+int64(end-pos) > w.maxSize && (pos == 0 || b.buf[pos-1] == '\n') {
+		// Past max_size: what fits goes in, cut after a line, then the
+		// file rotates; a batch larger than max_size spans files. A
+		// single line longer than max_size fills a fresh file alone.
+		room := w.maxSize - w.size
+		cut := -1
+		if room > 0 {
+			cut = bytes.LastIndexByte(b.buf[pos:pos+int(min(room, int64(end-pos)))], '\n')
+		}
+		if cut < 0 && w.size > 0 {
+			if err := w.rotate(); err != nil {
+				return pos, fmt.Errorf("rotate %s: %w", w.path, err)
+			}
+			room = w.maxSize
+			cut = bytes.LastIndexByte(b.buf[pos:pos+int(min(room, int64(end-pos)))], '\n')
+		}
+		if cut < 0 {
+			cut = bytes.IndexByte(b.buf[pos:], '\n') // one line, longer than max_size
+		}
+		if cut >= 0 {
+			end = pos + cut + 1
 		}
 	}
-	n, err := w.f.Write(b.buf[pos:])
+	n, err := w.f.Write(b.buf[pos:end])
 	w.partial = pos+n < len(b.buf)
 	w.size += int64(n)
 	if n > 0 {
@@ -210,4 +242,51 @@ func (w *streamWriter) close() error                 { return nil }
 func (w *streamWriter) write(b *batch, pos int) (int, error) {
 	n, err := w.w.Write(b.buf[pos:])
 	return pos + n, err
+}
+
+// safeDir refuses a directory for our files that another user could use
+// to redirect them: writable by others without the sticky bit, or owned
+// by a user other than root and us.
+func safeDir(dir string) error {
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return err
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return nil
+	}
+	if fi.Mode().Perm()&0o002 != 0 && fi.Mode()&fs.ModeSticky == 0 {
+		return fmt.Errorf("directory %s is writable by every user (mode %04o, not sticky): refused; any user could replace the file auperf writes", dir, fi.Mode().Perm())
+	}
+	if uid := uint32(os.Geteuid()); st.Uid != 0 && st.Uid != uid {
+		return fmt.Errorf("directory %s belongs to uid %d, not root or auperf's uid %d: refused; its owner could replace the file auperf writes", dir, st.Uid, uid)
+	}
+	return nil
+}
+
+// symlinkRefused says why a path that is a symbolic link is not written.
+func symlinkRefused(path string) error {
+	target, err := os.Readlink(path)
+	if err != nil {
+		return fmt.Errorf("%s is a symbolic link: refused (auperf never writes through one; name the file itself)", path)
+	}
+	_, serr := os.Stat(path)
+	switch {
+	case errors.Is(serr, syscall.ELOOP):
+		return fmt.Errorf("%s is a symbolic link that loops (-> %s): refused (auperf never writes through one)", path, target)
+	case errors.Is(serr, fs.ErrNotExist):
+		return fmt.Errorf("%s is a dangling symbolic link (-> %s, which does not exist): refused (auperf never writes through one)", path, target)
+	}
+	return fmt.Errorf("%s is a symbolic link (-> %s): refused (auperf never writes through one; name the file itself)", path, target)
+}
+
+// sameFile reports whether two open files are one.
+func sameFile(a, b *os.File) bool {
+	if a == nil || b == nil {
+		return false
+	}
+	x, err1 := a.Stat()
+	y, err2 := b.Stat()
+	return err1 == nil && err2 == nil && os.SameFile(x, y)
 }

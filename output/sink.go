@@ -1,10 +1,14 @@
 package output
 
 import (
+	"errors"
+	"fmt"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/auperf/auperf/event"
+	"github.com/auperf/auperf/internal/crash"
 )
 
 // writer is what a sink does with its batches, on the sink's own goroutine.
@@ -53,6 +57,8 @@ type sink struct {
 	backoff      time.Duration
 	retryAt      time.Time
 	lastErr      atomic.Value // error, for Close's report
+	onFatal      func(error)  // Options.OnFatal
+	fatal        bool         // told onFatal: what comes is dropped
 }
 
 func newSink(spec *sinkSpec, w writer, pool *batchPool) *sink {
@@ -102,6 +108,7 @@ func (s *sink) counters() []event.Counter {
 // counted, and never blocks the pipeline or another sink.
 func (s *sink) run() {
 	defer close(s.done)
+	defer crash.Recover() // runs first: a panic is handled before the others go on
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	q := s.q
@@ -137,6 +144,7 @@ func (s *sink) run() {
 				q = nil
 				continue
 			}
+			crash.Inject("sink")
 			s.push(b)
 		case <-s.reopenCh:
 			if err := s.w.reopen(); err != nil {
@@ -171,6 +179,12 @@ func (s *sink) dropLeft(b *batch) {
 }
 
 func (s *sink) push(b *batch) {
+	if s.fatal {
+		// Nobody will ever read it (also in Block mode: never wait).
+		s.dropped.Add(uint64(b.n))
+		s.pool.release(b)
+		return
+	}
 	s.pending = append(s.pending, b)
 	s.pendingBytes += len(b.buf)
 	// Over the bound: drop the oldest batch that nothing was written of
@@ -236,6 +250,21 @@ func (s *sink) drain(now time.Time) {
 func (s *sink) fail(err error, now time.Time) {
 	s.errors.Add(1)
 	s.lastErr.Store(errBox{err})
+	if s.spec.kind == kindStdout && (errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.EIO)) && !s.fatal {
+		// Nobody reads stdout any more (a closed pipe; a terminal
+		// that went away gives EIO): no retry can help.
+		s.fatal = true
+		if s.onFatal != nil {
+			s.onFatal(fmt.Errorf("stdout: its reader went away (%v)", errors.Unwrap(err)))
+		}
+	}
+	if s.fatal {
+		for _, b := range s.pending {
+			s.dropLeft(b)
+		}
+		s.pending, s.pendingBytes, s.pos = nil, 0, 0
+		return
+	}
 	if s.backoff == 0 {
 		s.backoff = minBackoff
 	} else if s.backoff *= 2; s.backoff > maxBackoff {

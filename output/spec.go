@@ -305,6 +305,10 @@ func (s *sinkSpec) applyOptions(q url.Values) error {
 			m, err = strconv.ParseUint(v, 8, 32)
 			if err == nil && m&^0o777 != 0 {
 				err = fmt.Errorf("want permission bits like 0640")
+			} else if err == nil && m&0o026 != 0 {
+				// Events name processes, files and users: for the
+				// administrator's eyes, and never writable by others.
+				err = fmt.Errorf("%04o lets group or others write the file, or others read it: refused (0640 or 0600)", m)
 			}
 			s.mode = os.FileMode(m)
 		case "max_size":

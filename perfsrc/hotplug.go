@@ -87,13 +87,18 @@ func (s *Source) hotplug() bool {
 			for i, c := range k.ringCPU {
 				if c == cpu && k.rings[i] != nil {
 					k.rings[i].drain(i, p)
+					s.kmu.Lock()
 					k.retire(i)
+					s.kmu.Unlock()
 				}
 			}
 			p.gap(since, cpu, "cpu_hotplug")
 			changed = true
 		}
-		if s.attachCPU(cpu) {
+		s.kmu.Lock()
+		attached := s.attachCPU(cpu)
+		s.kmu.Unlock()
+		if attached {
 			changed = true
 		}
 	}

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/auperf/auperf/event"
+	"github.com/auperf/auperf/internal/crash"
 	"github.com/auperf/auperf/internal/source"
 )
 
@@ -30,6 +31,7 @@ func (s *Source) Run(ctx context.Context, h event.Handler) error {
 		return source.ErrClosed
 	}
 	k, p := s.k, s.run
+	s.running = true
 	s.mu.Unlock()
 	p.h = h
 	// Wake the poller when ctx ends; the waker is gone before detach
@@ -40,6 +42,7 @@ func (s *Source) Run(ctx context.Context, h event.Handler) error {
 	waker.Add(1)
 	go func() {
 		defer waker.Done()
+		defer crash.Recover() // runs first: a panic is handled before the others go on
 		select {
 		case <-ctx.Done():
 			one := [8]byte{1}
@@ -51,6 +54,7 @@ func (s *Source) Run(ctx context.Context, h event.Handler) error {
 		close(runDone)
 		waker.Wait()
 		s.mu.Lock()
+		s.running = false
 		s.detach()
 		s.mu.Unlock()
 	}()
@@ -97,6 +101,7 @@ func (s *Source) Run(ctx context.Context, h event.Handler) error {
 // round reads every ring into the pairer and lets it process what is safe
 // to order (see pairer.round).
 func (s *Source) round(final bool) {
+	crash.Inject("perf")
 	p := s.run
 	p.clock.retime()
 	for i, r := range s.k.rings {

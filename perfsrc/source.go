@@ -97,9 +97,13 @@ type Source struct {
 	// kernel lets us lock.
 	autoRing bool
 
-	mu    sync.Mutex
-	state source.State
+	mu      sync.Mutex
+	state   source.State
+	running bool // Run's loop reads the rings: Close must not unmap them
 
+	// kmu guards k's events and rings against a change while Close
+	// disables them from another goroutine (CPU hotplug changes them).
+	kmu sync.Mutex
 	k   *kernel // perf events, rings, eventfd: what attach opened
 	run *pairer // the core, fed by the poller
 }
@@ -232,16 +236,34 @@ func (s *Source) Attach() error {
 // Close releases what New and Attach took (perf events, a tracefs mount).
 // It is idempotent; after it, Attach and Run return source.ErrClosed. Run
 // releases them itself when it returns.
+//
+// Called while Run's loop runs (a panic elsewhere, a stop that timed out),
+// it only disables the events and unmounts: the loop still reads the
+// rings, and unmapping them under it would crash the process; the loop
+// releases them when it returns, and the kernel at exit.
 func (s *Source) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.state.Close()
+	if s.running {
+		s.kmu.Lock()
+		if s.k != nil {
+			for _, ev := range s.k.events {
+				ev.Disable()
+			}
+		}
+		s.kmu.Unlock()
+		s.unmount()
+		return nil
+	}
 	s.detach()
 	return nil
 }
 
 // detach closes the kernel side and unmounts a tracefs we mounted.
 func (s *Source) detach() {
+	s.kmu.Lock()
+	defer s.kmu.Unlock()
 	if s.k != nil {
 		s.k.close()
 	}

@@ -81,7 +81,7 @@ type argDoc struct {
 	Decoder string `json:"decoder,omitempty"`
 }
 
-var catalogArchs = []decode.Arch{decode.ArchX86_64, decode.ArchI386, decode.ArchARM64}
+var catalogArchs = []decode.Arch{decode.ArchX86_64, decode.ArchI386, decode.ArchARM64, decode.ArchARM}
 
 func newEventsDoc(entries []decode.CatalogEntry) eventsDoc {
 	doc := eventsDoc{Events: make([]eventDoc, 0, len(entries))}

@@ -8,10 +8,13 @@ package main
 import (
 	"fmt"
 	"os"
+	"os/signal"
 	"runtime"
+	"syscall"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/auperf/auperf/internal/crash"
 	"github.com/auperf/auperf/internal/trace"
 )
 
@@ -62,7 +65,12 @@ func newApp() *cli.App {
 }
 
 func main() {
-	os.Exit(runMain(os.Args))
+	// A write to a stdout whose reader went away (| head) returns EPIPE
+	// instead of killing auperf: every command ends cleanly, and run
+	// restores the kernel state first. (A handler, not SIG_IGN: a traced
+	// command gets SIGPIPE's default back at exec.)
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
+	crash.Exit(runMain(os.Args))
 }
 
 // runMain runs the app and maps errors to exit statuses: 2 for usage errors,

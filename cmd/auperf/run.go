@@ -19,6 +19,7 @@ import (
 	"github.com/urfave/cli/v2"
 	"golang.org/x/sys/unix"
 
+	"github.com/auperf/auperf/internal/crash"
 	"github.com/auperf/auperf/internal/pipeline"
 	"github.com/auperf/auperf/internal/trace"
 	"github.com/auperf/auperf/output"
@@ -145,10 +146,11 @@ func loadRunConfig(c *cli.Context) (*runConfig, error) {
 	return rc, nil
 }
 
-// openOutputs opens the output specs of rc.
-func openOutputs(rc *runConfig) (*output.Fanout, error) {
+// openOutputs opens the output specs of rc; onFatal is told when an
+// output cannot go on at all (stdout whose reader went away).
+func openOutputs(rc *runConfig, onFatal func(error)) (*output.Fanout, error) {
 	host, _ := os.Hostname()
-	out, err := output.Open(rc.outputs, output.Options{Hostname: host, QueueBatches: outputQueue})
+	out, err := output.Open(rc.outputs, output.Options{Hostname: host, QueueBatches: outputQueue, OnFatal: onFatal})
 	if err != nil {
 		return nil, usagef("%v", err)
 	}
@@ -181,7 +183,16 @@ func runAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	out, err := openOutputs(rc)
+	// An output that cannot go on (stdout's reader went away) stops the
+	// run like a signal: state restored, then exit 1 saying why.
+	fatal := make(chan error, 1)
+	onFatal := func(err error) {
+		select {
+		case fatal <- err:
+		default:
+		}
+	}
+	out, err := openOutputs(rc, onFatal)
 	if err != nil {
 		return err
 	}
@@ -198,8 +209,11 @@ func runAction(c *cli.Context) error {
 
 	// From here on a signal must not kill us with audit changed or
 	// tracefs mounted: it is handled by the loop below.
+	// SIGQUIT too (its default dumps and exits with nothing restored),
+	// and SIGPIPE (its default kills us when stdout's reader goes away:
+	// handled, a write returns EPIPE and the output says so).
 	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGPIPE)
 	defer signal.Stop(sigs)
 
 	sess, err := trace.Start(env, plan, opts)
@@ -207,6 +221,10 @@ func runAction(c *cli.Context) error {
 		return err
 	}
 	defer sess.Close()
+	// A panic in any goroutine restores the kernel state before exit 70.
+	crash.SetRestore(func() { sess.Close() })
+	defer crash.SetRestore(nil)
+	defer crash.Recover()
 
 	host, _ := os.Hostname()
 	p, err := pipeline.New(pipeline.Config{
@@ -244,16 +262,16 @@ func runAction(c *cli.Context) error {
 			}
 			return exitStatus(126)
 		}
-		go func() { cmdDone <- cmd.Wait() }()
+		crash.Go(func() { cmdDone <- cmd.Wait() })
 	}
 
 	runDone := make(chan error, 1)
-	go func() { runDone <- p.Run(ctx) }()
+	crash.Go(func() { runDone <- p.Run(ctx) })
 	// Every planned source is attached and every output open.
 	sd.ready(p, sess)
 	defer sd.stop()
 
-	var cmdErr error
+	var cmdErr, fatalErr error
 	cmdExited := cmd == nil
 	var stopTimer <-chan time.Time
 	stop := func(why string) {
@@ -269,8 +287,14 @@ func runAction(c *cli.Context) error {
 		case <-ctxDone:
 			ctxDone = nil
 			stop("--duration elapsed")
+		case err := <-fatal:
+			fatalErr = err
+			stop("an output failed")
 		case sig := <-sigs:
 			switch {
+			case sig == syscall.SIGPIPE:
+				// A write to a closed pipe; the output that made it
+				// reports it (stdout: fatal). Nothing to do here.
 			case sig == syscall.SIGHUP:
 				rc, out = reload(rc, p, out, sd)
 			case cmd != nil && !cmdExited:
@@ -318,6 +342,9 @@ func runAction(c *cli.Context) error {
 				}
 				return commandStatus(cmdErr)
 			}
+			if fatalErr != nil {
+				return errors.Join(fmt.Errorf("stopped: %w (kernel state restored)", fatalErr), err)
+			}
 			if err == nil {
 				err = cerr
 			}
@@ -347,7 +374,7 @@ func checkConfig(c *cli.Context, rc *runConfig) error {
 			os.Remove(p) // a directory only if empty
 		}
 	}()
-	out, err := openOutputs(rc)
+	out, err := openOutputs(rc, nil)
 	if err != nil {
 		return err
 	}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/auperf/auperf/event"
 	"github.com/auperf/auperf/filter"
+	"github.com/auperf/auperf/internal/crash"
 	"github.com/auperf/auperf/internal/pipeline"
 	"github.com/auperf/auperf/internal/trace"
 	"github.com/auperf/auperf/output"
@@ -78,6 +79,7 @@ func (n *notifier) ready(p *pipeline.Pipeline, sess *trace.Session) {
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()
+		defer crash.Recover() // runs first: a panic is handled before the others go on
 		var ping <-chan time.Time
 		if wd > 0 {
 			t := time.NewTicker(wd / 3)
@@ -186,7 +188,7 @@ func reload(cur *runConfig, p *pipeline.Pipeline, out *output.Fanout, sd *notifi
 	if diff := restartOnly(cur, next); len(diff) > 0 {
 		return refuse("%s changed: only a restart applies that (systemctl restart auperf)", strings.Join(diff, ", "))
 	}
-	nout, err := openOutputs(next)
+	nout, err := openOutputs(next, out.OnFatal())
 	if err != nil {
 		return refuse("%v", err)
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/auperf/auperf/event"
 	"github.com/auperf/auperf/filter"
+	"github.com/auperf/auperf/internal/crash"
 	"github.com/auperf/auperf/internal/source"
 )
 
@@ -87,6 +88,7 @@ func New(cfg Config) (*Pipeline, error) {
 func (p *Pipeline) handle(ev *event.Event) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	crash.Inject("pipeline")
 	p.received.Add(1)
 	if n, ok := ev.LostCount(); ok {
 		p.lost.Add(n)
@@ -160,6 +162,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			defer crash.Recover() // runs first: a panic is handled before the others go on
 			if err := s.Run(ctx, p.handle); err != nil {
 				errs[i] = fmt.Errorf("%s source: %w", s.Name(), err)
 				cancel()
@@ -170,6 +173,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	beatDone := make(chan struct{})
 	go func() {
 		defer close(beatDone)
+		defer crash.Recover() // runs first: a panic is handled before the others go on
 		t := time.NewTicker(p.cfg.Heartbeat)
 		defer t.Stop()
 		for {
@@ -187,6 +191,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	if p.cfg.StatsInterval > 0 {
 		go func() {
 			defer close(statsDone)
+			defer crash.Recover() // runs first: a panic is handled before the others go on
 			t := time.NewTicker(p.cfg.StatsInterval)
 			defer t.Stop()
 			for {
