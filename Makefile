@@ -8,7 +8,7 @@ GOFILES  = $(shell find . -name '*.go' -not -path './.git/*' -not -path '*/testd
 
 export CGO_ENABLED := 0
 
-.PHONY: build build-arm64 test vet fmt bench vmtest vmtest-custom install package
+.PHONY: build build-arm64 test vet fmt bench vmtest vmtest-custom install package fuzz soak
 
 PREFIX  ?= /usr/local
 DESTDIR ?=
@@ -30,6 +30,30 @@ build-arm64:
 # contention the audit 200k test saw socket overflows; see issue 4's note).
 test:
 	$(GO) test -p 1 -count=1 ./...
+	$(MAKE) --no-print-directory fuzz FUZZTIME=10s
+
+# Every fuzz target (func Fuzz* in a _test.go file) for FUZZTIME each, one
+# after the other, from its committed seed corpus (testdata/fuzz) on; what
+# a run finds is written there as a new failing seed. make test runs each
+# for 10s; make fuzz FUZZTIME=10m for longer.
+FUZZTIME ?= 2m
+fuzz:
+	@set -e; for f in $$(grep -l '^func Fuzz' $$(find . -name '*_test.go' -not -path './.git/*')); do \
+		dir=./$$(dirname $$f); \
+		for t in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' $$f); do \
+			echo "fuzz $$dir $$t ($(FUZZTIME))"; \
+			out=$$($(GO) test -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) $$dir 2>&1) || { echo "$$out"; exit 1; }; \
+			echo "$$out" | tail -1; \
+		done; \
+	done
+
+# Ten minutes of the workload's loop at a steady high rate under auperf
+# (perf and audit, one after the other), with auperf's RSS and open fds
+# sampled every 10s: the series is printed, and the run fails on growth or
+# on loss below the rate it measured first. Needs root. SOAKTIME=10m.
+SOAKTIME ?= 10m
+soak: build
+	./bin/auperf-bench -soak $(SOAKTIME)
 
 vet:
 	$(GO) vet ./...

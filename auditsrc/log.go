@@ -259,7 +259,7 @@ func interpretedStamp(line []byte) bool {
 		return false
 	}
 	rest := line[i+len("msg=audit("):]
-	return len(rest) > 3 && (rest[2] == '/' || rest[4] == '-')
+	return len(rest) > 4 && (rest[2] == '/' || rest[4] == '-')
 }
 
 // FlushOlder completes the groups that have waited longer than age for

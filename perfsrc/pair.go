@@ -117,7 +117,10 @@ func (p *pairer) index() error {
 	}
 	for _, c := range p.calls {
 		for _, f := range []*Format{c.Enter, c.Exit} {
-			tp := &tracepoint{call: c, enter: f == c.Enter, nrOff: f.SyscallNr().Offset}
+			tp := &tracepoint{call: c, enter: f == c.Enter, nrOff: f.SyscallNr().Offset, nr: -1}
+			if nr, ok := decode.SyscallNumber(p.arch, c.Name); ok {
+				tp.nr = int32(nr)
+			}
 			for _, a := range f.Args() {
 				if a.Size != 8 {
 					return fmt.Errorf("tracepoint %s: field %s is %d bytes, want 8", f.Name, a.Name, a.Size)

@@ -15,6 +15,7 @@ type tracepoint struct {
 	call  *Syscall
 	enter bool
 	nrOff int
+	nr    int32    // the syscall number its records carry (-1: not known here)
 	args  []int    // offsets of the 8-byte argument words (enter), or ret (exit)
 	names []string // argument names from the format (generic decoding)
 }
@@ -72,6 +73,12 @@ func (p *pairer) record(cpu int, typ uint32, misc uint16, b []byte) {
 		r.tp = tp
 		if tp.nrOff+4 <= len(raw) {
 			r.nr = int32(binary.NativeEndian.Uint32(raw[tp.nrOff:]))
+		}
+		if tp.nr >= 0 && r.nr != tp.nr {
+			// Not what this tracepoint's records carry: a record no
+			// kernel writes; never reported as another syscall.
+			*q = (*q)[:len(*q)-1]
+			return
 		}
 		if tp.enter {
 			r.kind = kEnter

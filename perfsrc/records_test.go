@@ -5,7 +5,11 @@ package perfsrc
 
 import (
 	"encoding/binary"
+	"strings"
+	"testing"
 
+	"github.com/auperf/auperf/event"
+	"github.com/auperf/auperf/filter"
 	"github.com/elastic/go-perf"
 )
 
@@ -79,3 +83,34 @@ func lostRec(n uint64, ts uint64) []byte {
 }
 
 const typSample = uint32(perf.RecordTypeSample)
+
+// FuzzRecord: any bytes the ring gives, as a record of any type on either
+// CPU, against the 6.18 msync/mmap formats: parsing and pairing never
+// panic, and every event that comes out is one of the traced syscalls, or
+// (a record whose nr field disagrees with its tracepoint) a syscall named
+// by its number, with at most six arguments.
+func FuzzRecord(f *testing.F) {
+	s0, _ := fakeSource(f, filter.Spec{})
+	c := s0.calls[0]
+	f.Add(typSample, uint16(0), sample(c.Enter, 100, 101, 1000, 0, msyncNr, 0x5000, 0x3000, 1))
+	f.Add(typSample, uint16(0), sample(c.Exit, 100, 101, 2000, 0, msyncNr, uint64(^uint64(11))))
+	f.Add(uint32(perf.RecordTypeLost), uint16(0), append(make([]byte, 16), sampleID(1, 1, 5, 0)...))
+	f.Add(uint32(perf.RecordTypeComm), uint16(1<<13), append([]byte("\x64\x00\x00\x00\x65\x00\x00\x00name\x00\x00\x00\x00"), sampleID(100, 101, 7, 0)...))
+	f.Add(uint32(perf.RecordTypeFork), uint16(0), make([]byte, 48))
+	f.Add(uint32(perf.RecordTypeMmap), uint16(0), append(make([]byte, 32), append([]byte("/bin/x\x00\x00"), sampleID(1, 1, 3, 0)...)...))
+	f.Fuzz(func(t *testing.T, typ uint32, misc uint16, b []byte) {
+		s, got := fakeSource(t, filter.Spec{})
+		s.record(int(misc)&1, typ, misc, b)
+		s.record(int(misc>>1)&1, typ, misc, b)
+		s.round(false)
+		s.round(true)
+		for _, ev := range *got {
+			if ev.Source != event.SourceAuperf && ev.Syscall != "msync" && ev.Syscall != "mmap" && !strings.HasPrefix(ev.Syscall, "syscall_") {
+				t.Fatalf("an event of %q from two formats of msync and mmap", ev.Syscall)
+			}
+			if len(ev.Args) > 6 {
+				t.Fatalf("%d arguments", len(ev.Args))
+			}
+		}
+	})
+}
