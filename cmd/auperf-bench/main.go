@@ -61,6 +61,7 @@ func run() int {
 	settle := fs.Duration("settle", 500*time.Millisecond, "wait after perf trace has opened its events")
 	keep := fs.Bool("keep", false, "keep the tracers' output files in -dir")
 	auditdBacklog := fs.Int("auditd-backlog", 8192, "audit backlog_limit during the auditd row, as Debian's audit.rules sets it (0: leave as found)")
+	soak := fs.Duration("soak", 0, "instead of the table: soak each source for `D` at half the rate it can take, sampling RSS, fds and counters every 10s (make soak)")
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		return 2
 	}
@@ -86,6 +87,9 @@ func run() int {
 		return 2
 	}
 	absDir, _ := filepath.Abs(*dir)
+	if *soak > 0 {
+		return runSoak(*soak, *binDir, absDir, wl)
+	}
 	cfg := bench.Config{
 		Workload:   wl,
 		Auperf:     existing(filepath.Join(*binDir, "auperf")),
@@ -188,4 +192,35 @@ func existing(path string) string {
 		return ""
 	}
 	return abs
+}
+
+// runSoak is -soak: both sources one after the other, under the kernel
+// test lock.
+func runSoak(d time.Duration, binDir, dir, wl string) int {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		fmt.Fprintf(os.Stderr, "auperf-bench: %v\n", err)
+		return 1
+	}
+	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer cancel()
+	unlock, err := lockKernel(ctx)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "auperf-bench: %v\n", err)
+		return 1
+	}
+	defer unlock()
+	auperf, _ := filepath.Abs(filepath.Join(binDir, "auperf"))
+	rs, err := bench.Soak(ctx, bench.SoakConfig{Auperf: auperf, Workload: wl, Dir: dir, Duration: d,
+		Sources: []string{"perf", "audit"}, Log: os.Stderr})
+	bench.WriteSoak(os.Stdout, rs)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "auperf-bench: soak: %v\n", err)
+		return 1
+	}
+	for _, r := range rs {
+		if len(r.Problems) > 0 {
+			return 1
+		}
+	}
+	return 0
 }

@@ -58,6 +58,7 @@ func main() {
 	fs.IntVar(&cfg.Threads, "threads", 0, "threads (default 4, loop 1)")
 	fs.IntVar(&cfg.Rounds, "rounds", 1, "script rounds / -exec-short children")
 	fs.IntVar(&cfg.Loop, "loop", 0, "loop mode: iterations per thread")
+	fs.IntVar(&cfg.Rate, "rate", 0, "loop mode: at most `N` iterations per second per thread (0: no limit)")
 	fs.BoolVar(&cfg.Int80, "int80", false, "script: also i386 syscalls through int $0x80")
 	fs.BoolVar(&cfg.Once, "once", false, "one msync then exit")
 	fs.StringVar(&cfg.ExecShort, "exec-short", "", "run a copy of self named `NAME` with -once, -rounds times")

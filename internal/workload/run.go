@@ -23,6 +23,9 @@ type Config struct {
 	Threads    int
 	Rounds     int  // script rounds, or -exec-short children
 	Loop       int  // > 0: loop mode, iterations per thread
+	// Rate paces loop mode: at most this many iterations per second per
+	// thread (0: as fast as it can), for a steady load (make soak).
+	Rate int
 	Int80      bool // script: also i386 syscalls through int $0x80
 	Once       bool // one msync, then exit
 	ExecShort  string
@@ -186,9 +189,16 @@ func Run(cfg Config) error {
 			<-start
 			switch {
 			case cfg.Loop > 0:
+				began := time.Now()
 				for r := 0; r < cfg.Loop; r++ {
 					th.round = r
 					th.loopIter(fd)
+					if cfg.Rate > 0 && r%64 == 63 {
+						// Ahead of the pace: wait for it.
+						if ahead := time.Duration(r+1)*time.Second/time.Duration(cfg.Rate) - time.Since(began); ahead > 0 {
+							time.Sleep(ahead)
+						}
+					}
 				}
 			default:
 				for r := 0; r < cfg.Rounds; r++ {
