@@ -20,12 +20,12 @@ import (
 
 // Config is the workload's command line (see cmd/auperf-workload).
 type Config struct {
-	Threads    int
-	Rounds     int  // script rounds, or -exec-short children
-	Loop       int  // > 0: loop mode, iterations per thread
+	Threads int
+	Rounds  int // script rounds, or -exec-short children
+	Loop    int // > 0: loop mode, iterations per thread
 	// Rate paces loop mode: at most this many iterations per second per
 	// thread (0: as fast as it can), for a steady load (make soak).
-	Rate int
+	Rate       int
 	Int80      bool // script: also i386 syscalls through int $0x80
 	Once       bool // one msync, then exit
 	ExecShort  string
