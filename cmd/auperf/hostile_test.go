@@ -127,14 +127,18 @@ func TestIntegrationHostileStrings(t *testing.T) {
 		}
 		// Syslog: one datagram per event, each a well-formed message
 		// whose body is one JSON object.
-		for _, m := range get5424() {
+		m5424, mcee := get5424(), getCee()
+		for _, m := range m5424 {
 			parse5424Line(t, m)
 		}
-		for _, m := range getCee() {
+		for _, m := range mcee {
 			body := parse5424Line(t, m)
 			if !strings.HasPrefix(body, "@cee:") {
 				t.Fatalf("cee=1 body without @cee: %q", m)
 			}
+		}
+		if len(m5424) != events || len(mcee) != events {
+			t.Errorf("%d RFC 5424 and %d @cee: messages for %d events", len(m5424), len(mcee), events)
 		}
 		n3164 := 0
 		for _, m := range get3164() {

@@ -1,0 +1,211 @@
+// Fault tests with the built binary and a workload: thousands of short
+// processes, tracefs unmounted under a running perf source, the output
+// directory removed under load.
+
+package main
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/auperf/auperf/internal/ktest"
+	"github.com/auperf/auperf/internal/workload"
+)
+
+// TestIntegrationManyShortProcesses: 2000 processes, one after the other,
+// each making one msync: every one is reported once, with its own pid, the
+// name it ran under and its executable, by each source.
+func TestIntegrationManyShortProcesses(t *testing.T) {
+	eachSource(t, func(t *testing.T, src, dir, bin string) {
+		const n = 2000
+		wl := workload.CopyAs(t, dir, "wl-forker")
+		out, truthPath := filepath.Join(dir, "e.json"), filepath.Join(dir, "truth.json")
+		st, stderr := runAuperf(t, bin, "run", "--config", "", "--source", src, "--events", "msync", "--stats-interval", "0",
+			"--output", "json:"+out, "--", wl, "-exec-short", "wl-short", "-rounds", "2000", "-dir", dir, "-out", truthPath)
+		if st != 0 {
+			t.Fatalf("exit %d\n%s", st, stderr)
+		}
+		truth, err := workload.ReadTruth(truthPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(truth) != n {
+			t.Fatalf("the workload made %d calls, want %d", len(truth), n)
+		}
+		pids := map[int]bool{}
+		for _, c := range truth {
+			pids[c.PID] = true
+		}
+		seen := map[int]int{}
+		for _, e := range readEvents(t, out) {
+			if e.Name != "msync" || !pids[e.PID] {
+				continue
+			}
+			seen[e.PID]++
+			if e.Comm != "wl-short" {
+				t.Fatalf("pid %d reported as %q, want wl-short", e.PID, e.Comm)
+			}
+		}
+		for pid := range pids {
+			if seen[pid] != 1 {
+				t.Fatalf("pid %d's msync reported %d times, want 1 (%d of %d processes seen)", pid, seen[pid], len(seen), n)
+			}
+		}
+		matchTruth(t, truth, readEvents(t, out), memoryCall, func(workload.Call) string { return src })
+	})
+}
+
+// TestIntegrationTracefsUnmountedWhileRunning: the tracefs a perf run
+// mounted is unmounted under it (umount -l): the run goes on tracing (its
+// events are open already), stops cleanly on SIGTERM, and leaves the
+// mounts as they were.
+func TestIntegrationTracefsUnmountedWhileRunning(t *testing.T) {
+	ktest.Require(t)
+	dir := t.TempDir()
+	bin := buildAuperf(t, dir)
+	if mountState(t) != "" {
+		t.Skip("tracefs is mounted already: the test needs auperf to mount it")
+	}
+	guardMounts(t)
+	wl := workload.CopyAs(t, dir, "wl-after-umount")
+	out := filepath.Join(dir, "e.json")
+	n := listenNotify(t, dir)
+	cmd := serviceCmd(bin, n, 0, "--config", "", "--source", "perf", "--events", "msync", "--output", "json:"+out+"?flush=10ms")
+	exited, stderr := startCmd(t, cmd)
+	n.wait(t, "READY=1", 60*time.Second, exited, stderr)
+	if err := syscall.Unmount("/sys/kernel/tracing", syscall.MNT_DETACH); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := exec.Command(wl, "-once", "-out", "/dev/null").CombinedOutput(); err != nil {
+		t.Fatalf("workload: %v %s", err, b)
+	}
+	waitFor(t, "the msync made after the unmount", 10*time.Second, func() bool {
+		return strings.Contains(readFile(out), `"processName":"wl-after-umoun`)
+	})
+	cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Fatalf("exit: %v\n%s", err, stderr.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("no exit 30s after SIGTERM\n%s", stderr.String())
+	}
+	if _, err := os.Stat("/run/auperf"); err == nil {
+		if ents, _ := os.ReadDir("/run/auperf"); len(ents) > 0 {
+			t.Errorf("/run/auperf keeps %v", ents)
+		}
+	}
+}
+
+// TestIntegrationOutputDirRemoved: the output file's directory is removed
+// under load: auperf notices (the file lost its name), makes the directory
+// and the file again and goes on writing there; nothing is written into
+// the removed file after that, and the run stops cleanly.
+func TestIntegrationOutputDirRemoved(t *testing.T) {
+	ktest.Require(t)
+	guardAudit(t)
+	dir := t.TempDir()
+	bin := buildAuperf(t, dir)
+	wl := workload.CopyAs(t, dir, "wl-rmdir")
+	logs := filepath.Join(dir, "logs")
+	out := filepath.Join(logs, "e.json")
+	n := listenNotify(t, dir)
+	cmd := serviceCmd(bin, n, 0, "--config", "", "--source", "perf", "--events", "msync", "--comm", "wl-rmdir",
+		"--output", "json:"+out+"?flush=10ms")
+	exited, stderr := startCmd(t, cmd)
+	n.wait(t, "READY=1", 60*time.Second, exited, stderr)
+	loop := exec.Command(wl, "-loop", "200000", "-threads", "1", "-dir", dir, "-summary", filepath.Join(dir, "sum.json"))
+	if err := loop.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { loop.Process.Kill(); loop.Wait() }()
+	waitFor(t, "events in the file", 30*time.Second, func() bool { return strings.Count(readFile(out), "\n") > 100 })
+	if err := os.RemoveAll(logs); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the file made again", 10*time.Second, func() bool { return strings.Count(readFile(out), "\n") > 100 })
+	loop.Process.Kill()
+	loop.Wait()
+	cmd.Process.Signal(syscall.SIGTERM)
+	if err := <-exited; err != nil {
+		t.Fatalf("exit: %v\n%s", err, stderr.String())
+	}
+	last := lastStats(t, out)
+	if last["output:json:"+out+".errors"] != 0 {
+		t.Logf("write errors counted while the directory was gone: %d", last["output:json:"+out+".errors"])
+	}
+}
+
+// TestIntegrationPerfLossBounds: a perf ring far too small for the load
+// overflows on purpose. The kernel counts lost ring records, an enter or
+// an exit each; an event with one of its records lost is still reported
+// (as a half: no return value, or no arguments), one with both lost is
+// not. So the events lost lie between 0 and lost/2, and for the
+// workload's calls (generated) and events (captured):
+//
+//	captured <= generated <= captured + lost_records/2
+//
+// (the ring is every process's: records of others lost count too, so the
+// upper bound is loose, never wrong).
+func TestIntegrationPerfLossBounds(t *testing.T) {
+	ktest.Require(t)
+	dir := t.TempDir()
+	bin := buildAuperf(t, dir)
+	wl := workload.CopyAs(t, dir, "wl-overflow")
+	out, summary := filepath.Join(dir, "e.json"), filepath.Join(dir, "sum.json")
+	st, stderr := runAuperf(t, bin, "run", "--config", "", "--source", "perf", "--ring-pages", "16", "--stats-interval", "0",
+		"--output", "json:"+out, "--", wl, "-loop", "100000", "-threads", "2", "-dir", dir, "-summary", summary)
+	if st != 0 {
+		t.Fatalf("exit %d\n%s", st, stderr)
+	}
+	sum, err := workload.ReadSummary(summary)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var captured, lostRecords uint64
+	evs, own := readOwn(t, out)
+	for _, e := range evs {
+		if e.PID == sum.PID {
+			captured++
+		}
+	}
+	for _, e := range own {
+		if e.Name == "auperf_lost" {
+			for _, a := range e.Args {
+				if a.Name == "lost" {
+					if v, ok := a.Value.(float64); ok {
+						lostRecords += uint64(v)
+					}
+				}
+			}
+		}
+	}
+	t.Logf("generated %d, captured %d, lost records %d", sum.Total, captured, lostRecords)
+	if lostRecords == 0 {
+		t.Skipf("the ring did not overflow (%d calls at %.0f/s): nothing to bound", sum.Total, sum.CallsPerSec)
+	}
+	if captured > sum.Total || sum.Total > captured+lostRecords/2 {
+		t.Errorf("want captured %d <= generated %d <= captured + lost/2 = %d", captured, sum.Total, captured+lostRecords/2)
+	}
+}
+
+// readOwn reads the events and auperf's own events of a JSON output.
+func readOwn(t *testing.T, path string) (events, own []workload.Event) {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	events, own, err = workload.ReadEvents(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return events, own
+}
