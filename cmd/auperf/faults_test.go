@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -208,4 +209,39 @@ func readOwn(t *testing.T, path string) (events, own []workload.Event) {
 		t.Fatal(err)
 	}
 	return events, own
+}
+
+// TestIntegrationFilesNotWorldReadable: what a run creates (the output
+// file and its new directory, /run/auperf, the audit state file, the mount
+// record) is readable by no other user.
+func TestIntegrationFilesNotWorldReadable(t *testing.T) {
+	ktest.Require(t)
+	guardAudit(t)
+	dir := t.TempDir()
+	bin := buildAuperf(t, dir)
+	if mountState(t) != "" {
+		t.Skip("tracefs is mounted already: no mount record to look at")
+	}
+	guardMounts(t)
+	out := filepath.Join(dir, "new", "e.json")
+	n := listenNotify(t, dir)
+	cmd := serviceCmd(bin, n, 0, "--config", "", "--output", "json:"+out)
+	exited, stderr := startCmd(t, cmd)
+	n.wait(t, "READY=1", 60*time.Second, exited, stderr)
+	paths := []string{out, filepath.Dir(out), "/run/auperf", "/run/auperf/audit-auperf.json",
+		"/run/auperf/mount-" + strconv.Itoa(cmd.Process.Pid) + ".json"}
+	for _, p := range paths {
+		fi, err := os.Stat(p)
+		if err != nil {
+			t.Errorf("%s: %v", p, err)
+			continue
+		}
+		if fi.Mode().Perm()&0o007 != 0 {
+			t.Errorf("%s: mode %04o, others may use it", p, fi.Mode().Perm())
+		}
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	if err := <-exited; err != nil {
+		t.Fatalf("exit: %v\n%s", err, stderr.String())
+	}
 }

@@ -67,9 +67,6 @@ func (m *metricsServer) serve(p *pipeline.Pipeline, out func() *output.Fanout) {
 	go m.srv.Serve(m.ln)
 }
 
-// final is called once the run ended: the counters are final.
-func (m *metricsServer) final(*pipeline.Pipeline) {}
-
 func (m *metricsServer) Close() {
 	if m.srv != nil {
 		m.srv.Close()

@@ -128,3 +128,67 @@ func TestMetricsAreStatsCounters(t *testing.T) {
 		t.Errorf("/healthz of a running pipeline: %v %v", resp, err)
 	}
 }
+
+// blockSink blocks every Write until release is closed.
+type blockSink struct{ release chan struct{} }
+
+func (b *blockSink) Write(*event.Event)     { <-b.release }
+func (b *blockSink) Stats() []event.Counter { return nil }
+
+// eventSource hands one event to the pipeline, then waits.
+type eventSource struct{ fixedSource }
+
+func (s *eventSource) Run(ctx context.Context, h event.Handler) error {
+	ev := event.Event{EventName: "msync", Syscall: "msync"}
+	h(&ev)
+	<-ctx.Done()
+	return nil
+}
+
+// TestHealthzStuck: /healthz answers 503 while a handler is stuck in a
+// sink (the watchdog stops being pinged then too), and ok once it moves.
+func TestHealthzStuck(t *testing.T) {
+	sink := &blockSink{release: make(chan struct{})}
+	out, err := output.Open([]string{"json:" + t.TempDir() + "/e.json"}, output.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	p, err := pipeline.New(pipeline.Config{Sources: []source.Source{&eventSource{}}, Sink: sink, Heartbeat: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := listenMetrics("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	m.serve(p, func() *output.Fanout { return out })
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- p.Run(ctx) }()
+	health := func() int {
+		resp, err := http.Get("http://" + m.Addr() + "/healthz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for health() != http.StatusServiceUnavailable {
+		if time.Now().After(deadline) {
+			t.Fatal("/healthz never said stuck while the sink blocked")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	close(sink.release)
+	for health() != http.StatusOK {
+		if time.Now().After(deadline) {
+			t.Fatal("/healthz never recovered")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	cancel()
+	<-done
+}

@@ -328,9 +328,6 @@ func runAction(c *cli.Context) error {
 				fmt.Fprintf(os.Stderr, "auperf: %d lost in the kernel (reported in-stream as auperf_lost); a larger --ring-pages (perf) or --audit-backpressure wait (audit) may help\n", n)
 			}
 			cerr := out.Close()
-			if metrics != nil {
-				metrics.final(p)
-			}
 			if cmd != nil {
 				// The command's status is what a script relies on:
 				// an output problem is said, not returned.
