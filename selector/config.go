@@ -5,6 +5,7 @@ package selector
 
 import (
 	"compress/gzip"
+	"fmt"
 	"io"
 	"os"
 	"strings"
@@ -19,6 +20,40 @@ type Config struct {
 	host.Paths
 	// Kernel makes the calls a file cannot answer. nil = the running kernel.
 	Kernel KernelCalls
+	// B32 says when the plan adds audit b32 rules for 32-bit callers.
+	B32 B32Mode
+}
+
+// B32Mode says when audit b32 rules (32-bit callers: ia32, arm) are
+// planned. Turning audit on has a cost that outlives the run: from then
+// until reboot every new process takes the audit syscall path
+// (audit_ever_enabled never goes back), so auto does not turn audit on
+// for b32 rules alone.
+type B32Mode uint8
+
+const (
+	// B32Auto: b32 rules when audit is on already, or is turned on
+	// anyway for events perf cannot trace.
+	B32Auto B32Mode = iota
+	B32On           // always (audit is turned on for them if it is off)
+	B32Off          // never
+)
+
+// ParseB32 parses --b32.
+func ParseB32(s string) (B32Mode, error) {
+	switch s {
+	case "", "auto":
+		return B32Auto, nil
+	case "on":
+		return B32On, nil
+	case "off":
+		return B32Off, nil
+	}
+	return B32Auto, fmt.Errorf("%q: want auto, on or off", s)
+}
+
+func (m B32Mode) String() string {
+	return [...]string{"auto", "on", "off"}[m]
 }
 
 func (c Config) withDefaults() Config {

@@ -27,7 +27,7 @@ func TestIntegrationProbe(t *testing.T) {
 	mountTracefsForTest(t)
 	fds := openFDs(t)
 
-	h := Probe(Config{}, memory)
+	h := Probe(Config{B32: B32On}, memory)
 	p, err := h.Plan(memory, SourceAuto)
 	if err != nil {
 		t.Fatalf("Plan: %v", err)

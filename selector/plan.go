@@ -207,7 +207,16 @@ func (h *Host) Plan(events []string, force Source) (*Plan, error) {
 	// 32-bit callers: syscall tracepoints report native syscalls only.
 	var b32, b32Events []string
 	compat, hasCompat := decode.CompatArch(h.decodeArch())
-	if auditErr == nil && h.CompatErr == nil && hasCompat {
+	wantB32 := false
+	switch h.cfg.B32 {
+	case B32On:
+		wantB32 = true
+	case B32Auto:
+		// Not audit turned on for them alone: see B32Mode.
+		wantB32 = h.Audit.Enabled != 0 || len(p.EventsOf(SourceAudit)) > 0
+	}
+	b32Possible := auditErr == nil && h.CompatErr == nil && hasCompat
+	if b32Possible && wantB32 {
 		for i := range p.Events {
 			if p.Events[i].Source == SourceNone {
 				continue
@@ -232,7 +241,14 @@ func (h *Host) Plan(events []string, force Source) (*Plan, error) {
 			p.Notes = append(p.Notes, "audit: "+reason(h.AuditBoot))
 		}
 	}
+	if p.Audit != nil && h.Audit.Enabled == 0 {
+		p.Notes = append(p.Notes, LastingCostNote)
+	}
 	switch {
+	case b32Possible && !wantB32 && force != SourcePerf && h.cfg.B32 == B32Off:
+		p.Notes = append(p.Notes, "32-bit ("+compatName(compat)+") syscalls are not seen: --b32 off")
+	case b32Possible && !wantB32 && force != SourcePerf:
+		p.Notes = append(p.Notes, "32-bit ("+compatName(compat)+") syscalls are not seen: audit is off, and turning it on for them alone would slow every process started afterwards until reboot; --b32 on sees them")
 	case h.CompatErr == nil && p.Perf != nil && len(b32) == 0 && force == SourcePerf:
 		p.Notes = append(p.Notes, "32-bit ("+compatName(compat)+") syscalls are not seen: syscall tracepoints report native syscalls only, and --source perf leaves audit out")
 	case h.CompatErr == nil && p.Perf != nil && len(b32) == 0:
@@ -289,6 +305,9 @@ func noneReasons(p *Plan) string {
 	}
 	return strings.Join(why, "; ")
 }
+
+// LastingCostNote is said whenever the plan turns audit on itself.
+const LastingCostNote = "lasting cost: turning audit on makes every process started from now until reboot take the slower audit syscall path, also after auperf turns audit off again (the kernel's audit_ever_enabled; see the README)"
 
 // compatName is how notes name a compat ABI: ia32 (x86's own word), arm.
 func compatName(a decode.Arch) string {

@@ -50,11 +50,20 @@ func TestPlanFixtures(t *testing.T) {
 		root   string
 		events []string
 		force  Source
+		b32    B32Mode
 		want   want
 	}{
+		// Audit off: auto does not turn it on for b32 rules alone.
 		{root: "linux-6.18", want: want{
 			def: SourcePerf, defReason: "perf_event_open work", perf: true, tracefs: "/sys/kernel/tracing",
-			audit: true, b32: true, notes: []string{"not enabled at boot"},
+			notes: []string{"32-bit (ia32) syscalls are not seen: audit is off", "--b32 on sees them"},
+		}},
+		{root: "linux-6.18", b32: B32On, want: want{
+			def: SourcePerf, defReason: "perf_event_open work", perf: true, tracefs: "/sys/kernel/tracing",
+			audit: true, b32: true, notes: []string{"not enabled at boot", "lasting cost: turning audit on"},
+		}},
+		{root: "linux-6.18", b32: B32Off, force: SourceAudit, want: want{
+			def: SourceAudit, audit: true, notes: []string{"--b32 off", "lasting cost"},
 		}},
 		{root: "centos7-3.10", want: want{
 			def: SourcePerf, defReason: "syscalls:sys_enter_", perf: true, tracefs: "/sys/kernel/debug/tracing",
@@ -82,7 +91,7 @@ func TestPlanFixtures(t *testing.T) {
 		{root: "auditd-multicast", want: want{
 			def: SourcePerf, perf: true, tracefs: "/sys/kernel/tracing", audit: true, multicast: true, b32: true,
 		}},
-		{root: "tracefs-unmounted", want: want{
+		{root: "tracefs-unmounted", b32: B32On, want: want{
 			def: SourcePerf, defReason: "run mounts tracefs on /sys/kernel/tracing", perf: true, tracefs: "/sys/kernel/tracing",
 			audit: true, b32: true,
 		}},
@@ -123,12 +132,17 @@ func TestPlanFixtures(t *testing.T) {
 		if tt.events != nil {
 			name += "/" + strings.Join(tt.events, ",")
 		}
+		if tt.b32 != B32Auto {
+			name += "/b32=" + tt.b32.String()
+		}
 		t.Run(name, func(t *testing.T) {
 			events := tt.events
 			if events == nil {
 				events = memory
 			}
-			p, err := Select(fixture(t, tt.root), events, tt.force)
+			cfg := fixture(t, tt.root)
+			cfg.B32 = tt.b32
+			p, err := Select(cfg, events, tt.force)
 			if err != nil {
 				t.Fatalf("Select: %v", err)
 			}
@@ -326,7 +340,9 @@ func TestParseRelease(t *testing.T) {
 // TestReplanAfterMount: a "mountable" plan becomes a plan with tracepoint
 // ids once run has mounted tracefs (here: another fixture's tracefs).
 func TestReplanAfterMount(t *testing.T) {
-	p, err := Select(fixture(t, "tracefs-unmounted"), memory, SourceAuto)
+	cfg := fixture(t, "tracefs-unmounted")
+	cfg.B32 = B32On
+	p, err := Select(cfg, memory, SourceAuto)
 	if err != nil {
 		t.Fatal(err)
 	}

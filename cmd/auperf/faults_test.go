@@ -225,7 +225,7 @@ func TestIntegrationFilesNotWorldReadable(t *testing.T) {
 	guardMounts(t)
 	out := filepath.Join(dir, "new", "e.json")
 	n := listenNotify(t, dir)
-	cmd := serviceCmd(bin, n, 0, "--config", "", "--output", "json:"+out)
+	cmd := serviceCmd(bin, n, 0, "--config", "", "--b32", "on", "--output", "json:"+out)
 	exited, stderr := startCmd(t, cmd)
 	n.wait(t, "READY=1", 60*time.Second, exited, stderr)
 	paths := []string{out, filepath.Dir(out), "/run/auperf", "/run/auperf/audit-auperf.json",
@@ -243,5 +243,36 @@ func TestIntegrationFilesNotWorldReadable(t *testing.T) {
 	cmd.Process.Signal(syscall.SIGTERM)
 	if err := <-exited; err != nil {
 		t.Fatalf("exit: %v\n%s", err, stderr.String())
+	}
+}
+
+// TestIntegrationDefaultRunLeavesAuditOff: on a host with audit off, a
+// default run (auto, --b32 auto) never turns audit on: its enabled flag
+// and rules stay as they were during the run and after it, and the run
+// says what that leaves unseen.
+func TestIntegrationDefaultRunLeavesAuditOff(t *testing.T) {
+	ktest.Require(t)
+	before := auditState(t)
+	if !strings.Contains(before, "enabled 0") {
+		t.Skip("audit is on here: the default run would add b32 rules next to it")
+	}
+	dir := t.TempDir()
+	bin := buildAuperf(t, dir)
+	n := listenNotify(t, dir)
+	cmd := serviceCmd(bin, n, 0, "--config", "", "--output", "json:"+filepath.Join(dir, "e.json"))
+	exited, stderr := startCmd(t, cmd)
+	n.wait(t, "READY=1", 60*time.Second, exited, stderr)
+	if during := auditState(t); during != before {
+		t.Errorf("audit during the default run:\n%s\nbefore:\n%s", during, before)
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	if err := <-exited; err != nil {
+		t.Fatalf("exit: %v\n%s", err, stderr.String())
+	}
+	if after := auditState(t); after != before {
+		t.Errorf("audit after the default run:\n%s\nbefore:\n%s", after, before)
+	}
+	if haveIA32() && !strings.Contains(stderr.String(), "--b32 on sees them") {
+		t.Errorf("the run does not say that 32-bit calls are unseen and how to see them:\n%s", stderr.String())
 	}
 }

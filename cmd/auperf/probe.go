@@ -22,6 +22,7 @@ func init() {
 			&cli.BoolFlag{Name: "json", Usage: "print one JSON document (shape: selector/doc.go)"},
 			&cli.StringFlag{Name: "events", Usage: "comma-separated syscalls to plan (default: the memory family)"},
 			&cli.StringFlag{Name: "source", Value: "auto", Usage: "plan for `auto`, perf or audit"},
+			&cli.StringFlag{Name: "b32", Value: "auto", Usage: "plan audit b32 rules for 32-bit callers: `auto`, on or off (as run's --b32)"},
 			// For tests and support: probe a host root copied elsewhere.
 			&cli.StringFlag{Name: "procfs", Hidden: true},
 			&cli.StringFlag{Name: "sysfs", Hidden: true},
@@ -48,6 +49,9 @@ func probeAction(c *cli.Context) error {
 	cfg, err := selectorConfig(c)
 	if err != nil {
 		return err
+	}
+	if cfg.B32, err = selector.ParseB32(c.String("b32")); err != nil {
+		return usagef("--b32 %v", err)
 	}
 	host := selector.Probe(cfg, events)
 	plan, planErr := host.Plan(events, force)

@@ -42,7 +42,8 @@ func runCommand() *cli.Command {
 			"With `-- COMMAND ARGS` it starts COMMAND once tracing is on, traces it and its descendants only,\n" +
 			"stops when it exits and exits with its status.\n" +
 			"--source auto (the default) picks per event what `auperf probe` shows: perf where the syscall\n" +
-			"tracepoints open, audit for the rest, and audit b32 rules for 32-bit (int 0x80) callers.\n\n" +
+			"tracepoints open, audit for the rest, and audit b32 rules for 32-bit callers when audit is on\n" +
+			"anyway (--b32). Turning audit on slows every process started afterwards until reboot.\n\n" +
 			"Config: --config FILE (default " + DefaultConfig + " when it exists; --config '' for none) holds\n" +
 			"the same settings under the long flags' names; flags given on the command line win.\n" +
 			"Signals: SIGINT/SIGTERM stop: the sources detach and the kernel state is restored first, then the\n" +
@@ -65,6 +66,7 @@ func runCommand() *cli.Command {
 			&cli.IntFlag{Name: "ring-pages", Usage: "perf ring size per CPU in `PAGES`, a power of two (default 512, less past 16 CPUs)"},
 			&cli.StringFlag{Name: "audit-backpressure", Value: "wait", Usage: "when auperf reads audit too slowly: `wait` (audited processes wait, nothing lost) or drop (lost records counted)"},
 			&cli.StringFlag{Name: "audit-lean", Value: "auto", Usage: "`auto`: while auperf is the only audit reader, exclude PROCTITLE and EOE records (two keyless exclude rules, removed on exit or when another reader appears; about half the cost per audited call); off: load only auperf's keyed syscall rules"},
+			&cli.StringFlag{Name: "b32", Value: "auto", Usage: "audit b32 rules for 32-bit (ia32, arm) callers: `auto` (when audit is on already, or turned on anyway for events perf cannot trace), on (turns audit on for them: a cost to every process started until reboot, see the README) or off"},
 			&cli.IntFlag{Name: "audit-backlog-limit", Usage: "audit backlog_limit while tracing, in records (0: 8192 when auperf is the audit daemon, unchanged next to auditd)"},
 			&cli.StringFlag{Name: "metrics-listen", Usage: "serve Prometheus metrics on `ADDR` (e.g. 127.0.0.1:9464): /metrics and /healthz (off by default)"},
 			&cli.DurationFlag{Name: "stop-timeout", Value: 15 * time.Second, Usage: "longest stop after SIGINT/SIGTERM: past `D` the kernel state is restored and what is still queued is given up (counted)"},
@@ -414,6 +416,7 @@ func runSettings(c *cli.Context) trace.Settings {
 		AuditBackpressure: c.String("audit-backpressure"),
 		AuditBacklogLimit: c.Int("audit-backlog-limit"),
 		AuditLean:         c.String("audit-lean"),
+		B32:               c.String("b32"),
 		Command:           c.Args().Slice(),
 	}
 }

@@ -261,7 +261,7 @@ func TestIntegrationServiceKillCleanup(t *testing.T) {
 	}
 	beforeAudit, beforeMounts := auditState(t), mountState(t)
 	n := listenNotify(t, dir)
-	cmd := serviceCmd(bin, n, 0, "--config", "", "--output", "json:"+filepath.Join(dir, "out.json"))
+	cmd := serviceCmd(bin, n, 0, "--config", "", "--b32", "on", "--output", "json:"+filepath.Join(dir, "out.json"))
 	exited, stderr := startCmd(t, cmd)
 	n.wait(t, "READY=1", 60*time.Second, exited, stderr)
 	cmd.Process.Kill()

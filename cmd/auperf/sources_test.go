@@ -38,7 +38,7 @@ func requireIA32(t *testing.T) {
 	}
 }
 
-// TestIntegrationRunAutoBothSources: the default `auperf run` (auto) picks
+// TestIntegrationRunAutoBothSources: `auperf run --b32 on` (auto) picks
 // perf for the memory family and adds audit b32 rules for 32-bit callers:
 // the workload's 64-bit calls arrive from perf and its int 0x80 calls from
 // audit, in one stream, each exactly as the workload made it; the command
@@ -52,7 +52,7 @@ func TestIntegrationRunAutoBothSources(t *testing.T) {
 	bin := buildAuperf(t, dir)
 	wl := workload.CopyAs(t, dir, "wl-both")
 	out, truthPath := filepath.Join(dir, "out.json"), filepath.Join(dir, "truth.json")
-	st, stderr := runAuperf(t, bin, "run", "--output", "json:"+out, "--", wl, "-int80", "-threads", "2", "-out", truthPath)
+	st, stderr := runAuperf(t, bin, "run", "--b32", "on", "--output", "json:"+out, "--", wl, "-int80", "-threads", "2", "-out", truthPath)
 	if st != 0 {
 		t.Fatalf("exit status %d\n%s", st, stderr)
 	}
@@ -219,7 +219,7 @@ func TestIntegrationRunSplitSources(t *testing.T) {
 	if haveIA32() {
 		args = append(args, "-int80")
 	}
-	st, stderr := runAuperf(t, bin, append([]string{"run", "--source-events", "perf=msync", "--source-events", "audit=mprotect",
+	st, stderr := runAuperf(t, bin, append([]string{"run", "--b32", "on", "--source-events", "perf=msync", "--source-events", "audit=mprotect",
 		"--output", "json:" + out, "--", wl}, args...)...)
 	if st != 0 {
 		t.Fatalf("exit status %d\n%s", st, stderr)

@@ -58,7 +58,7 @@ func TestIntegrationWaysOut(t *testing.T) {
 			wl := workload.CopyAs(t, dir, "wl-out")
 			beforeAudit, beforeMounts := auditState(t), mountState(t)
 			n := listenNotify(t, dir)
-			cmd := serviceCmd(bin, n, 0, append([]string{"--config", "", "--stats-interval", "0", "--output", "json"}, w.args...)...)
+			cmd := serviceCmd(bin, n, 0, append([]string{"--config", "", "--b32", "on", "--stats-interval", "0", "--output", "json"}, w.args...)...)
 			if w.panic != "" {
 				cmd.Env = append(cmd.Env, "AUPERF_INJECT_PANIC="+w.panic)
 			}

@@ -41,6 +41,7 @@ type Settings struct {
 	AuditBackpressure string
 	AuditBacklogLimit int
 	AuditLean         string
+	B32               string   // auto (""), on, off
 	Command           []string // -- COMMAND ARGS
 }
 
@@ -55,6 +56,7 @@ type Options struct {
 	AuditBackpressure auditsrc.Backpressure
 	AuditBacklogLimit uint32
 	AuditLean         auditsrc.Lean
+	B32               selector.B32Mode
 	// Overrides (--source-events) split the events by hand.
 	Overrides map[selector.Source][]string
 	Command   []string
@@ -67,6 +69,9 @@ func (s Settings) Options(self int) (Options, error) {
 	var err error
 	if o.Source, err = selector.ParseSource(s.Source); err != nil {
 		return o, Usagef("--source: %v", err)
+	}
+	if o.B32, err = selector.ParseB32(s.B32); err != nil {
+		return o, Usagef("--b32 %v", err)
 	}
 	if strings.TrimSpace(s.Events) != "" {
 		if o.Events, err = ParseEvents("--events", s.Events, NativeNames); err != nil {

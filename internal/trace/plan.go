@@ -22,7 +22,7 @@ func Plan(env Env, opts Options) (*selector.Plan, error) {
 	if events == nil {
 		events = slices.Clone(decode.DefaultEvents)
 	}
-	plan, err := env.Select(events, opts.Source)
+	plan, err := env.Select(events, opts.Source, opts.B32)
 	if err != nil {
 		return nil, Usagef("%v", err)
 	}

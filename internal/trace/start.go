@@ -31,7 +31,7 @@ type AuditSource interface {
 // host; tests give fake sources and mounts.
 type Env struct {
 	// Select probes the host (read-only) and plans the events.
-	Select func(events []string, force selector.Source) (*selector.Plan, error)
+	Select func(events []string, force selector.Source, b32 selector.B32Mode) (*selector.Plan, error)
 	// Replan plans p again once tracefs is mounted at dir.
 	Replan func(p *selector.Plan, dir string) (*selector.Plan, error)
 	// Mount mounts a tracefs the plan found mountable and returns the
@@ -47,8 +47,8 @@ type Env struct {
 // perf and audit sources; warnings go to warn.
 func HostEnv(warn func(string)) Env {
 	return Env{
-		Select: func(events []string, force selector.Source) (*selector.Plan, error) {
-			return selector.Select(selector.Config{}, events, force)
+		Select: func(events []string, force selector.Source, b32 selector.B32Mode) (*selector.Plan, error) {
+			return selector.Select(selector.Config{B32: b32}, events, force)
 		},
 		Replan: (*selector.Plan).Replan,
 		Mount: func(t host.TraceFS) (string, func(), error) {

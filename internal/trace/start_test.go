@@ -69,19 +69,20 @@ func newFakeHost(t *testing.T, root string) *fakeHost {
 func fixtureRoot(name string) string { return filepath.Join("..", "..", "testdata", "roots", name) }
 
 func (h *fakeHost) env() Env {
-	sel := func(root string) func([]string, selector.Source) (*selector.Plan, error) {
-		return func(events []string, force selector.Source) (*selector.Plan, error) {
+	sel := func(root string) func([]string, selector.Source, selector.B32Mode) (*selector.Plan, error) {
+		return func(events []string, force selector.Source, b32 selector.B32Mode) (*selector.Plan, error) {
 			cfg, err := selector.FixtureConfig(fixtureRoot(root))
 			if err != nil {
 				h.t.Fatal(err)
 			}
+			cfg.B32 = b32
 			return selector.Select(cfg, events, force)
 		}
 	}
 	return Env{
 		Select: sel(h.root),
 		Replan: func(p *selector.Plan, dir string) (*selector.Plan, error) {
-			return sel(h.replan)(p.Host.Events(), p.Requested)
+			return sel(h.replan)(p.Host.Events(), p.Requested, selector.B32Auto)
 		},
 		Mount: func(t host.TraceFS) (string, func(), error) {
 			h.mounted = append(h.mounted, t.Path)
@@ -165,7 +166,7 @@ func TestStartForcedPerfFails(t *testing.T) {
 func TestStartAuditB32Fails(t *testing.T) {
 	h := newFakeHost(t, "linux-6.18")
 	h.audit.attachErr = errors.New("no audit here")
-	sess, err := h.start(Settings{Events: "msync"})
+	sess, err := h.start(Settings{Events: "msync", B32: "on"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -222,7 +223,7 @@ func TestStartMountsTracefs(t *testing.T) {
 // session), and its warnings are told; without audit it starts plainly.
 func TestStartCommand(t *testing.T) {
 	h := newFakeHost(t, "linux-6.18")
-	sess, err := h.start(Settings{Events: "msync", Command: []string{"/bin/true"}})
+	sess, err := h.start(Settings{Events: "msync", B32: "on", Command: []string{"/bin/true"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -270,7 +271,7 @@ func TestPlanNothingTraceable(t *testing.T) {
 // perf's calls again.
 func TestStartArm64PerfAndCompat(t *testing.T) {
 	h := newFakeHost(t, "arm64-6.1")
-	sess, err := h.start(Settings{})
+	sess, err := h.start(Settings{B32: "on"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -282,5 +283,39 @@ func TestStartArm64PerfAndCompat(t *testing.T) {
 	}
 	if len(h.audit.audit.Archs) != 1 || !h.audit.audit.Archs[0].IsCompat() {
 		t.Errorf("audit archs %v, want the compat arch only", h.audit.audit.Archs)
+	}
+}
+
+// By default (--b32 auto) audit is not turned on for 32-bit callers
+// alone: with audit off and perf working, run starts perf only and says
+// what that leaves unseen and how to see it; --b32 off never adds them.
+func TestStartB32AutoLeavesAuditOff(t *testing.T) {
+	for _, b32 := range []string{"", "off"} {
+		h := newFakeHost(t, "linux-6.18")
+		sess, err := h.start(Settings{B32: b32})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(sess.Sources) != 1 || sess.Sources[0] != h.perf || h.audit.attached != 0 {
+			t.Errorf("--b32 %q: sources %v (audit attached %d), want perf alone", b32, sess.Sources, h.audit.attached)
+		}
+		want := "--b32 on sees them"
+		if b32 == "off" {
+			want = "32-bit (ia32) syscalls are not seen: --b32 off"
+		}
+		if !slices.ContainsFunc(h.warned, func(w string) bool { return strings.Contains(w, want) }) {
+			t.Errorf("--b32 %q: warnings %q lack %q", b32, h.warned, want)
+		}
+		if slices.ContainsFunc(h.warned, func(w string) bool { return strings.HasPrefix(w, "lasting cost") }) {
+			t.Errorf("--b32 %q: a lasting cost is announced though audit stays off: %q", b32, h.warned)
+		}
+	}
+	// --b32 on turns audit on, and says what that costs.
+	h := newFakeHost(t, "linux-6.18")
+	if _, err := h.start(Settings{B32: "on"}); err != nil {
+		t.Fatal(err)
+	}
+	if h.audit.attached != 1 || !slices.ContainsFunc(h.warned, func(w string) bool { return strings.HasPrefix(w, "lasting cost") }) {
+		t.Errorf("--b32 on: audit attached %d, warnings %q", h.audit.attached, h.warned)
 	}
 }

@@ -72,7 +72,7 @@ for src in perf audit auto; do
 done
 if [ -x /bin/busybox-arm32 ]; then
 	# A 32-bit arm program (arm64's compat): seen through audit's b32 rules.
-	auperf run --source auto --stats-interval 0 --output json:ev-arm32.json -- \
+	auperf run --source auto --b32 on --stats-interval 0 --output json:ev-arm32.json -- \
 		busybox-arm32 COMPAT32_ARG > run-arm32.log 2>&1
 	rst=$?
 	auperf-vmtest guest-compat32 -events ev-arm32.json -run-exit $rst -run-log run-arm32.log

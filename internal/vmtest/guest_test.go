@@ -25,6 +25,7 @@ func probeFile(t *testing.T, dir, root string, force selector.Source) (string, i
 	if err != nil {
 		t.Fatal(err)
 	}
+	cfg.B32 = selector.B32On // the guests' auto runs take 32-bit calls only where probe plans them
 	h := selector.Probe(cfg, decode.DefaultEvents)
 	plan, perr := h.Plan(decode.DefaultEvents, force)
 	b, err := json.Marshal(selector.NewReport(h, plan, perr))
