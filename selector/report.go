@@ -17,7 +17,7 @@ type Report struct {
 	Kernel ReportKernel  `json:"kernel"`
 	Probes []ReportProbe `json:"probes"`
 	Plan   *Plan         `json:"plan"`            // null when Error is set
-	Error  string        `json:"error,omitempty"` // a forced source that cannot work
+	Error  string        `json:"error,omitempty"` // a forced source that cannot work, or nothing can be traced
 	// Leftover is what a killed auperf left on this host (audit state,
 	// mounts): `auperf cleanup` restores it, as does the next run.
 	Leftover []string `json:"leftover,omitempty"`

@@ -17,7 +17,8 @@ func init() {
 		Name:  "probe",
 		Usage: "show what this kernel offers (perf tracepoints, audit, ia32), what --source auto would pick per event, and why",
 		Description: "Read-only: probe mounts nothing, changes no audit setting and closes the one perf event it opens.\n" +
-			"With --source perf|audit it shows whether that source alone can work, and exits 2 if it cannot.",
+			"With --source perf|audit it shows whether that source alone can work, and exits 2 if it cannot;\n" +
+			"it exits 2 too when no event can be traced here at all.",
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "json", Usage: "print one JSON document (shape: selector/doc.go)"},
 			&cli.StringFlag{Name: "events", Usage: "comma-separated syscalls to plan (default: the memory family)"},
@@ -55,7 +56,13 @@ func probeAction(c *cli.Context) error {
 	}
 	host := selector.Probe(cfg, events)
 	plan, planErr := host.Plan(events, force)
+	nothing := planErr == nil && plan.Usable() != nil
 	rep := selector.NewReport(host, plan, planErr)
+	if nothing {
+		// The table says "nothing can be traced here"; the JSON says
+		// why, in the same words run refuses with.
+		rep.Error = plan.Usable().Error()
+	}
 	if cfg.Kernel == nil && cfg.ProcFS == "" {
 		rep.Leftover = trace.Leftovers() // the real host only
 	}
@@ -67,7 +74,7 @@ func probeAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	if planErr != nil {
+	if planErr != nil || nothing {
 		return exitStatus(2)
 	}
 	return nil
