@@ -44,9 +44,13 @@ func ParseProcStat(b []byte) (ProcTimes, error) {
 // ParseVmHWM returns the VmHWM line of /proc/PID/status (peak resident set
 // size) in bytes; ok is false when there is none (a kernel thread or a
 // zombie, whose memory is gone).
-func ParseVmHWM(b []byte) (bytesHWM uint64, ok bool) {
+func ParseVmHWM(b []byte) (bytesHWM uint64, ok bool) { return ParseStatusKB(b, "VmHWM") }
+
+// ParseStatusKB returns a "KEY: N kB" line of /proc/PID/status in bytes
+// (VmHWM, VmRSS); ok is false when there is none.
+func ParseStatusKB(b []byte, key string) (uint64, bool) {
 	for line := range bytes.SplitSeq(b, []byte("\n")) {
-		rest, found := bytes.CutPrefix(line, []byte("VmHWM:"))
+		rest, found := bytes.CutPrefix(line, []byte(key+":"))
 		if !found {
 			continue
 		}

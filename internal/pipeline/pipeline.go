@@ -170,42 +170,12 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		}()
 	}
 	p.beat.Store(time.Now().UnixNano())
-	beatDone := make(chan struct{})
-	go func() {
-		defer close(beatDone)
-		defer crash.Recover() // runs first: a panic is handled before the others go on
-		t := time.NewTicker(p.cfg.Heartbeat)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case now := <-t.C:
-				p.mu.Lock()
-				p.beat.Store(now.UnixNano())
-				p.mu.Unlock()
-			}
-		}
-	}()
-	statsDone := make(chan struct{})
-	if p.cfg.StatsInterval > 0 {
-		go func() {
-			defer close(statsDone)
-			defer crash.Recover() // runs first: a panic is handled before the others go on
-			t := time.NewTicker(p.cfg.StatsInterval)
-			defer t.Stop()
-			for {
-				select {
-				case <-ctx.Done():
-					return
-				case <-t.C:
-					p.WriteStats()
-				}
-			}
-		}()
-	} else {
-		close(statsDone)
-	}
+	beatDone := every(ctx, p.cfg.Heartbeat, func(now time.Time) {
+		p.mu.Lock()
+		p.beat.Store(now.UnixNano())
+		p.mu.Unlock()
+	})
+	statsDone := every(ctx, p.cfg.StatsInterval, func(time.Time) { p.WriteStats() })
 	wg.Wait()
 	cancel()
 	<-statsDone
@@ -234,6 +204,31 @@ func (p *Pipeline) Stats() []event.Counter {
 	sink = addCounters(sink, p.cfg.Sink.Stats())
 	p.mu.Unlock()
 	return append(out, sink...)
+}
+
+// every calls f every d (never when d is 0) until ctx is done, in a
+// goroutine of its own; the channel it returns is closed when that ends.
+func every(ctx context.Context, d time.Duration, f func(time.Time)) <-chan struct{} {
+	done := make(chan struct{})
+	if d <= 0 {
+		close(done)
+		return done
+	}
+	go func() {
+		defer close(done)
+		defer crash.Recover() // runs first: a panic is handled before the others go on
+		t := time.NewTicker(d)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case now := <-t.C:
+				f(now)
+			}
+		}
+	}()
+	return done
 }
 
 // Alive reports whether the pipeline took an event or a heartbeat within
