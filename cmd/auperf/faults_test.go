@@ -5,6 +5,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -70,7 +71,7 @@ func TestIntegrationTracefsUnmountedWhileRunning(t *testing.T) {
 	dir := t.TempDir()
 	bin := buildAuperf(t, dir)
 	if mountState(t) != "" {
-		t.Skip("tracefs is mounted already: the test needs auperf to mount it")
+		ktest.Skip(t, "tracefs is mounted already: the test needs auperf to mount it")
 	}
 	guardMounts(t)
 	wl := workload.CopyAs(t, dir, "wl-after-umount")
@@ -189,26 +190,11 @@ func TestIntegrationPerfLossBounds(t *testing.T) {
 	}
 	t.Logf("generated %d, captured %d, lost records %d", sum.Total, captured, lostRecords)
 	if lostRecords == 0 {
-		t.Skipf("the ring did not overflow (%d calls at %.0f/s): nothing to bound", sum.Total, sum.CallsPerSec)
+		ktest.Skip(t, fmt.Sprintf("the ring did not overflow (%d calls at %.0f/s): nothing to bound", sum.Total, sum.CallsPerSec))
 	}
 	if captured > sum.Total || sum.Total > captured+lostRecords/2 {
 		t.Errorf("want captured %d <= generated %d <= captured + lost/2 = %d", captured, sum.Total, captured+lostRecords/2)
 	}
-}
-
-// readOwn reads the events and auperf's own events of a JSON output.
-func readOwn(t *testing.T, path string) (events, own []workload.Event) {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	events, own, err = workload.ReadEvents(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return events, own
 }
 
 // TestIntegrationFilesNotWorldReadable: what a run creates (the output
@@ -220,7 +206,7 @@ func TestIntegrationFilesNotWorldReadable(t *testing.T) {
 	dir := t.TempDir()
 	bin := buildAuperf(t, dir)
 	if mountState(t) != "" {
-		t.Skip("tracefs is mounted already: no mount record to look at")
+		ktest.Skip(t, "tracefs is mounted already: no mount record to look at")
 	}
 	guardMounts(t)
 	out := filepath.Join(dir, "new", "e.json")
@@ -254,7 +240,7 @@ func TestIntegrationDefaultRunLeavesAuditOff(t *testing.T) {
 	ktest.Require(t)
 	before := auditState(t)
 	if !strings.Contains(before, "enabled 0") {
-		t.Skip("audit is on here: the default run would add b32 rules next to it")
+		ktest.Skip(t, "audit is on here: the default run would add b32 rules next to it")
 	}
 	dir := t.TempDir()
 	bin := buildAuperf(t, dir)

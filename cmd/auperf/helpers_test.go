@@ -65,16 +65,24 @@ type outEvent = workload.Event
 
 func readEvents(t *testing.T, path string) []outEvent {
 	t.Helper()
+	out, _ := readOwn(t, path)
+	return out
+}
+
+// readOwn reads the events and auperf's own events (auperf_stats,
+// auperf_lost) of a JSON output.
+func readOwn(t *testing.T, path string) (events, own []outEvent) {
+	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	out, _, err := workload.ReadEvents(f)
+	events, own, err = workload.ReadEvents(f)
 	if err != nil {
 		t.Fatalf("%s: %v", path, err)
 	}
-	return out
+	return events, own
 }
 
 // memoryCall reports whether c is a call of the default events (in its

@@ -93,21 +93,12 @@ func TestMetricsAreStatsCounters(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer out.Close()
+	t.Cleanup(func() { out.Close() }) // after the pipeline stops (runServed)
 	p, err := pipeline.New(pipeline.Config{Sources: []source.Source{src}, Sink: out})
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := listenMetrics("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
-	m.serve(p, func() *output.Fanout { return out })
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error)
-	go func() { done <- p.Run(ctx) }()
-	defer func() { cancel(); <-done }()
+	m := runServed(t, p, out)
 	time.Sleep(50 * time.Millisecond)
 
 	got := scrape(t, m.Addr())
@@ -153,20 +144,12 @@ func TestHealthzStuck(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer out.Close()
+	t.Cleanup(func() { out.Close() }) // after the pipeline stops (runServed)
 	p, err := pipeline.New(pipeline.Config{Sources: []source.Source{&eventSource{}}, Sink: sink, Heartbeat: 10 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := listenMetrics("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
-	m.serve(p, func() *output.Fanout { return out })
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error)
-	go func() { done <- p.Run(ctx) }()
+	m := runServed(t, p, out)
 	health := func() int {
 		resp, err := http.Get("http://" + m.Addr() + "/healthz")
 		if err != nil {
@@ -189,6 +172,19 @@ func TestHealthzStuck(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	cancel()
-	<-done
+}
+
+// runServed runs p with its metrics endpoint until t ends.
+func runServed(t *testing.T, p *pipeline.Pipeline, out *output.Fanout) *metricsServer {
+	t.Helper()
+	m, err := listenMetrics("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.serve(p, func() *output.Fanout { return out })
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- p.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done; m.Close() })
+	return m
 }

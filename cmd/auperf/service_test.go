@@ -6,7 +6,6 @@
 package main
 
 import (
-	"bufio"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -114,30 +113,16 @@ func guardMounts(t *testing.T) {
 // allStats is the counters of every auperf_stats event in the file.
 func allStats(t *testing.T, path string) []map[string]uint64 {
 	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
+	_, own := readOwn(t, path)
 	var all []map[string]uint64
-	sc := bufio.NewScanner(f)
-	sc.Buffer(nil, 1<<20)
-	for sc.Scan() {
-		if !strings.Contains(sc.Text(), `"eventName":"auperf_stats"`) {
+	for _, ev := range own {
+		if ev.Name != "auperf_stats" {
 			continue
-		}
-		var ev struct {
-			Args []struct {
-				Name  string `json:"name"`
-				Value uint64 `json:"value"`
-			} `json:"args"`
-		}
-		if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
-			t.Fatal(err)
 		}
 		m := map[string]uint64{}
 		for _, a := range ev.Args {
-			m[a.Name] = a.Value
+			v, _ := a.Value.(float64)
+			m[a.Name] = uint64(v)
 		}
 		all = append(all, m)
 	}
@@ -257,7 +242,7 @@ func TestIntegrationServiceKillCleanup(t *testing.T) {
 	dir := t.TempDir()
 	bin := buildAuperf(t, dir)
 	if mountState(t) != "" {
-		t.Skip("tracefs is mounted: the test needs auperf to mount it")
+		ktest.Skip(t, "tracefs is mounted: the test needs auperf to mount it")
 	}
 	beforeAudit, beforeMounts := auditState(t), mountState(t)
 	n := listenNotify(t, dir)

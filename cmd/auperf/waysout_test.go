@@ -9,7 +9,6 @@ package main
 import (
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -120,7 +119,6 @@ func TestIntegrationWaysOut(t *testing.T) {
 					t.Errorf("/run/auperf not empty after the exit: %v", entries)
 				}
 			}
-			_ = filepath.Join
 		})
 	}
 }
