@@ -32,29 +32,16 @@ type auditd struct {
 	log    string
 }
 
-// startAuditd starts Debian's auditd in the foreground (-n) with a
-// configuration in a temporary directory. It enables audit if it was off
-// (-s enable, which disables it again on exit) and otherwise leaves the
-// flag alone.
-func startAuditd(t *testing.T, format string) *auditd {
+// auditdConfig writes a private auditd configuration (log_format, its log
+// in the directory) and returns the directory and the log's path.
+func auditdConfig(t *testing.T, format string) (dir, log string) {
 	t.Helper()
-	path, err := exec.LookPath("auditd")
-	if err != nil {
-		ktest.Skip(t, "auditd not installed")
-	}
-	st, err := ReadState()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if st.PID != 0 && processAlive(int(st.PID)) {
-		ktest.Skip(t, fmt.Sprintf("an audit daemon (pid %d) is already running", st.PID))
-	}
-	dir := t.TempDir()
+	dir = t.TempDir()
 	os.Chmod(dir, 0o750)
 	if err := os.Mkdir(filepath.Join(dir, "plugins.d"), 0o750); err != nil {
 		t.Fatal(err)
 	}
-	a := &auditd{before: st, dir: dir, log: filepath.Join(dir, "audit.log")}
+	log = filepath.Join(dir, "audit.log")
 	conf := fmt.Sprintf(`local_events = yes
 write_logs = yes
 log_file = %s
@@ -84,10 +71,32 @@ overflow_action = IGNORE
 max_restarts = 0
 plugin_dir = %s
 end_of_event_timeout = 2
-`, a.log, format, filepath.Join(dir, "plugins.d"))
+`, log, format, filepath.Join(dir, "plugins.d"))
 	if err := os.WriteFile(filepath.Join(dir, "auditd.conf"), []byte(conf), 0o640); err != nil {
 		t.Fatal(err)
 	}
+	return dir, log
+}
+
+// startAuditd starts Debian's auditd in the foreground (-n) with a
+// configuration in a temporary directory. It enables audit if it was off
+// (-s enable, which disables it again on exit) and otherwise leaves the
+// flag alone.
+func startAuditd(t *testing.T, format string) *auditd {
+	t.Helper()
+	path, err := exec.LookPath("auditd")
+	if err != nil {
+		ktest.Skip(t, "auditd not installed")
+	}
+	st, err := ReadState()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.PID != 0 && processAlive(int(st.PID)) {
+		ktest.Skip(t, fmt.Sprintf("an audit daemon (pid %d) is already running", st.PID))
+	}
+	dir, log := auditdConfig(t, format)
+	a := &auditd{before: st, dir: dir, log: log}
 	enable := "nochange"
 	if st.Enabled == 0 {
 		enable = "enable"
@@ -270,5 +279,61 @@ func TestIntegrationAuditdMulticastKeepsBacklog(t *testing.T) {
 			t.Errorf("%s backpressure, backlog_limit %d: while auperf read by multicast: %s\nwant auditd's: %s",
 				cfg.Backpressure, cfg.BacklogLimit, got, want)
 		}
+	}
+}
+
+// An auditd that starts while the source is the audit daemon: the kernel
+// refuses it (auditd exits), the source says so once, naming the process,
+// keeps tracing, and restores the host when it stops.
+func TestIntegrationAuditdStartsWhileDaemon(t *testing.T) {
+	ktest.Require(t)
+	path, err := exec.LookPath("auditd")
+	if err != nil {
+		ktest.Skip(t, "auditd not installed")
+	}
+	before := guardState(t)
+	if before.PID != 0 && processAlive(int(before.PID)) {
+		ktest.Skip(t, fmt.Sprintf("an audit daemon (pid %d) is already running", before.PID))
+	}
+	bin := workloadCopy(t, "auperf-wl-replace")
+	warned := make(chan string, 8)
+	r := startSource(t, Config{RuleFields: []string{"-F exe=" + bin}, Mode: ModeUnicast,
+		StatusInterval: 100 * time.Millisecond, Warn: func(l string) { warned <- l }})
+	if st, _ := ReadState(); int(st.PID) != os.Getpid() {
+		t.Fatalf("audit pid %d, want the source's %d", st.PID, os.Getpid())
+	}
+
+	dir, _ := auditdConfig(t, "RAW")
+	cmd := exec.Command(path, "-n", "-c", dir, "-s", "nochange")
+	out, err := cmd.CombinedOutput() // refused: auditd exits at once
+	if err == nil {
+		t.Fatalf("auditd started while the source was the daemon:\n%s", out)
+	}
+	t.Logf("auditd: %v: %s", err, bytes.TrimSpace(out))
+	select {
+	case l := <-warned:
+		want := fmt.Sprintf("process %d", cmd.Process.Pid)
+		if !strings.Contains(l, want) || !strings.Contains(l, "refused") {
+			t.Errorf("warning %q does not name %s as refused", l, want)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no warning that auditd was refused")
+	}
+	if st, _ := ReadState(); int(st.PID) != os.Getpid() {
+		t.Fatalf("audit pid %d after auditd tried, want the source's %d", st.PID, os.Getpid())
+	}
+	// Still tracing, call for call.
+	truth := runWorkload(t, bin, "-threads", "2")
+	waitFor(10*time.Second, func() bool { return r.col.count() >= len(traced(truth)) })
+	time.Sleep(300 * time.Millisecond)
+	r.stop(t)
+	checkTruth(t, truth, r.col.snapshot(), int32(os.Getpid()))
+	if len(r.col.lost) != 0 {
+		t.Errorf("lost: %v", r.col.lost)
+	}
+	select {
+	case l := <-warned:
+		t.Errorf("a second warning: %q", l)
+	default:
 	}
 }

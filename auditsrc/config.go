@@ -167,6 +167,11 @@ type Config struct {
 	// a run after a crash restores what the crashed one found ("" =
 	// /run/auperf).
 	StateDir string
+
+	// Warn, when set, is told what arises while the source runs and the
+	// user should read at once (another process asking to become the
+	// audit daemon). Without it such lines join Warnings.
+	Warn func(string)
 }
 
 func (c *Config) fill() {

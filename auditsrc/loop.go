@@ -8,6 +8,9 @@ package auditsrc
 import (
 	"context"
 	"fmt"
+	"os"
+	"slices"
+	"strings"
 	"time"
 
 	libaudit "github.com/elastic/go-libaudit/v2"
@@ -78,12 +81,15 @@ func (ss *session) loop(ctx context.Context, out emitter) (err error) {
 		}
 		return read, nil
 	}
-	pollLost := func() {
+	pollLost := func() error {
 		ss.ctlMu.Lock()
 		st, err := getStatus(ss.ctl)
 		ss.ctlMu.Unlock()
 		if err != nil {
-			return
+			return nil
+		}
+		if err := ss.pidTaken(st.PID); err != nil {
+			return err
 		}
 		d := st.Lost - ss.lostBase // the kernel's counter is 32 bits and wraps
 		ss.lostBase = st.Lost
@@ -91,6 +97,7 @@ func (ss *session) loop(ctx context.Context, out emitter) (err error) {
 			d = 0 // reset by someone (AUDIT_STATUS_LOST): not a loss of ours
 		}
 		r.kernelLost(uint64(d), time.Now())
+		return nil
 	}
 
 	for ctx.Err() == nil {
@@ -117,7 +124,13 @@ func (ss *session) loop(ctx context.Context, out emitter) (err error) {
 			lastFlush = now
 		}
 		if now.Sub(lastStatus) >= s.cfg.StatusInterval {
-			pollLost()
+			for _, pid := range r.replacedBy {
+				ss.daemonRefused(pid)
+			}
+			r.replacedBy = r.replacedBy[:0]
+			if err := pollLost(); err != nil {
+				return err
+			}
 			lastStatus = now
 			if ss.lean && !noOtherReader(s.cfg.Paths) {
 				// Someone else reads audit now: give them full events.
@@ -151,7 +164,43 @@ func (ss *session) loop(ctx context.Context, out emitter) (err error) {
 			return err
 		}
 	}
-	pollLost()
+	err = pollLost()
 	r.finish()
-	return nil
+	return err
+}
+
+// pidTaken is the error of a source that was the audit daemon and is no
+// longer: on kernels that let a new daemon replace a live one (newer ones
+// refuse, see daemonRefused), the records now go to that process, and
+// the source would trace nothing without knowing it.
+func (ss *session) pidTaken(pid uint32) error {
+	if !ss.ownPID || pid == uint32(os.Getpid()) {
+		return nil
+	}
+	ss.ownPID, ss.pidLost = false, true // not ours to hand back, nor the status fields
+	return fmt.Errorf("the audit pid was taken by %s: audit records now go to it and auperf receives none (run auperf again: next to a daemon it reads by multicast)", describePID(pid))
+}
+
+// daemonRefused tells the user, once per process, that pid asked to
+// become the audit daemon while this source is it: the kernel refused it
+// (an auditd starting now fails with "Unable to set audit pid").
+func (ss *session) daemonRefused(pid uint32) {
+	if pid == uint32(os.Getpid()) || slices.Contains(ss.refused, pid) {
+		return
+	}
+	ss.refused = append(ss.refused, pid)
+	ss.s.runtimeWarn(fmt.Sprintf("%s asked to become the audit daemon; the kernel refused it because auperf is the daemon now: start it again after auperf stops, or stop auperf first (auperf reads by multicast next to a daemon)", describePID(pid)))
+}
+
+// describePID names a process for a message: "process 812 (auditd)", or
+// "process 812" when it is gone.
+func describePID(pid uint32) string {
+	if pid == 0 {
+		return "no process"
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
+	if err != nil {
+		return fmt.Sprintf("process %d", pid)
+	}
+	return fmt.Sprintf("process %d (%s)", pid, strings.TrimSpace(string(b)))
 }

@@ -27,6 +27,7 @@ type reader struct {
 	kernelTotal  uint64       // records the kernel lost since we started
 	samples      []lostSample // kernelTotal over time
 	reportedLost uint64       // events reported lost from kernelTotal
+	replacedBy   []uint32     // pids that asked to become the daemon (AUDIT_REPLACE), not told yet
 }
 
 // readerConfig is how a reader starts.
@@ -53,9 +54,16 @@ func (r *reader) message(b []byte, now time.Time) {
 	h := (*syscall.NlMsghdr)(unsafe.Pointer(&b[0]))
 	typ := h.Type
 	// 1000-1099 are commands and replies, except AUDIT_LOGIN, a record
-	// with a serial of its own; 1329 is AUDIT_REPLACE (a ping to the
-	// daemon), not a record.
-	if (typ < 1100 && typ != typeLogin) || typ == 1329 {
+	// with a serial of its own; AUDIT_REPLACE is a ping to the daemon,
+	// not a record: the kernel sends it when another process asks to
+	// become the daemon, with that process's pid.
+	if typ == typeReplace {
+		if p := b[unix.NLMSG_HDRLEN:]; len(p) >= 4 {
+			r.replacedBy = append(r.replacedBy, *(*uint32)(unsafe.Pointer(&p[0])))
+		}
+		return
+	}
+	if typ < 1100 && typ != typeLogin {
 		return
 	}
 	body := b[unix.NLMSG_HDRLEN:]

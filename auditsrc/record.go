@@ -15,6 +15,7 @@ import (
 const (
 	typeSyscall      = 1300 // AUDIT_SYSCALL
 	typeConfigChange = 1305 // AUDIT_CONFIG_CHANGE
+	typeReplace      = 1329 // AUDIT_REPLACE: another process asks to be the daemon (newer kernels)
 	typeLogin        = 1006 // AUDIT_LOGIN: a loginuid write (StartCommand's own)
 	typeEOE          = 1320 // AUDIT_EOE: end of a multi-record event
 	typeMmap         = 1323 // AUDIT_MMAP: fd and flags of a file mmap

@@ -24,6 +24,8 @@ type session struct {
 	left      State // the status as we left it after attach (see restoreStatus)
 	unicast   bool
 	ownPID    bool       // we are the audit daemon: hand the pid back
+	refused   []uint32   // processes told refused as the daemon (daemonRefused)
+	pidLost   bool       // another process took the audit pid from us (pidTaken)
 	broad     [][]byte   // the always rules Attach added (tree mode narrows them)
 	ctlMu     sync.Mutex // ctl is shared by the reader loop and StartCommand
 	locked    bool       // audit locked: our rules were there, nothing to add or delete
@@ -239,7 +241,14 @@ func (ss *session) restore() error {
 	// rule deletions) to the daemon, and with no daemon it prints them
 	// to the kernel log. Audit switched off before the pid is handed
 	// back, the pid change logs nothing at all.
-	if !ss.locked {
+	if ss.ownPID {
+		if st, err := getStatus(ss.ctl); err == nil {
+			ss.pidTaken(st.PID) // (the loop reported it, or it just happened)
+		}
+	}
+	// The status fields are the new daemon's when it took the pid from
+	// us (enabled, backlog): putting ours back would turn its audit off.
+	if !ss.locked && !ss.pidLost {
 		if err := restoreStatus(ss.ctl, ss.orig, &ss.left); err != nil {
 			errs = append(errs, err)
 		}

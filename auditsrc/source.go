@@ -128,6 +128,16 @@ func (s *Source) Warnings() []string {
 	return slices.Clone(s.warnings)
 }
 
+// runtimeWarn tells a warning that arose while the source runs: to
+// Config.Warn, or into Warnings.
+func (s *Source) runtimeWarn(line string) {
+	if s.cfg.Warn != nil {
+		s.cfg.Warn(line)
+		return
+	}
+	s.warn("%s", line)
+}
+
 func (s *Source) warn(format string, a ...any) {
 	s.mu.Lock()
 	s.warnings = append(s.warnings, fmt.Sprintf(format, a...))

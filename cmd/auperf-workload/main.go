@@ -28,6 +28,8 @@
 //	-wait-start FILE block until FILE exists before the first call
 //	-wait-signal     block until SIGUSR1 before the first call
 //	-start-delay D   sleep D (Go duration) before the first call
+//	-- ARG...        ignored: a command line of the test's choosing (audit's
+//	                 PROCTITLE)
 //
 // Exit status: 0; 3 if some call did not return what its step expects (the
 // truth is complete and says which); 2 for bad flags; 1 for other failures.
@@ -79,7 +81,7 @@ func main() {
 		fmt.Println("auperf-workload", version)
 		return
 	}
-	if fs.NArg() > 0 {
+	if n := len(os.Args) - fs.NArg(); fs.NArg() > 0 && os.Args[n-1] != "--" {
 		fmt.Fprintf(os.Stderr, "auperf-workload: unexpected arguments %q\n", fs.Args())
 		os.Exit(2)
 	}

@@ -1,5 +1,5 @@
-// Attacker-controlled strings end to end: a traced process whose name and
-// executable path are built to forge a record or break a frame (a newline
+// Attacker-controlled strings end to end: a traced process whose name,
+// executable path and command line (audit's PROCTITLE) are built to forge a record or break a frame (a newline
 // and a JSON object, quotes, a terminal escape, a syslog header, @cee:)
 // goes through every sink and format of one run; every record of every
 // output is parsed, one by one, and nothing forged appears.
@@ -75,11 +75,19 @@ func TestIntegrationHostileStrings(t *testing.T) {
 		jsonOut, textOut := filepath.Join(dir, "e.json"), filepath.Join(dir, "e.txt")
 		s5424, s3164, scee := filepath.Join(dir, "5424.sock"), filepath.Join(dir, "3164.sock"), filepath.Join(dir, "cee.sock")
 		get5424, get3164, getCee := collectUnixgram(t, s5424), collectUnixgram(t, s3164), collectUnixgram(t, scee)
-		st, stderr := runAuperf(t, bin, "run", "--config", "", "--source", src, "--events", "msync", "--stats-interval", "0",
-			"--output", "json:"+jsonOut, "--output", "text:"+textOut+"?color=always",
-			"--output", "syslog:unix://"+s5424, "--output", "syslog:unix://"+s3164+"?format=rfc3164",
-			"--output", "syslog:unix://"+scee+"?cee=1",
-			"--", hostile, "-once", "-out", "/dev/null")
+		args := []string{"run", "--config", "", "--source", src, "--events", "msync", "--stats-interval", "0",
+			"--output", "json:" + jsonOut, "--output", "text:" + textOut + "?color=always",
+			"--output", "syslog:unix://" + s5424, "--output", "syslog:unix://" + s3164 + "?format=rfc3164",
+			"--output", "syslog:unix://" + scee + "?cee=1"}
+		if src == "audit" {
+			// Full records: the kernel sends the PROCTITLE (the
+			// hostile command line, hex) with each call.
+			args = append(args, "--audit-lean", "off")
+		}
+		// The command line (audit's proctitle) is hostile too: the
+		// workload ignores arguments after its flags.
+		args = append(args, "--", hostile, "-once", "-out", "/dev/null", "--", hostileName, "\r\x7f\t"+hostileName)
+		st, stderr := runAuperf(t, bin, args...)
 		if st != 0 {
 			t.Fatalf("exit %d\n%s", st, stderr)
 		}
