@@ -38,6 +38,10 @@ type Options struct {
 	// sink cannot go on at all: stdout whose reader went away (EPIPE).
 	// Its events from then on are counted as dropped.
 	OnFatal func(error)
+	// Notify is told (from the sink's goroutine) when a sink starts
+	// failing and when it writes again: one line each, not one per
+	// error.
+	Notify func(string)
 }
 
 func (o *Options) setDefaults() {
@@ -208,7 +212,7 @@ func Open(specs []string, opts Options) (*Fanout, error) {
 		}
 		sk := newSink(s, w, f.pool)
 		sk.block = opts.Block
-		sk.onFatal = opts.OnFatal
+		sk.onFatal, sk.notify = opts.OnFatal, opts.Notify
 		f.sinks = append(f.sinks, sk)
 		color := s.format == formatText && (s.color == "always" ||
 			s.color == "auto" && s.kind == kindStdout && stdoutTerm && os.Getenv("NO_COLOR") == "")

@@ -59,6 +59,9 @@ type sink struct {
 	lastErr      atomic.Value // error, for Close's report
 	onFatal      func(error)  // Options.OnFatal
 	fatal        bool         // told onFatal: what comes is dropped
+	notify       func(string) // Options.Notify
+	failing      bool         // told notify that writes fail
+	droppedAt    uint64       // dropped when failing began
 }
 
 func newSink(spec *sinkSpec, w writer, pool *batchPool) *sink {
@@ -237,6 +240,10 @@ func (s *sink) drain(now time.Time) {
 			s.pos = 0
 			s.pool.release(b)
 			s.backoff = 0
+			if s.failing {
+				s.failing = false
+				s.tell(fmt.Sprintf("output %s: writing again (%d events dropped while it failed)", s.spec.name, s.dropped.Load()-s.droppedAt))
+			}
 			continue
 		}
 		if err == nil {
@@ -244,6 +251,12 @@ func (s *sink) drain(now time.Time) {
 		}
 		s.fail(err, now)
 		return
+	}
+}
+
+func (s *sink) tell(line string) {
+	if s.notify != nil {
+		s.notify(line)
 	}
 }
 
@@ -257,6 +270,10 @@ func (s *sink) fail(err error, now time.Time) {
 		if s.onFatal != nil {
 			s.onFatal(fmt.Errorf("stdout: its reader went away (%v)", errors.Unwrap(err)))
 		}
+	}
+	if !s.failing && !s.fatal {
+		s.failing, s.droppedAt = true, s.dropped.Load()
+		s.tell(fmt.Sprintf("output %s: %v: retrying; events past its buffer are dropped and counted", s.spec.name, err))
 	}
 	if s.fatal {
 		for _, b := range s.pending {

@@ -5,6 +5,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -104,29 +105,49 @@ func TestIntegrationTracefsUnmountedWhileRunning(t *testing.T) {
 	}
 }
 
+// loadedRun is a perf run writing the msyncs of a workload loop (named
+// name) to logs/e.json under a temporary directory, ready and under load.
+type loadedRun struct {
+	logs, out string
+	cmd       *exec.Cmd
+	exited    <-chan error
+	stderr    *strings.Builder
+	loop      *exec.Cmd
+}
+
+// startLoadedRun starts auperf as a service would, then the workload loop
+// with loopArgs, and waits for events in the file; the loop is killed when
+// the test ends.
+func startLoadedRun(t *testing.T, name string, loopArgs ...string) *loadedRun {
+	t.Helper()
+	ktest.Require(t)
+	guardAudit(t)
+	dir := t.TempDir()
+	bin := buildAuperf(t, dir)
+	wl := workload.CopyAs(t, dir, name)
+	r := &loadedRun{logs: filepath.Join(dir, "logs")}
+	r.out = filepath.Join(r.logs, "e.json")
+	n := listenNotify(t, dir)
+	r.cmd = serviceCmd(bin, n, 0, "--config", "", "--source", "perf", "--events", "msync", "--comm", name,
+		"--output", "json:"+r.out+"?flush=10ms")
+	r.exited, r.stderr = startCmd(t, r.cmd)
+	n.wait(t, "READY=1", 60*time.Second, r.exited, r.stderr)
+	r.loop = exec.Command(wl, append(loopArgs, "-threads", "1", "-dir", dir, "-summary", filepath.Join(dir, "sum.json"))...)
+	if err := r.loop.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.loop.Process.Kill(); r.loop.Wait() })
+	waitFor(t, "events in the file", 30*time.Second, func() bool { return strings.Count(readFile(r.out), "\n") > 100 })
+	return r
+}
+
 // TestIntegrationOutputDirRemoved: the output file's directory is removed
 // under load: auperf notices (the file lost its name), makes the directory
 // and the file again and goes on writing there; nothing is written into
 // the removed file after that, and the run stops cleanly.
 func TestIntegrationOutputDirRemoved(t *testing.T) {
-	ktest.Require(t)
-	guardAudit(t)
-	dir := t.TempDir()
-	bin := buildAuperf(t, dir)
-	wl := workload.CopyAs(t, dir, "wl-rmdir")
-	logs := filepath.Join(dir, "logs")
-	out := filepath.Join(logs, "e.json")
-	n := listenNotify(t, dir)
-	cmd := serviceCmd(bin, n, 0, "--config", "", "--source", "perf", "--events", "msync", "--comm", "wl-rmdir",
-		"--output", "json:"+out+"?flush=10ms")
-	exited, stderr := startCmd(t, cmd)
-	n.wait(t, "READY=1", 60*time.Second, exited, stderr)
-	loop := exec.Command(wl, "-loop", "200000", "-threads", "1", "-dir", dir, "-summary", filepath.Join(dir, "sum.json"))
-	if err := loop.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { loop.Process.Kill(); loop.Wait() }()
-	waitFor(t, "events in the file", 30*time.Second, func() bool { return strings.Count(readFile(out), "\n") > 100 })
+	r := startLoadedRun(t, "wl-rmdir", "-loop", "200000")
+	logs, out, cmd, exited, stderr, loop := r.logs, r.out, r.cmd, r.exited, r.stderr, r.loop
 	if err := os.RemoveAll(logs); err != nil {
 		t.Fatal(err)
 	}
@@ -141,6 +162,64 @@ func TestIntegrationOutputDirRemoved(t *testing.T) {
 	if last["output:json:"+out+".errors"] != 0 {
 		t.Logf("write errors counted while the directory was gone: %d", last["output:json:"+out+".errors"])
 	}
+}
+
+// TestIntegrationOutputDirReadOnly: the output file is deleted under load
+// and its directory cannot be written (immutable, which binds root too):
+// auperf says once that the output fails and that it retries, keeps
+// running, and when the directory is writable again makes the file, says
+// so, and goes on writing there.
+func TestIntegrationOutputDirReadOnly(t *testing.T) {
+	if _, err := exec.LookPath("chattr"); err != nil {
+		ktest.Skip(t, "chattr not installed (e2fsprogs)")
+	}
+	r := startLoadedRun(t, "wl-rodir", "-loop", "400000", "-rate", "20000")
+	logs, out, cmd, exited, stderr, loop := r.logs, r.out, r.cmd, r.exited, r.stderr, r.loop
+
+	// The directory the path names is now an empty immutable one, and
+	// the open file has no name left: auperf must open the path again.
+	if err := os.Rename(logs, logs+".old"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(logs, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	chattr := func(flag string) {
+		if b, err := exec.Command("chattr", flag, logs).CombinedOutput(); err != nil {
+			ktest.Skip(t, fmt.Sprintf("chattr %s: %v: %s", flag, err, b))
+		}
+	}
+	chattr("+i")
+	t.Cleanup(func() { exec.Command("chattr", "-i", logs).Run() })
+	if err := os.Remove(filepath.Join(logs+".old", "e.json")); err != nil {
+		t.Fatal(err)
+	}
+	failing := "output json:" + out + ": "
+	waitFor(t, "a line that the output fails", 10*time.Second, func() bool {
+		return strings.Contains(stderr.String(), failing) && strings.Contains(stderr.String(), "retrying")
+	})
+	time.Sleep(500 * time.Millisecond) // still failing: no line per error
+	if c := strings.Count(stderr.String(), failing); c != 1 {
+		t.Errorf("%d lines about the failing output, want 1:\n%s", c, stderr.String())
+	}
+	if !strings.Contains(stderr.String(), "operation not permitted") {
+		t.Errorf("the line does not say why:\n%s", stderr.String())
+	}
+	chattr("-i")
+	waitFor(t, "the file made again", 10*time.Second, func() bool { return strings.Count(readFile(out), "\n") > 100 })
+	waitFor(t, "a line that it writes again", 10*time.Second, func() bool {
+		return strings.Contains(stderr.String(), "output json:"+out+": writing again")
+	})
+	loop.Process.Kill()
+	loop.Wait()
+	cmd.Process.Signal(syscall.SIGTERM)
+	if err := <-exited; err != nil && !strings.Contains(stderr.String(), "dropped") {
+		t.Fatalf("exit: %v\n%s", err, stderr.String())
+	}
+	if last := lastStats(t, out); last["output:json:"+out+".errors"] == 0 {
+		t.Errorf("no write error counted: %v", last)
+	}
+	t.Logf("stderr:\n%s", stderr.String())
 }
 
 // TestIntegrationPerfLossBounds: a perf ring far too small for the load

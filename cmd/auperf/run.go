@@ -149,10 +149,11 @@ func loadRunConfig(c *cli.Context) (*runConfig, error) {
 }
 
 // openOutputs opens the output specs of rc; onFatal is told when an
-// output cannot go on at all (stdout whose reader went away).
+// output cannot go on at all (stdout whose reader went away), stderr when
+// one starts failing and when it writes again.
 func openOutputs(rc *runConfig, onFatal func(error)) (*output.Fanout, error) {
 	host, _ := os.Hostname()
-	out, err := output.Open(rc.outputs, output.Options{Hostname: host, QueueBatches: outputQueue, OnFatal: onFatal})
+	out, err := output.Open(rc.outputs, output.Options{Hostname: host, QueueBatches: outputQueue, OnFatal: onFatal, Notify: warn})
 	if err != nil {
 		return nil, usagef("%v", err)
 	}
