@@ -151,6 +151,11 @@ type Config struct {
 	// listener such as journald) and when the source stops. Only for
 	// the memory family, whose record set is known without EOE.
 	Lean Lean
+	// TaskFilter, in auto, lets the source leave processes started
+	// outside the command's audit session without an audit context
+	// (-a never,task -F sessionid!=S) under the same conditions as Lean;
+	// see taskfilter.go.
+	TaskFilter Lean
 
 	// StatusInterval is how often the kernel's lost counter is polled
 	// (0: 1s). EOETimeout is how long a record group may wait for its

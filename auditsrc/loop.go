@@ -132,9 +132,15 @@ func (ss *session) loop(ctx context.Context, out emitter) (err error) {
 				return err
 			}
 			lastStatus = now
-			if ss.lean && !noOtherReader(s.cfg.Paths) {
-				// Someone else reads audit now: give them full events.
-				if err := ss.endLean(r); err != nil {
+			if (ss.lean || s.c.taskFilter.Load() == 1) && !noOtherReader(s.cfg.Paths) {
+				// Someone else reads audit now: give them full
+				// events, and new processes audit contexts.
+				if ss.lean {
+					if err := ss.endLean(r); err != nil {
+						return err
+					}
+				}
+				if err := ss.endTaskFilter(); err != nil {
 					return err
 				}
 			}

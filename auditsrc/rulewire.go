@@ -23,6 +23,7 @@ const (
 	fieldSessionID = 25         // AUDIT_SESSIONID, kernel 4.10+
 	fieldFilterKey = 210        // AUDIT_FILTERKEY
 	opEqual        = 0x40000000 // AUDIT_EQUAL
+	opNotEqual     = 0x30000000 // AUDIT_NOT_EQUAL
 	keySeparator   = 0x01       // AUDIT_KEY_SEPARATOR between several keys
 	maxRuleFields  = 64         // AUDIT_MAX_FIELDS
 	bitmaskSize    = 64         // AUDIT_BITMASK_SIZE

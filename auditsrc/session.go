@@ -26,6 +26,7 @@ type session struct {
 	ownPID    bool       // we are the audit daemon: hand the pid back
 	refused   []uint32   // processes told refused as the daemon (daemonRefused)
 	pidLost   bool       // another process took the audit pid from us (pidTaken)
+	taskRule  []byte     // the task filter loaded (taskfilter.go), under ctlMu
 	broad     [][]byte   // the always rules Attach added (tree mode narrows them)
 	ctlMu     sync.Mutex // ctl is shared by the reader loop and StartCommand
 	locked    bool       // audit locked: our rules were there, nothing to add or delete

@@ -57,6 +57,7 @@ type Source struct {
 type counters struct {
 	records, emitted, filtered, self, notOurs, lostTotal, lostKernel, lostBacklog, lostGap, lostIncomplete,
 	enobufs, late, lean, leanEnded, malformed atomic.Uint64
+	taskFilter atomic.Uint64 // 1 while the task filter is loaded
 }
 
 // New validates cfg and reads the kernel's audit state (without changing
@@ -180,6 +181,7 @@ func (c *counters) stats() []event.Counter {
 		source.Counter(src, "malformed_records", c.malformed.Load()),
 		source.Counter(src, "lean_records", c.lean.Load()),
 		source.Counter(src, "lean_ended_for_reader", c.leanEnded.Load()),
+		source.Counter(src, "task_filter", c.taskFilter.Load()),
 	}
 }
 

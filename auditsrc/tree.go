@@ -60,6 +60,7 @@ func (s *Source) StartCommand(cmd *exec.Cmd) error {
 			ss.widen()
 		} else {
 			s.session.Store(ses)
+			ss.startTaskFilter(ses)
 		}
 		done <- cmd.Start()
 	}()

@@ -50,6 +50,7 @@ var flagValues = map[string][]string{
 	"source":             {"auto", "perf", "audit"},
 	"audit-backpressure": {"wait", "drop"},
 	"audit-lean":         {"auto", "off"},
+	"audit-task-filter":  {"auto", "off"},
 }
 
 // fileFlags take a path.

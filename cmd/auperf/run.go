@@ -66,6 +66,7 @@ func runCommand() *cli.Command {
 			&cli.IntFlag{Name: "ring-pages", Usage: "perf ring size per CPU in `PAGES`, a power of two (default 512, less past 16 CPUs)"},
 			&cli.StringFlag{Name: "audit-backpressure", Value: "wait", Usage: "when auperf reads audit too slowly: `wait` (audited processes wait, nothing lost) or drop (lost records counted)"},
 			&cli.StringFlag{Name: "audit-lean", Value: "auto", Usage: "`auto`: while auperf is the only audit reader, exclude PROCTITLE and EOE records (two keyless exclude rules, removed on exit or when another reader appears; about half the cost per audited call); off: load only auperf's keyed syscall rules"},
+			&cli.StringFlag{Name: "audit-task-filter", Value: "auto", Usage: "`auto`: with -- COMMAND, while auperf is the only audit reader, processes started outside the command's audit session get no audit context and keep the fast syscall path (one keyed task rule, removed on exit or when another reader appears; such a process stays unaudited for its lifetime, also by an audit daemon started later); off: every new process is audited (and slower)"},
 			&cli.StringFlag{Name: "b32", Value: "auto", Usage: "audit b32 rules for 32-bit (ia32, arm) callers: `auto` (when audit is on already, or turned on anyway for events perf cannot trace), on (turns audit on for them: a cost to every process started until reboot, see the README) or off"},
 			&cli.IntFlag{Name: "audit-backlog-limit", Usage: "audit backlog_limit while tracing, in records (0: 8192 when auperf is the audit daemon, unchanged next to auditd)"},
 			&cli.StringFlag{Name: "metrics-listen", Usage: "serve Prometheus metrics on `ADDR` (e.g. 127.0.0.1:9464): /metrics and /healthz (off by default)"},
@@ -417,6 +418,7 @@ func runSettings(c *cli.Context) trace.Settings {
 		AuditBackpressure: c.String("audit-backpressure"),
 		AuditBacklogLimit: c.Int("audit-backlog-limit"),
 		AuditLean:         c.String("audit-lean"),
+		AuditTaskFilter:   c.String("audit-task-filter"),
 		B32:               c.String("b32"),
 		Command:           c.Args().Slice(),
 	}

@@ -255,6 +255,7 @@ func restartOnly(a, b *runConfig) []string {
 	add(x.AuditBackpressure != y.AuditBackpressure, "audit-backpressure")
 	add(x.AuditBacklogLimit != y.AuditBacklogLimit, "audit-backlog-limit")
 	add(x.AuditLean != y.AuditLean, "audit-lean")
+	add(x.AuditTaskFilter != y.AuditTaskFilter, "audit-task-filter")
 	add(x.B32 != y.B32, "b32")
 	add(x.StatsInterval != y.StatsInterval, "stats-interval")
 	add(x.Duration != y.Duration, "duration")

@@ -36,6 +36,7 @@ type File struct {
 	AuditBackpressure string `yaml:"audit-backpressure"`
 	AuditBacklogLimit int    `yaml:"audit-backlog-limit"`
 	AuditLean         string `yaml:"audit-lean"`
+	AuditTaskFilter   string `yaml:"audit-task-filter"`
 	B32               string `yaml:"b32"`
 	// Service.
 	Metrics     *MetricsConfig `yaml:"metrics"`
@@ -49,7 +50,7 @@ type MetricsConfig struct {
 
 // configKeys are File's keys, in its order.
 var configKeys = []string{"source", "events", "output", "pid", "comm", "uid", "failed", "duration",
-	"stats-interval", "ring-pages", "audit-backpressure", "audit-backlog-limit", "audit-lean", "b32", "metrics", "stop-timeout"}
+	"stats-interval", "ring-pages", "audit-backpressure", "audit-backlog-limit", "audit-lean", "audit-task-filter", "b32", "metrics", "stop-timeout"}
 
 // mappingKeys take a mapping of their own, with these keys.
 var mappingKeys = map[string][]string{"metrics": {"listen"}}
@@ -272,6 +273,7 @@ func (f *File) Flags() []FlagValue {
 	add("ring-pages", nonZero(f.RingPages))
 	add("audit-backpressure", f.AuditBackpressure)
 	add("audit-lean", f.AuditLean)
+	add("audit-task-filter", f.AuditTaskFilter)
 	add("audit-backlog-limit", nonZero(f.AuditBacklogLimit))
 	add("b32", f.B32)
 	if f.Metrics != nil {

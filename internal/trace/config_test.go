@@ -147,6 +147,7 @@ func TestSampleConfig(t *testing.T) {
 		{"stats-interval", []string{"1m"}},
 		{"audit-backpressure", []string{"wait"}},
 		{"audit-lean", []string{"auto"}},
+		{"audit-task-filter", []string{"auto"}},
 		{"stop-timeout", []string{"15s"}},
 	}
 	if got := f.Flags(); !reflect.DeepEqual(got, want) {

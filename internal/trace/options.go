@@ -41,6 +41,7 @@ type Settings struct {
 	AuditBackpressure string
 	AuditBacklogLimit int
 	AuditLean         string
+	AuditTaskFilter   string
 	B32               string   // auto (""), on, off
 	Command           []string // -- COMMAND ARGS
 }
@@ -56,6 +57,7 @@ type Options struct {
 	AuditBackpressure auditsrc.Backpressure
 	AuditBacklogLimit uint32
 	AuditLean         auditsrc.Lean
+	AuditTaskFilter   auditsrc.Lean
 	B32               selector.B32Mode
 	// Overrides (--source-events) split the events by hand.
 	Overrides map[selector.Source][]string
@@ -100,6 +102,9 @@ func (s Settings) Options(self int) (Options, error) {
 	}
 	if o.AuditLean, err = auditsrc.ParseLean(s.AuditLean); err != nil {
 		return o, Usagef("--audit-lean: %v", err)
+	}
+	if o.AuditTaskFilter, err = auditsrc.ParseLean(s.AuditTaskFilter); err != nil {
+		return o, Usagef("--audit-task-filter: %v", err)
 	}
 	if n := s.AuditBacklogLimit; n < 0 || n > 1<<32-1 {
 		return o, Usagef("--audit-backlog-limit %d: out of range", n)

@@ -192,7 +192,7 @@ func (s *Session) attachAudit(ap *selector.AuditPlan) error {
 	o := s.opts
 	cfg := auditsrc.Config{Events: ap.Events, B32Events: ap.B32Events, Filter: o.Filter,
 		Backpressure: o.AuditBackpressure, BacklogLimit: o.AuditBacklogLimit, StartsCommand: o.Filter.Tree,
-		Lean: o.AuditLean, Warn: s.env.Warn}
+		Lean: o.AuditLean, TaskFilter: o.AuditTaskFilter, Warn: s.env.Warn}
 	if len(ap.Events) > 0 {
 		cfg.Archs = append(cfg.Archs, decode.NativeArch())
 	}

@@ -1,0 +1,111 @@
+package auditsrc
+
+import (
+	"encoding/binary"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/auperf/auperf/filter"
+	"github.com/auperf/auperf/internal/ktest"
+)
+
+// TestTaskFilterRule: never on the task list, sessionid != S, our key.
+func TestTaskFilterRule(t *testing.T) {
+	r, err := taskFilterRule(4242, "auperf-x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := ruleString(r); !strings.Contains(got, "key=auperf-x") {
+		t.Errorf("rule %s", got)
+	}
+	le := binary.NativeEndian
+	if list, action := le.Uint32(r[0:]), le.Uint32(r[4:]); list != 1 || action != 0 {
+		t.Errorf("list %d action %d, want the task list (1) and never (0)", list, action)
+	}
+	n := int(le.Uint32(r[offFieldCount:]))
+	found := false
+	for i := range n {
+		if le.Uint32(r[offFields+4*i:]) == fieldSessionID {
+			found = true
+			if v, op := le.Uint32(r[offValues+4*i:]), le.Uint32(r[offFieldFlags+4*i:]); v != 4242 || op != opNotEqual {
+				t.Errorf("sessionid field: value %d op %#x", v, op)
+			}
+		}
+	}
+	if !found || !hasKey(r, "auperf-x") {
+		t.Errorf("sessionid field %v, key %v", found, hasKey(r, "auperf-x"))
+	}
+}
+
+// TestIntegrationTaskFilter: with -- COMMAND and no other audit reader, a
+// process forked outside the command's session while the source runs has
+// no audit context: a rule that names it (by exe) logs nothing for it.
+// With the filter off, the same rule logs its calls. The command itself
+// is audited either way, and the task rule goes with the others.
+func TestIntegrationTaskFilter(t *testing.T) {
+	ktest.Require(t)
+	for _, tf := range []Lean{LeanAuto, LeanOff} {
+		t.Run(tf.String(), func(t *testing.T) {
+			guardState(t)
+			if !noOtherReader(Config{}.Paths) {
+				ktest.Skip(t, "another process reads audit: the task filter is not loaded")
+			}
+			bin := workloadCopy(t, "auperf-wl-task")
+			spec := filter.Spec{PIDs: []int{os.Getpid()}, Tree: true}
+			spec.Init()
+			r := startSource(t, Config{Events: []string{"msync"}, Filter: spec, StartsCommand: true, TaskFilter: tf, StatusInterval: 100 * time.Millisecond})
+			out := t.TempDir() + "/in.json"
+			cmd := exec.Command(bin, "-once", "-out", out, "-start-delay", "1s")
+			if err := r.src.StartCommand(cmd); err != nil {
+				t.Fatal(err)
+			}
+			ses := r.src.session.Load()
+			listed := auditctl(t, "-l")
+			hasTask := strings.Contains(listed, "never,task")
+			if hasTask != (tf == LeanAuto) {
+				t.Fatalf("task filter %s: rules while the command runs:\n%s", tf, listed)
+			}
+			if tf == LeanAuto && !strings.Contains(strings.Join(r.src.Warnings(), "\n"), "no audit context") {
+				t.Errorf("no warning about the task filter: %q", r.src.Warnings())
+			}
+			// A process outside the session, named by a rule of its
+			// own: the Go runtime calls sched_getaffinity at start.
+			// (Another copy of the binary: the command's runtime makes
+			// the same call.)
+			other := workloadCopy(t, "auperf-wl-outside")
+			theirs := "-a always,exit -F arch=b64 -S sched_getaffinity -F exe=" + other + " -k " + testKey + "-outside"
+			addRules(t, []string{theirs})
+			before := counterValue(r.src, "other_syscalls")
+			if b, err := exec.Command(other, "-version").CombinedOutput(); err != nil {
+				t.Fatalf("outside: %v: %s", err, b)
+			}
+			if err := cmd.Wait(); err != nil {
+				t.Fatalf("command: %v", err)
+			}
+			waitFor(3*time.Second, func() bool { return r.col.count() >= 1 && counterValue(r.src, "other_syscalls") > before })
+			time.Sleep(300 * time.Millisecond)
+			outside := counterValue(r.src, "other_syscalls") - before
+			r.stop(t)
+			if tf == LeanAuto && outside != 0 || tf == LeanOff && outside == 0 {
+				t.Errorf("task filter %s: %d records of the process outside session %d", tf, outside, ses)
+			}
+			if n := r.col.count(); n != 1 {
+				t.Errorf("the command's msync: %d events, want 1", n)
+			}
+			t.Logf("session %d: outside process records %d", ses, outside)
+		})
+	}
+}
+
+// counterValue is the source's counter name.
+func counterValue(s *Source, name string) uint64 {
+	for _, c := range s.Stats() {
+		if c.Name == name {
+			return c.Value
+		}
+	}
+	return 0
+}
