@@ -61,6 +61,7 @@ func run() int {
 	settle := fs.Duration("settle", 500*time.Millisecond, "wait after perf trace has opened its events")
 	keep := fs.Bool("keep", false, "keep the tracers' output files in -dir")
 	auditdBacklog := fs.Int("auditd-backlog", 8192, "audit backlog_limit during the auditd row, as Debian's audit.rules sets it (0: leave as found)")
+	collateral := fs.Duration("collateral", 2*time.Second, "bystander run per row and round for the collateral table (0: none)")
 	soak := fs.Duration("soak", 0, "instead of the table: soak each source for `D` at half the rate it can take, sampling RSS, fds and counters every 10s (make soak)")
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		return 2
@@ -102,6 +103,7 @@ func run() int {
 		Rows:    rowList,
 		Timeout: *timeout, Settle: *settle, Keep: *keep,
 		AuditdBacklog: *auditdBacklog,
+		Collateral:    *collateral,
 		Log:           os.Stderr,
 		Command:       strings.Join(append([]string{"auperf-bench"}, os.Args[1:]...), " "),
 	}

@@ -28,6 +28,8 @@
 //	-wait-start FILE block until FILE exists before the first call
 //	-wait-signal     block until SIGUSR1 before the first call
 //	-start-delay D   sleep D (Go duration) before the first call
+//	-bystander D     getppid(2) in a loop for D, then the summary (the rate of
+//	                 a process nobody traces: what a tracer costs the host)
 //	-- ARG...        ignored: a command line of the test's choosing (audit's
 //	                 PROCTITLE)
 //
@@ -73,6 +75,7 @@ func main() {
 	fs.StringVar(&cfg.WaitStart, "wait-start", "", "wait until `FILE` exists before starting")
 	fs.BoolVar(&cfg.WaitSignal, "wait-signal", false, "wait for SIGUSR1 before starting")
 	fs.DurationVar(&cfg.StartDelay, "start-delay", 0, "sleep this long before starting")
+	fs.DurationVar(&cfg.Bystander, "bystander", 0, "bystander mode: getppid for `D` (an untraced process's rate), then the summary")
 	showVersion := fs.Bool("version", false, "print the version")
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		os.Exit(2)

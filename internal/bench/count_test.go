@@ -82,3 +82,22 @@ func TestStatsLost(t *testing.T) {
 		}
 	}
 }
+
+func TestCountPerfScript(t *testing.T) {
+	in := `18939 syscalls:sys_enter_msync: 
+18939  syscalls:sys_exit_msync: 
+18940  syscalls:sys_exit_mmap: 
+777  syscalls:sys_exit_msync: 
+18939  syscalls:sys_exit_getppid: 
+18969 PERF_RECORD_LOST lost 62
+
+18969 PERF_RECORD_LOST lost 12
+`
+	c, err := CountPerfScript(strings.NewReader(in), map[int]bool{18939: true, 18940: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Captured != 2 || c.Lost != 74 || c.Lines != 7 {
+		t.Errorf("count %+v, want 2 captured (exits of loop calls by the workload), 74 lost, 7 lines", c)
+	}
+}

@@ -39,8 +39,8 @@ func TestIntegrationMeasure(t *testing.T) {
 		Auditctl:   LookTool("auditctl"),
 		Dir:        t.TempDir(),
 		Iterations: 2000, Threads: 2, Rounds: 1, AuditdBacklog: 8192,
-		Rows:    []string{RowUntraced, RowAuditBare, RowPerfTrace, RowAuditd},
-		Timeout: 2 * time.Minute, Settle: 200 * time.Millisecond,
+		Rows:    []string{RowUntraced, RowPerfRecord, RowAuditBare, RowPerfTrace, RowAuditd},
+		Timeout: 2 * time.Minute, Settle: 200 * time.Millisecond, Collateral: 300 * time.Millisecond,
 	}
 	b := &bench{cfg: cfg}
 	var before AuditState
@@ -73,6 +73,12 @@ func TestIntegrationMeasure(t *testing.T) {
 			t.Errorf("%s: expected %d calls/s %v, want %d calls", row.Name, run.Expected, run.CallsPerSec, want)
 		}
 		switch row.Name {
+		case RowPerfRecord:
+			// The runtime maps a few more; perf's lost count is of
+			// records of every process.
+			if run.Count.Captured < want-min(want, run.Count.Lost) || run.Count.Captured > want+200 {
+				t.Errorf("perf record: captured %d lost %d, want %d calls", run.Count.Captured, run.Count.Lost, want)
+			}
 		case RowPerfTrace:
 			if run.Count.Captured == 0 {
 				t.Errorf("perf trace: nothing captured: %+v", run.Count)
@@ -90,6 +96,15 @@ func TestIntegrationMeasure(t *testing.T) {
 			if run.TracerCPU <= 0 || run.TracerRSS == 0 {
 				t.Errorf("audit-bare: tracer cost not measured: %v CPU s, %d bytes", run.TracerCPU, run.TracerRSS)
 			}
+		}
+	}
+	// The collateral table: every row that ran has its bystander's rate.
+	if len(rep.Collateral) == 0 {
+		t.Error("no collateral table")
+	}
+	for _, c := range rep.Collateral {
+		if len(c.Rates) != 1 || c.Rates[0] <= 0 || len(c.Errs) > 0 {
+			t.Errorf("collateral %s: rates %v errors %q", c.Name, c.Rates, c.Errs)
 		}
 	}
 	if cfg.Auditctl != "" {

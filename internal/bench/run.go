@@ -25,12 +25,13 @@ const (
 	RowAuperfPerf  = "auperf-perf"
 	RowAuperfAudit = "auperf-audit"
 	RowAuditBare   = "audit-bare"
+	RowPerfRecord  = "perf-record"
 	RowPerfTrace   = "perf-trace"
 	RowAuditd      = "auditd"
 )
 
 // AllRows is every row the bench knows, in table order.
-var AllRows = []string{RowUntraced, RowAuperfPerf, RowAuperfAudit, RowAuditBare, RowPerfTrace, RowAuditd}
+var AllRows = []string{RowUntraced, RowAuperfPerf, RowPerfRecord, RowAuperfAudit, RowAuditBare, RowPerfTrace, RowAuditd}
 
 // AuditKey is the key of the audit rules the auditd row adds (and removes).
 const AuditKey = "auperf-bench"
@@ -54,8 +55,11 @@ type Config struct {
 	// AuditdBacklog is the backlog_limit set for the auditd row's runs
 	// (Debian's audit.rules sets 8192); 0 leaves the kernel's as found.
 	AuditdBacklog int
-	Log           io.Writer // progress lines
-	Command       string    // the harness's command line, for the report
+	// Collateral is how long the bystander runs under each row's
+	// tracer for the collateral table (0: no collateral table).
+	Collateral time.Duration
+	Log        io.Writer // progress lines
+	Command    string    // the harness's command line, for the report
 }
 
 // ErrAuditState is returned (wrapped) when the audit state after a run
@@ -67,6 +71,7 @@ var ErrAuditState = errors.New("audit state not restored")
 type bench struct {
 	cfg         Config
 	auditBefore *AuditState
+	bystander   bool // the workload is the bystander (collateral runs)
 }
 
 // Measure runs the bench and returns its report. It returns an error with the
@@ -153,6 +158,9 @@ rounds:
 			stop = err
 		}
 	}
+	if stop == nil && b.cfg.Collateral > 0 {
+		stop = b.measureCollateral(ctx, rep)
+	}
 	rep.Notes = append(rep.Notes, "load average at start / end: "+loadStart+" / "+loadAvg()+" (other work on the machine skews every row)")
 	rep.Finish(RowUntraced)
 	return rep, stop
@@ -203,7 +211,7 @@ func (b *bench) available(id string) string {
 		if os.Geteuid() != 0 {
 			return "needs root (audit rules, audit daemon)"
 		}
-	case RowPerfTrace:
+	case RowPerfTrace, RowPerfRecord:
 		if b.cfg.Perf == "" {
 			return "not installed (apt-get install linux-perf)"
 		}
@@ -219,16 +227,21 @@ func (b *bench) available(id string) string {
 }
 
 func (b *bench) notes() []string {
-	return []string{
+	notes := []string{
 		"slowdown = untraced median syscalls/s / row median; syscalls/s is the workload's own measure of its loop",
 		"expected = calls the workload made (its summary), captured = loop-syscall records of the workload's pid in the tracer's output, lost = what the tracer reported lost; all summed over the row's runs. Captured may exceed expected by a few: the workload's Go runtime maps and unmaps memory too",
 		"every run starts after sync(2): no row pays for the writeback of the previous row's output",
 		"tracer CPU s = user+sys of the tracer process alone (median per run); peak RSS = largest run (auperf rows: VmHWM polled every 50ms, since auperf is the workload's parent)",
 		"auperf rows trace the workload with `auperf run --source S -- WORKLOAD` (the command starts after auperf has attached, and auperf exits when it does)",
 		fmt.Sprintf("audit-bare row: the bench's own reader (auperf-bench %s) becomes the audit daemon with backlog_limit %d, loads the auditd row's rule plus the two exclusions auperf's audit source loads as the only audit reader (-a never,exclude -F msgtype=PROCTITLE, and EOE), reads like auperf (recvmmsg, 2ms pause) and discards every record after counting; the same records auperf-audit asks for at no cost of reading: the floor for auperf-audit; captured = its SYSCALL records with the key, lost = the kernel's lost counter across the run", BareReaderArg, b.bareBacklog()),
+		"perf-record row: `perf record -a` of the loop syscalls' enter and exit tracepoints into a file (perf's default buffers), stopped with SIGINT after the workload: the same kernel records as auperf-perf, not decoded, so the floor for auperf-perf; captured = exit records of the workload's threads in `perf script`, lost = its LOST lines (records of all processes)",
 		fmt.Sprintf("perf trace row: `perf trace -a`, attached once its perf fds stop changing, plus %v settle; stopped with SIGINT after the workload; captured counted by the workload's thread ids (perf trace shows tids; its comms are unreliable after exec); its LOST lines count all processes", b.cfg.Settle),
 		fmt.Sprintf("auditd row: a private auditd (-n -s nochange, temporary config and log dir, Debian's default auditd.conf otherwise: ENRICHED, INCREMENTAL_ASYNC), backlog_limit %d for the run (0: as found), and one rule -a always,exit -F arch=b64 -S %s -F exe=WORKLOAD -k %s; lost = the kernel's lost counter across the run; stopped with SIGTERM; audit state restored", b.cfg.AuditdBacklog, strings.Join(Syscalls, ","), AuditKey),
 	}
+	if b.cfg.Collateral > 0 {
+		notes = append(notes, fmt.Sprintf("collateral table: the bystander (auperf-workload -bystander %v: raw getppid calls, which no row traces) is forked while each row's tracer is attached, as any new process would be; auperf rows trace a waiting command (-- COMMAND, as above) and the bystander runs outside its tree; other rows run it as their workload; cost = untraced median / row median. Once audit has been enabled on a boot, every process forked afterwards takes the audit syscall path, so on a host where audit was ever on the untraced row already pays part of it", b.cfg.Collateral))
+	}
+	return notes
 }
 
 // versions asks each tracer that will run for its version line.
@@ -240,7 +253,7 @@ func (b *bench) versions(rows []*Row) []string {
 		switch row.Name {
 		case RowAuperfPerf, RowAuperfAudit:
 			args = []string{b.cfg.Auperf, "version"}
-		case RowPerfTrace:
+		case RowPerfTrace, RowPerfRecord:
 			args = []string{b.cfg.Perf, "--version"}
 		case RowAuditd:
 			args = []string{b.cfg.Auditctl, "-v"}
@@ -258,6 +271,9 @@ func (b *bench) versions(rows []*Row) []string {
 
 // workloadArgs returns the workload's loop command for a run.
 func (b *bench) workloadArgs(summary string) []string {
+	if b.bystander {
+		return b.bystanderArgs(summary)
+	}
 	return []string{b.cfg.Workload,
 		"-loop", strconv.Itoa(b.cfg.Iterations),
 		"-threads", strconv.Itoa(b.cfg.Threads),
@@ -290,6 +306,8 @@ func (b *bench) runOnce(ctx context.Context, id string, round int) (Run, string,
 		cmdline, err = b.runAuditBare(ctx, &run, base, summary)
 	case RowPerfTrace:
 		cmdline, err = b.runPerfTrace(ctx, &run, base, summary)
+	case RowPerfRecord:
+		cmdline, err = b.runPerfRecord(ctx, &run, base, summary)
 	case RowAuditd:
 		cmdline, err = b.runAuditd(ctx, &run, base, summary)
 	default:
@@ -404,46 +422,50 @@ func (b *bench) runAuperf(ctx context.Context, run *Run, source, base, summary s
 }
 
 func (b *bench) runPerfTrace(ctx context.Context, run *Run, base, summary string) (string, error) {
-	// perf trace mounts tracefs when it is not mounted and leaves it so:
-	// take back exactly a mount it made, so the host is left as found.
-	before := tracefsMounts()
-	defer func() {
-		for mp := range tracefsMounts() {
-			if !before[mp] {
-				unix.Unmount(mp, unix.MNT_DETACH)
-			}
-		}
-	}()
 	out := base + ".perftrace.txt"
 	os.Remove(out)
 	args := []string{b.cfg.Perf, "trace", "-a", "-e", strings.Join(Syscalls, ","), "-o", out}
-	cmdline := shellJoin(args)
+	tids, err := b.runPerfTool(ctx, run, args, summary, 60*time.Second)
+	if err != nil {
+		return shellJoin(args), err
+	}
+	run.Count, err = b.countFile(out, func(r io.Reader) (Count, error) { return CountPerfTrace(r, tids) })
+	return shellJoin(args), err
+}
+
+// runPerfTool runs a perf command that traces host-wide (args) around one
+// run of the workload: started, attached (its perf fds stable) and
+// settled before the workload, stopped with SIGINT after it, given grace
+// to write. It fills run's rate and tracer cost and returns the workload's
+// thread ids. A tracefs mount perf made is taken back.
+func (b *bench) runPerfTool(ctx context.Context, run *Run, args []string, summary string, grace time.Duration) (map[int]bool, error) {
+	defer b.unmountNewTracefs()()
+	name := "perf " + args[1]
 	cmd := exec.Command(args[0], args[1:]...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	p, err := startTracer(cmd, false)
 	if err != nil {
-		return cmdline, err
+		return nil, err
 	}
 	if err := waitPerfFds(p, 30*time.Second); err != nil {
 		p.wait(0, os.Interrupt, 10*time.Second)
-		return cmdline, fmt.Errorf("perf trace: %v: %s", err, lastLine(stderr.String()))
+		return nil, fmt.Errorf("%s: %v: %s", name, err, lastLine(stderr.String()))
 	}
 	time.Sleep(b.cfg.Settle)
 	tids, werr := b.runWorkload(ctx, summary)
-	cpu, rss, perr := p.wait(0, os.Interrupt, 60*time.Second)
+	cpu, rss, perr := p.wait(0, os.Interrupt, grace)
 	run.TracerCPU, run.TracerRSS = cpu, rss
 	if werr != nil {
-		return cmdline, werr
+		return nil, werr
 	}
 	if perr != nil && !isInterrupted(cmd) {
-		return cmdline, fmt.Errorf("perf trace: %v: %s", perr, lastLine(stderr.String()))
+		return nil, fmt.Errorf("%s: %v: %s", name, perr, lastLine(stderr.String()))
 	}
 	if _, err := readSummary(run, summary); err != nil {
-		return cmdline, err
+		return nil, err
 	}
-	run.Count, err = b.countFile(out, func(r io.Reader) (Count, error) { return CountPerfTrace(r, tids) })
-	return cmdline, err
+	return tids, nil
 }
 
 // isInterrupted reports whether the tracer ended because of our SIGINT

@@ -55,6 +55,9 @@ type Report struct {
 	Versions   []string `json:"versions,omitempty"` // of the tracers, as they print them
 	Rows       []*Row   `json:"rows"`
 	Notes      []string `json:"notes,omitempty"`
+	// Collateral is the second table: an untraced process's rate under
+	// each row's tracer (see collateral.go).
+	Collateral []*CollateralRow `json:"collateral,omitempty"`
 }
 
 // Finish computes each row's aggregates from its runs; the slowdown is
@@ -166,6 +169,16 @@ func WriteTable(w io.Writer, r *Report) error {
 		}
 	}
 	notes = append(notes, r.Notes...)
+	if len(r.Collateral) > 0 {
+		if err := writeCollateral(w, r); err != nil {
+			return err
+		}
+		for _, row := range r.Collateral {
+			for _, e := range row.Errs {
+				notes = append(notes, fmt.Sprintf("collateral %s, %s", row.Name, e))
+			}
+		}
+	}
 	if len(notes) > 0 {
 		fmt.Fprintln(w)
 		for _, n := range notes {
@@ -180,4 +193,29 @@ func formatBytes(b uint64) string {
 		return "?"
 	}
 	return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20))
+}
+
+// writeCollateral writes the second table: the bystander's getppid/s
+// (median, min, max over the rounds) under each row's tracer, and its cost
+// against the untraced bystander.
+func writeCollateral(w io.Writer, r *Report) error {
+	fmt.Fprintf(w, "\ncollateral: a process nobody traces (getppid in a loop, forked while the tracer is attached) under each row's tracer\n\n")
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	width := len("row")
+	for _, row := range r.Collateral {
+		width = max(width, len(row.Name))
+	}
+	fmt.Fprintf(tw, "%-*s\truns\tbystander calls/s median\tmin\tmax\tcost\t\n", width, "row")
+	for _, row := range r.Collateral {
+		if len(row.Rates) == 0 {
+			fmt.Fprintf(tw, "%-*s\t0\t-\t-\t-\t-\t  failed (see below)\n", width, row.Name)
+			continue
+		}
+		cost := "-"
+		if row.Cost > 0 {
+			cost = fmt.Sprintf("%.2fx", row.Cost)
+		}
+		fmt.Fprintf(tw, "%-*s\t%d\t%.0f\t%.0f\t%.0f\t%s\t\n", width, row.Name, len(row.Rates), row.Rate.Median, row.Rate.Min, row.Rate.Max, cost)
+	}
+	return tw.Flush()
 }

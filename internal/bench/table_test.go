@@ -27,6 +27,11 @@ func sampleReport() *Report {
 			{Name: "perf-trace", Tracer: true, Runs: []Run{{Round: 1, CallsPerSec: 100000, Expected: 6000, Count: Count{Captured: 6000}, TracerCPU: 1, TracerRSS: 1 << 20}}},
 		},
 		Notes: []string{"a note"},
+		Collateral: []*CollateralRow{
+			{Name: "untraced", Rate: Spread{4000000, 3900000, 4100000, 3}, Rates: []float64{4000000, 3900000, 4100000}},
+			{Name: "auperf-audit, task filter off", Rate: Spread{2000000, 1900000, 2100000, 3}, Rates: []float64{2000000, 1900000, 2100000}, Cost: 2},
+			{Name: "auditd", Errs: []string{"round 1: auditd: boom"}},
+		},
 	}
 	r.Finish("untraced")
 	return r

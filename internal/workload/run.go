@@ -37,7 +37,8 @@ type Config struct {
 	WaitStart  string // block until this file exists
 	WaitSignal bool   // block until SIGUSR1
 	StartDelay time.Duration
-	Ready      string // write the pid here once set up, before waiting
+	Bystander  time.Duration // > 0: bystander mode, getppid for this long
+	Ready      string        // write the pid here once set up, before waiting
 	Stdout     io.Writer
 	Stderr     io.Writer
 }
@@ -75,6 +76,9 @@ func Run(cfg Config) error {
 		}
 		defer os.RemoveAll(d)
 		cfg.Dir = d
+	}
+	if cfg.Bystander > 0 {
+		return bystander(cfg, usr1)
 	}
 	if cfg.ExecShort != "" {
 		return execShort(cfg)
