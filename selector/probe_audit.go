@@ -128,7 +128,7 @@ func probeAuditReaders(h *Host) (string, error) {
 	case !auditsrc.LeanEvents(h.events):
 		return "none besides auperf; run keeps PROCTITLE and EOE records (not every event is of the memory family)", nil
 	}
-	return "none besides auperf: run excludes PROCTITLE and EOE records while it runs (two keyless exclude rules; --audit-lean off keeps them)", nil
+	return "none besides auperf: run excludes PROCTITLE and EOE records while it runs (two keyless exclude rules; --audit-lean off keeps them), and with -- COMMAND leaves processes started outside the command without an audit context (a task rule; --audit-task-filter off)", nil
 }
 
 func probeAuditSyscall(h *Host) (string, error) {

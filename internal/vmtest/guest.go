@@ -52,6 +52,25 @@ case "$(cat /proc/cmdline)" in
 	auperf-vmtest guest-audit-lock || echo "VMTEST-LOG could not lock audit"
 	locked=-want-refused
 	;;
+*auperf.vmtest=lasting*)
+	# The lasting cost on a fresh boot, where audit was never enabled: a
+	# new process's getppid rate before any run, after a perf run, and
+	# after an audit run (audit off again and no rule left by then).
+	# Shown, not judged: timing belongs in make bench.
+	lasting() {
+		auperf-workload -bystander 3s -summary by.json > /dev/null 2>&1
+		echo "VMTEST-LOG lasting: $1: $(sed -n 's/.*"calls_per_sec":\([0-9]*\).*/\1/p' by.json) getppid/s"
+	}
+	lasting "fresh boot"
+	lasting "fresh boot, again"
+	auperf run --source perf --stats-interval 0 --output json:ev-l1.json -- auperf-workload -once -out /dev/null > run-l1.log 2>&1
+	lasting "after a perf run"
+	auperf run --source audit --stats-interval 0 --output json:ev-l2.json -- auperf-workload -once -out /dev/null > run-l2.log 2>&1
+	lasting "after an audit run"
+	lasting "after an audit run, again"
+	echo "VMTEST-END"
+	reboot -f
+	;;
 esac
 int80=""
 grep -q '^CONFIG_IA32_EMULATION=y' /boot/config-$(uname -r) 2>/dev/null && int80=-int80

@@ -6,6 +6,7 @@ package vmtest
 
 import (
 	"encoding/json"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -135,5 +136,31 @@ func TestCheckAcceptLoss(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "ev.json"), event.AppendJSON(events, &ev), 0o644)
 	if r := Check(cfg); !r.Passed() {
 		t.Errorf("2 calls missing, 2 records lost, loss accepted: %+v", r)
+	}
+}
+
+// TestShowLines: every shown line must come with a number; a missing or
+// empty one (the bystander failed) fails the boot.
+func TestShowLines(t *testing.T) {
+	v := Variant{Name: "lasting cost", Shows: []string{"fresh boot", "after an audit run"}}
+	lines := func(vals ...string) Booted {
+		var bt Booted
+		for i, s := range v.Shows {
+			bt.Lines = append(bt.Lines, Line{"LOG", "lasting: " + s + ": " + vals[i] + " getppid/s"})
+		}
+		return bt
+	}
+	var out strings.Builder
+	if !showLines(&out, v, lines("1307815", "1004648")) {
+		t.Errorf("complete lines refused:\n%s", out.String())
+	}
+	if !strings.Contains(out.String(), "  after an audit run: 1004648 getppid/s\n") {
+		t.Errorf("printed:\n%s", out.String())
+	}
+	if showLines(io.Discard, v, lines("1307815", "")) {
+		t.Error("a line without a number accepted")
+	}
+	if showLines(io.Discard, v, Booted{Lines: []Line{{"LOG", "lasting: fresh boot: 1 getppid/s"}}}) {
+		t.Error("a missing line accepted")
 	}
 }

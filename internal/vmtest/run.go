@@ -29,6 +29,10 @@ type Variant struct {
 	Name   string
 	Append string
 	CPUs   int
+	// Shows are VMTEST-LOG lines the boot prints instead of the runs
+	// ("lasting: " lines): each must come, with a number, and is
+	// printed; timing is shown, never judged.
+	Shows []string
 }
 
 // Variants are the boots of one stock kernel besides the plain one: audit
@@ -36,7 +40,8 @@ type Variant struct {
 // audit_boot row); lockdown (what still works under it); audit locked
 // (auditctl -e 2, which the host may never do: the refusal path end to
 // end); a CPU taken offline and back during a perf run; another audit
-// daemon starting while auperf is the daemon; 8 vCPUs (one TCG thread)
+// daemon starting while auperf is the daemon; the lasting cost of a run
+// of each source on a fresh boot (printed); 8 vCPUs (one TCG thread)
 // for the per-CPU merge and rings.
 var Variants = []Variant{
 	{Name: "audit=1", Append: "audit=1"},
@@ -44,6 +49,7 @@ var Variants = []Variant{
 	{Name: "audit locked", Append: "auperf.vmtest=locked"},
 	{Name: "cpu1 off+on", Append: "auperf.vmtest=hotplug"},
 	{Name: "2nd daemon", Append: "auperf.vmtest=daemon"},
+	{Name: "lasting cost", Append: "auperf.vmtest=lasting", Shows: LastingShows},
 	{Name: "smp=8", CPUs: 8},
 }
 
@@ -114,7 +120,7 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	var rows []row
-	failed, fullPassed := 0, 0
+	failed, fullPassed, passed0 := 0, 0, 0
 	for _, g := range guests {
 		if g.Kernel.Unbuildable != "" {
 			fmt.Fprintf(cfg.Out, "not built: %s: %s\n", g.Kernel.Name, g.Kernel.Unbuildable)
@@ -152,6 +158,16 @@ func Run(ctx context.Context, cfg Config) error {
 		bt := Boot{Kernel: g.Kernel, Initrd: initrd, Append: g.Append, CPUs: g.CPUs, Timeout: cfg.Timeout, Log: log}.Run(ctx)
 		os.Remove(initrd)
 		r := row{guest: g, booted: bt}
+		if len(g.Shows) > 0 {
+			ok := showLines(cfg.Out, g.Variant, bt)
+			if !ok {
+				failed++
+				fmt.Fprintf(cfg.Out, "  %s: shown lines missing or without a number (console: %s)\n", g.Name, log)
+			} else {
+				passed0++
+			}
+			continue
+		}
 		if cfg.Full {
 			p, f := printFull(cfg.Out, bt)
 			fullPassed += p
@@ -183,7 +199,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if !cfg.Full {
 		printTable(cfg.Out, rows)
 	}
-	passed := fullPassed
+	passed := fullPassed + passed0
 	for _, r := range rows {
 		for _, res := range r.booted.Results {
 			if res.Passed() {
@@ -349,4 +365,33 @@ func busyboxOf(k Kernel) string {
 		return k.Busybox
 	}
 	return "/bin/busybox"
+}
+
+// LastingShows are the lines of the lasting-cost boot: a new process's
+// getppid rate on a fresh boot, after a perf run, after an audit run.
+var LastingShows = []string{"fresh boot", "fresh boot, again", "after a perf run", "after an audit run", "after an audit run, again"}
+
+// showLines prints the boot's shown lines ("lasting: NAME: N getppid/s")
+// and reports whether each of v.Shows came with a number.
+func showLines(w io.Writer, v Variant, bt Booted) bool {
+	got := map[string]bool{}
+	for _, l := range bt.Lines {
+		rest, ok := strings.CutPrefix(l.Rest, "lasting: ")
+		if l.Key != "LOG" || !ok {
+			continue
+		}
+		fmt.Fprintf(w, "  %s\n", rest)
+		name, val, _ := strings.Cut(rest, ": ")
+		if f := strings.Fields(val); len(f) > 0 {
+			if _, err := strconv.ParseFloat(f[0], 64); err == nil {
+				got[name] = true
+			}
+		}
+	}
+	for _, s := range v.Shows {
+		if !got[s] {
+			return false
+		}
+	}
+	return bt.Err == nil
 }
