@@ -35,7 +35,7 @@
 // Cost. The kernel sends every record (3.17 per event for the mmap loop
 // of `make bench`: SYSCALL, PROCTITLE, EOE, and MMAP for a file mmap; 1.17
 // in lean mode) as its own netlink message. The reader takes up to 64 per recvmmsg and,
-// after it has drained the socket, sleeps 2ms before it polls again (when
+// after it has drained the socket, sleeps 5ms before it polls again (when
 // the socket buffer could be enlarged to several MiB), so
 // that a wakeup takes hundreds of records; the socket buffer holds tens of
 // milliseconds of records, so this delays events, it does not lose them.

@@ -27,8 +27,11 @@ const (
 	// drainPause is how long the reader sleeps after reading: the socket
 	// buffer (Config.RcvBuf, 16 MiB) holds several thousand records, that
 	// is, tens of milliseconds at 600,000 records/s, so the pause costs
-	// latency only, never records.
-	drainPause = 2 * time.Millisecond
+	// latency only, never records. 5 ms rather than 2: fewer wakeups
+	// (each a context switch on a busy host) cut auperf's CPU per event
+	// by about a tenth in make bench (0.71 -> 0.64 CPU s per 300,000
+	// events, the bare reader 0.38-0.41) at no cost to the traced rate.
+	drainPause = 5 * time.Millisecond
 	// minPauseRcvBuf is the socket buffer the pause needs: without
 	// SO_RCVBUFFORCE (CAP_NET_ADMIN) the kernel caps it at rmem_max,
 	// a few hundred records, and the reader must not wait at all.

@@ -378,14 +378,18 @@ func (b *bareBatch) drain(fd int, c *bareCounts) bool {
 	}
 }
 
+// barePause is the pause after a drain, auperf's audit source's
+// (auditsrc's drainPause): the floor reads the way auperf does.
+const barePause = 5 * time.Millisecond
+
 // bareLoop reads like auperf's audit source does (poll, drain with
-// recvmmsg, pause 2ms after reading) until ctx ends.
+// recvmmsg, pause barePause after reading) until ctx ends.
 func bareLoop(ctx context.Context, fd int, c *bareCounts) {
 	b := newBareBatch()
 	for ctx.Err() == nil {
 		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
 		if n, _ := unix.Poll(fds, 100); n > 0 && b.drain(fd, c) {
-			time.Sleep(2 * time.Millisecond)
+			time.Sleep(barePause)
 		}
 	}
 }
@@ -402,6 +406,6 @@ func bareDrain(fd int, ctl *libaudit.AuditClient, c *bareCounts, limit time.Dura
 			b.drain(fd, c)
 			return
 		}
-		time.Sleep(2 * time.Millisecond)
+		time.Sleep(barePause)
 	}
 }
