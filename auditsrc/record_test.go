@@ -322,7 +322,7 @@ node=web01 type=PROCTITLE msg=audit(1700000000.250:77): proctitle=78
 	if err != nil || st.Events != 1 {
 		t.Fatalf("%+v %v", st, err)
 	}
-	want := `{"timestamp":1700000000250000000,"processId":42,"parentProcessId":1,"userId":1000,"groupId":1000,"loginUserId":1000,"sessionId":3,"processName":"x","executable":{"path":"/usr/bin/x"},"hostName":"web01","eventId":"26","eventName":"msync","syscall":"msync","arch":"x86_64","argsNum":3,"returnValue":-12,"errno":"ENOMEM","args":[{"name":"addr","type":"void*","value":"0x5000"},{"name":"length","type":"size_t","value":12288},{"name":"flags","type":"int","value":1,"decoded":"MS_ASYNC"}],"source":"audit"}` + "\n"
+	want := `{"timestamp":1700000000250000000,"processId":42,"parentProcessId":1,"userId":1000,"groupId":1000,"loginUserId":1000,"sessionId":3,"processName":"x","executable":{"path":"/usr/bin/x"},"hostName":"web01","eventId":"26","eventName":"msync","syscall":"msync","arch":"x86_64","argsNum":3,"returnValue":-12,"errno":"ENOMEM","args":[{"name":"addr","type":"void*","value":20480,"decoded":"0x5000"},{"name":"length","type":"size_t","value":12288},{"name":"flags","type":"int","value":1,"decoded":"MS_ASYNC"}],"source":"audit"}` + "\n"
 	if got[0] != want {
 		t.Errorf("got  %s\nwant %s", got[0], want)
 	}

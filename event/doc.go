@@ -36,18 +36,24 @@
 //	eventName        always
 //	syscall, arch    non-empty
 //	argsNum          always, len(Args)
-//	returnValue      HasReturn; "0x..." when ReturnPointer and not an errno
+//	returnValue      HasReturn; a number, always
+//	returnAddress    "0x...", when ReturnPointer and not an errno
 //	errno            non-empty
 //	args             always, [{"name","type","value"[,"decoded"]}...]
+//	                 (ArgsObject: "args":{NAME: value...}, then
+//	                 "argsDecoded":{NAME: text...} when any has a text)
 //	source           non-empty
 //	durationNs       HasDuration
 //
-// An argument's value is null (ArgNull), a signed (ArgInt) or unsigned
-// (ArgUint) number, a "0x..." string (ArgPointer) or an escaped string
-// (ArgString). "decoded" is present when the Arg has a Decoder.
+// Every path has one JSON type in every event (indexes such as
+// Elasticsearch map a field by the first type they see): an argument's
+// value is a number that fits int64 (ArgInt, ArgUint and ArgPointer; an
+// unsigned value of 2^63 or more as its two's complement) or null
+// (ArgNull, and ArgString, whose text is in "decoded"). "decoded" is the
+// text form: the Decoder's, a pointer's "0x...", a string, escaped.
 //
-// A returnValue in [-4095, -1] is an errno (Event.IsError); it is written
-// as a number even when ReturnPointer is set.
+// A returnValue in [-4095, -1] is an errno (Event.IsError): no
+// returnAddress then, even when ReturnPointer is set.
 //
 // # Text
 //

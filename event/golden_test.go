@@ -225,10 +225,9 @@ func model(ev *Event) ([]string, map[string]any) {
 	}
 	put("argsNum", num(int64(len(ev.Args))))
 	if k&HasReturn != 0 {
+		put("returnValue", num(ev.ReturnValue))
 		if ev.ReturnPointer && (ev.ReturnValue >= 0 || ev.ReturnValue < -4095) {
-			put("returnValue", hex(uint64(ev.ReturnValue)))
-		} else {
-			put("returnValue", num(ev.ReturnValue))
+			put("returnAddress", hex(uint64(ev.ReturnValue)))
 		}
 	}
 	if ev.Errno != "" {
@@ -237,20 +236,20 @@ func model(ev *Event) ([]string, map[string]any) {
 	args := []any{}
 	for _, a := range ev.Args {
 		am := map[string]any{"name": sanitized(a.Name), "type": sanitized(a.Type)}
+		// Values: numbers within int64, or null; text in decoded.
 		switch a.Kind {
-		case ArgInt:
+		case ArgInt, ArgUint, ArgPointer:
 			am["value"] = num(int64(a.Value))
-		case ArgUint:
-			am["value"] = unum(a.Value)
-		case ArgPointer:
-			am["value"] = hex(a.Value)
-		case ArgString:
-			am["value"] = sanitized(a.Str)
 		default:
 			am["value"] = nil
 		}
-		if a.Decoder != nil && (a.Kind == ArgInt || a.Kind == ArgUint || a.Kind == ArgPointer) {
+		switch {
+		case a.Kind == ArgString:
+			am["decoded"] = sanitized(a.Str)
+		case a.Decoder != nil && (a.Kind == ArgInt || a.Kind == ArgUint || a.Kind == ArgPointer):
 			am["decoded"] = sanitized(string(a.Decoder.AppendDecoded(nil, a.Value)))
+		case a.Kind == ArgPointer:
+			am["decoded"] = hex(a.Value)
 		}
 		args = append(args, am)
 	}
@@ -272,7 +271,7 @@ func TestDesignExample(t *testing.T) {
 		`"executable":{"path":"/usr/bin/python3.11"},"hostName":"web01",` +
 		`"eventId":"26","eventName":"msync","syscall":"msync","arch":"x86_64",` +
 		`"argsNum":3,"returnValue":0,` +
-		`"args":[{"name":"addr","type":"void*","value":"0x7f6b0f98e000"},` +
+		`"args":[{"name":"addr","type":"void*","value":140097799905280,"decoded":"0x7f6b0f98e000"},` +
 		`{"name":"length","type":"size_t","value":4096},` +
 		`{"name":"flags","type":"int","value":4,"decoded":"MS_SYNC"}],` +
 		`"source":"perf","durationNs":5120}` + "\n"

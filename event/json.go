@@ -14,10 +14,38 @@ func (e *Event) IsError() bool {
 	return e.Known&HasReturn != 0 && e.ReturnValue < 0 && e.ReturnValue >= -maxErrno
 }
 
+// Layout is how AppendJSONLayout writes the arguments.
+type Layout uint8
+
+const (
+	// ArgsArray: "args":[{"name","type","value"[,"decoded"]}...], Tracee's.
+	ArgsArray Layout = iota
+	// ArgsObject: "args":{NAME: value...} and "argsDecoded":{NAME: text...}:
+	// one index field per argument name, of one type across every event.
+	ArgsObject
+)
+
+// ParseLayout parses "array" or "object" (the args= output option).
+func ParseLayout(s string) (Layout, bool) {
+	switch s {
+	case "", "array":
+		return ArgsArray, true
+	case "object":
+		return ArgsObject, true
+	}
+	return 0, false
+}
+
 // AppendJSON appends ev to dst as one JSON object followed by '\n' and
-// returns the extended buffer. The keys and their order are those of the
-// package documentation. It does not allocate when dst has room.
+// returns the extended buffer: AppendJSONLayout with ArgsArray.
 func AppendJSON(dst []byte, ev *Event) []byte {
+	return AppendJSONLayout(dst, ev, ArgsArray)
+}
+
+// AppendJSONLayout appends ev to dst as one JSON object followed by '\n'
+// and returns the extended buffer. The keys and their order are those of
+// the package documentation. It does not allocate when dst has room.
+func AppendJSONLayout(dst []byte, ev *Event, layout Layout) []byte {
 	k := ev.Known
 	dst = append(dst, `{"timestamp":`...)
 	dst = strconv.AppendInt(dst, ev.Timestamp, 10)
@@ -89,12 +117,11 @@ func AppendJSON(dst []byte, ev *Event) []byte {
 	dst = strconv.AppendInt(dst, int64(len(ev.Args)), 10)
 	if k&HasReturn != 0 {
 		dst = append(dst, `,"returnValue":`...)
+		dst = strconv.AppendInt(dst, ev.ReturnValue, 10)
 		if ev.ReturnPointer && !ev.IsError() {
-			dst = append(dst, '"')
+			dst = append(dst, `,"returnAddress":"`...)
 			dst = appendHex(dst, uint64(ev.ReturnValue))
 			dst = append(dst, '"')
-		} else {
-			dst = strconv.AppendInt(dst, ev.ReturnValue, 10)
 		}
 	}
 	if ev.Errno != "" {
@@ -102,14 +129,18 @@ func AppendJSON(dst []byte, ev *Event) []byte {
 		dst = appendJSONBody(dst, ev.Errno)
 		dst = append(dst, '"')
 	}
-	dst = append(dst, `,"args":[`...)
-	for i := range ev.Args {
-		if i > 0 {
-			dst = append(dst, ',')
+	if layout == ArgsObject {
+		dst = appendJSONArgsObject(dst, ev.Args)
+	} else {
+		dst = append(dst, `,"args":[`...)
+		for i := range ev.Args {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = appendJSONArg(dst, &ev.Args[i])
 		}
-		dst = appendJSONArg(dst, &ev.Args[i])
+		dst = append(dst, ']')
 	}
-	dst = append(dst, ']')
 	if ev.Source != "" {
 		dst = append(dst, `,"source":"`...)
 		dst = appendJSONBody(dst, ev.Source)
@@ -142,23 +173,90 @@ func appendJSONArg(dst []byte, a *Arg) []byte {
 	} else {
 		dst = appendJSONHead(dst, a.Name, a.Type)
 	}
-	switch a.Kind {
-	case ArgInt:
-		dst = strconv.AppendInt(dst, int64(a.Value), 10)
-	case ArgUint:
-		dst = strconv.AppendUint(dst, a.Value, 10)
-	case ArgPointer:
-		dst = append(dst, '"')
-		dst = appendHex(dst, a.Value)
-		dst = append(dst, '"')
-	case ArgString:
-		dst = AppendJSONString(dst, a.Str)
-	default: // ArgNull and anything unknown: never invent a value
-		return append(dst, `null}`...)
-	}
-	if a.Decoder != nil && a.Kind != ArgString {
+	dst = appendJSONValue(dst, a)
+	if hasDecoded(a) {
 		dst = append(dst, `,"decoded":"`...)
-		dst = appendDecoded(dst, a.Decoder, a.Value, appendJSONBody)
+		dst = appendJSONDecoded(dst, a)
+		dst = append(dst, '"')
+	}
+	return append(dst, '}')
+}
+
+// appendJSONValue writes an argument's value: always a number that fits a
+// signed 64-bit integer, or null. One JSON type per path is what indexes
+// such as Elasticsearch need (they map a field by the first type they see
+// and reject later documents of another), so a pointer is a number too
+// (its "0x..." form is in decoded), an unsigned value of 2^63 or more is
+// written as its two's complement (size_t -1 is -1; decoded keeps the
+// exact form where there is one), and a string's text is in decoded with
+// the value null.
+func appendJSONValue(dst []byte, a *Arg) []byte {
+	switch a.Kind {
+	case ArgInt, ArgUint, ArgPointer:
+		return strconv.AppendInt(dst, int64(a.Value), 10)
+	}
+	return append(dst, `null`...) // ArgNull, ArgString and anything unknown
+}
+
+// hasDecoded reports whether an argument has a text form: its decoder's,
+// a pointer's hex, a string.
+func hasDecoded(a *Arg) bool {
+	switch a.Kind {
+	case ArgString, ArgPointer:
+		return true
+	case ArgInt, ArgUint:
+		return a.Decoder != nil
+	}
+	return false
+}
+
+// appendJSONDecoded writes an argument's text form, escaped, unquoted.
+func appendJSONDecoded(dst []byte, a *Arg) []byte {
+	switch {
+	case a.Kind == ArgString:
+		return appendJSONBody(dst, a.Str)
+	case a.Decoder != nil:
+		return appendDecoded(dst, a.Decoder, a.Value, appendJSONBody)
+	}
+	return appendHex(dst, a.Value) // a pointer
+}
+
+// appendJSONArgsObject writes the ArgsObject layout: "args" with every
+// argument's value by name, then "argsDecoded" with the text forms, when
+// any argument has one.
+func appendJSONArgsObject(dst []byte, args []Arg) []byte {
+	dst = append(dst, `,"args":{`...)
+	decoded := false
+	for i := range args {
+		a := &args[i]
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = append(dst, '"')
+		dst = appendJSONBody(dst, a.Name)
+		dst = append(dst, '"', ':')
+		dst = appendJSONValue(dst, a)
+		decoded = decoded || hasDecoded(a)
+	}
+	dst = append(dst, '}')
+	if !decoded {
+		return dst
+	}
+	dst = append(dst, `,"argsDecoded":{`...)
+	first := true
+	for i := range args {
+		a := &args[i]
+		if !hasDecoded(a) {
+			continue
+		}
+		if !first {
+			dst = append(dst, ',')
+		}
+		first = false
+		dst = append(dst, '"')
+		dst = appendJSONBody(dst, a.Name)
+		dst = append(dst, `":"`...)
+		dst = appendJSONDecoded(dst, a)
 		dst = append(dst, '"')
 	}
 	return append(dst, '}')

@@ -92,6 +92,7 @@ func IsTerminal(f *os.File) bool {
 // one flush delay share one encoding; a syslog sink is a group of its own.
 type group struct {
 	format formatKind
+	layout event.Layout // json: the args layout
 	color  bool
 	flush  time.Duration
 	sys    *syslogFormat
@@ -103,11 +104,14 @@ type group struct {
 
 // Fanout writes each event to every output. See the package documentation.
 type Fanout struct {
-	mu        sync.Mutex
-	groups    []*group
-	jsonGroup *group // the group JSON is encoded into; others copy it
-	needJSON  bool
-	scratch   []byte
+	mu     sync.Mutex
+	groups []*group
+	// Per args layout: the group JSON is encoded into (others copy it),
+	// whether some group needs that JSON, and where it is encoded when
+	// no JSON group of that layout takes it.
+	jsonGroup [2]*group
+	needJSON  [2]bool
+	scratch   [2][]byte
 	closed    bool
 
 	sinks        []*sink
@@ -228,21 +232,21 @@ func Open(specs []string, opts Options) (*Fanout, error) {
 func (f *Fanout) addToGroup(sk *sink, color bool) {
 	s := sk.spec
 	if s.format == formatSyslog {
-		f.groups = append(f.groups, &group{format: formatSyslog, flush: s.flush, sys: newSyslogFormat(s), sinks: []*sink{sk}})
-		f.needJSON = true
+		f.groups = append(f.groups, &group{format: formatSyslog, layout: s.args, flush: s.flush, sys: newSyslogFormat(s), sinks: []*sink{sk}})
+		f.needJSON[s.args] = true
 		return
 	}
 	for _, g := range f.groups {
-		if g.format == s.format && g.color == color && g.flush == s.flush {
+		if g.format == s.format && g.color == color && g.flush == s.flush && g.layout == s.args {
 			g.sinks = append(g.sinks, sk)
 			return
 		}
 	}
-	g := &group{format: s.format, color: color, flush: s.flush, sinks: []*sink{sk}}
+	g := &group{format: s.format, layout: s.args, color: color, flush: s.flush, sinks: []*sink{sk}}
 	if s.format == formatJSON {
-		f.needJSON = true
-		if f.jsonGroup == nil {
-			f.jsonGroup = g
+		f.needJSON[s.args] = true
+		if f.jsonGroup[s.args] == nil {
+			f.jsonGroup[s.args] = g
 			// Encode into it first, so that the others can copy.
 			f.groups = append([]*group{g}, f.groups...)
 			return
@@ -260,10 +264,12 @@ func (f *Fanout) Write(ev *event.Event) {
 	if f.closed {
 		return
 	}
-	var js []byte
-	if f.needJSON && f.jsonGroup == nil {
-		f.scratch = event.AppendJSON(f.scratch[:0], ev)
-		js = f.scratch
+	var js [2][]byte
+	for l := range js {
+		if f.needJSON[l] && f.jsonGroup[l] == nil {
+			f.scratch[l] = event.AppendJSONLayout(f.scratch[l][:0], ev, event.Layout(l))
+			js[l] = f.scratch[l]
+		}
 	}
 	for _, g := range f.groups {
 		if g.cur == nil {
@@ -279,17 +285,17 @@ func (f *Fanout) Write(ev *event.Event) {
 		switch g.format {
 		case formatJSON:
 			start := len(b.buf)
-			if g == f.jsonGroup {
-				b.buf = event.AppendJSON(b.buf, ev)
-				js = b.buf[start:]
+			if g == f.jsonGroup[g.layout] {
+				b.buf = event.AppendJSONLayout(b.buf, ev, g.layout)
+				js[g.layout] = b.buf[start:]
 			} else {
-				b.buf = append(b.buf, js...)
+				b.buf = append(b.buf, js[g.layout]...)
 			}
 		case formatText:
 			b.buf = event.AppendText(b.buf, ev, g.color)
 		case formatSyslog:
 			var ok, trunc bool
-			b.buf, ok, trunc = g.sys.appendMessage(b.buf, ev, js)
+			b.buf, ok, trunc = g.sys.appendMessage(b.buf, ev, js[g.layout])
 			sk := g.sinks[0]
 			if !ok {
 				sk.dropped.Add(1)

@@ -102,6 +102,12 @@ func (s *sink) counters() []event.Counter {
 	if s.spec.kind == kindSyslog {
 		c = append(c, event.Counter{Source: s.name, Name: "truncated", Value: s.truncated.Load()})
 	}
+	if w, ok := s.w.(*syslogWriter); ok && (s.spec.network == netRELP || s.spec.network == netRELPS) {
+		// written is what the collector acknowledged; resent, frames
+		// sent again after a reconnect (at least once: the collector
+		// may hold them twice).
+		c = append(c, event.Counter{Source: s.name, Name: "resent", Value: w.relp.resent.Load()})
+	}
 	return c
 }
 

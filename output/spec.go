@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/auperf/auperf/event"
 )
 
 // SpecHelp documents the --output specs and every option. The CLI prints it
@@ -29,6 +31,12 @@ Options of every sink:
   flush=DURATION   longest time an event waits in a batch before it is handed to the sink (200ms)
   buffer=SIZE      bytes a failing sink keeps for retry; past it the oldest batch is dropped and counted (4MiB)
   queue=N          batches queued to the sink's writer; when full, new batches are dropped and counted (64)
+JSON (json, json:PATH, and the JSON body of syslog):
+  args=array|object  array: Tracee's [{"name","type","value","decoded"}...]; object: "args":{NAME: value}
+                   and "argsDecoded":{NAME: text}, one index field per argument name (array)
+                   Every value is a number within int64 or null, whatever the layout: a pointer's "0x..."
+                   form, flags' names and strings are in decoded; returnValue is a number, with
+                   "returnAddress":"0x..." for an address; so each JSON path has one type in every event.
 Text:
   color=auto|always|never   auto: only for stdout on a terminal, and only if NO_COLOR is unset
 Files (json:PATH, text:PATH):
@@ -76,7 +84,14 @@ const (
 	netUDP  syslogNet = "udp"
 	netTCP  syslogNet = "tcp"
 	netTLS  syslogNet = "tls"
+	// RELP (rsyslog's Reliable Event Logging Protocol), plain and TLS:
+	// frames acknowledged by the collector, resent after a reconnect.
+	netRELP  syslogNet = "relp"
+	netRELPS syslogNet = "relps"
 )
+
+// overTLS reports whether the transport is TLS (tls, relps).
+func (s *sinkSpec) overTLS() bool { return s.network == netTLS || s.network == netRELPS }
 
 // sinkSpec is one parsed --output spec.
 type sinkSpec struct {
@@ -88,7 +103,8 @@ type sinkSpec struct {
 	flush  time.Duration
 	buffer int
 	queue  int
-	color  string // auto, always, never
+	color  string       // auto, always, never
+	args   event.Layout // json and syslog bodies: args as an array or an object
 
 	// files
 	path    string
@@ -204,7 +220,7 @@ func (s *sinkSpec) parseSyslogAddr(rest string, hasRest bool) error {
 	}
 	scheme, addr, ok := strings.Cut(rest, "://")
 	if !ok {
-		return fmt.Errorf("want syslog:unix:///PATH, syslog:udp://HOST:PORT, syslog:tcp://HOST:PORT or syslog:tls://HOST:PORT")
+		return fmt.Errorf("want syslog:unix:///PATH or syslog:udp|tcp|tls|relp|relps://HOST:PORT")
 	}
 	switch syslogNet(scheme) {
 	case netUnix:
@@ -213,10 +229,10 @@ func (s *sinkSpec) parseSyslogAddr(rest string, hasRest bool) error {
 		}
 		s.network, s.addr = netUnix, addr
 		return nil
-	case netUDP, netTCP, netTLS:
+	case netUDP, netTCP, netTLS, netRELP, netRELPS:
 		s.network = syslogNet(scheme)
 	default:
-		return fmt.Errorf("unknown syslog transport %q (want unix, udp, tcp or tls)", scheme)
+		return fmt.Errorf("unknown syslog transport %q (want unix, udp, tcp, tls, relp or relps)", scheme)
 	}
 	if strings.ContainsAny(addr, "/@") {
 		return fmt.Errorf("want HOST:PORT after %s://", scheme)
@@ -225,8 +241,11 @@ func (s *sinkSpec) parseSyslogAddr(rest string, hasRest bool) error {
 	if err != nil {
 		// No port: the transport's well-known one.
 		host, port = strings.Trim(addr, "[]"), "514"
-		if s.network == netTLS {
+		switch s.network {
+		case netTLS:
 			port = "6514"
+		case netRELP, netRELPS:
+			port = "2514"
 		}
 	}
 	if host == "" {
@@ -244,6 +263,7 @@ func (s *sinkSpec) parseSyslogAddr(rest string, hasRest bool) error {
 var (
 	commonOpts = []string{"flush", "buffer", "queue"}
 	textOpts   = []string{"color"}
+	jsonOpts   = []string{"args"}
 	fileOpts   = []string{"mode", "max_size", "keep", "fsync"}
 	syslogOpts = []string{"format", "cee", "facility", "severity", "hostname", "msg_max", "timeout", "socket"}
 	tlsOpts    = []string{"ca", "cert", "key", "server_name"}
@@ -254,12 +274,15 @@ func (s *sinkSpec) allowed(key string) bool {
 	if s.format == formatText {
 		lists = append(lists, textOpts)
 	}
+	if s.format == formatJSON || s.kind == kindSyslog {
+		lists = append(lists, jsonOpts)
+	}
 	if s.kind == kindFile {
 		lists = append(lists, fileOpts)
 	}
 	if s.kind == kindSyslog {
 		lists = append(lists, syslogOpts)
-		if s.network == netTLS {
+		if s.overTLS() {
 			lists = append(lists, tlsOpts)
 		}
 	}
@@ -294,6 +317,11 @@ func (s *sinkSpec) applyOptions(q url.Values) error {
 			s.queue, err = strconv.Atoi(v)
 			if err == nil && (s.queue < 1 || s.queue > 1<<16) {
 				err = fmt.Errorf("out of range 1..65536")
+			}
+		case "args":
+			var ok bool
+			if s.args, ok = event.ParseLayout(v); !ok {
+				err = fmt.Errorf("want array or object")
 			}
 		case "color":
 			if v != "auto" && v != "always" && v != "never" {

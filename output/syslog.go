@@ -23,6 +23,7 @@ const sdID = "auperf@32473"
 // syslogFormat turns events into syslog messages (without transport
 // framing) for one sink.
 type syslogFormat struct {
+	layout   event.Layout // of the JSON body
 	rfc3164  bool
 	cee      bool
 	facility int
@@ -47,6 +48,7 @@ func newSyslogFormat(s *sinkSpec) *syslogFormat {
 		host, _ = os.Hostname()
 	}
 	return &syslogFormat{
+		layout:   s.args,
 		rfc3164:  s.rfc3164,
 		cee:      s.cee,
 		facility: s.facility,
@@ -96,7 +98,7 @@ func (f *syslogFormat) appendShortened(dst []byte, ev *event.Event) ([]byte, boo
 			}
 			cp.Args = f.args
 		}
-		f.body = event.AppendJSON(f.body[:0], &cp)
+		f.body = event.AppendJSONLayout(f.body[:0], &cp, f.layout)
 		f.body = bytes.TrimSuffix(f.body, []byte{'\n'})
 		if n := len(f.body); n > 0 && f.body[n-1] == '}' {
 			f.body = append(f.body[:n-1], `,"truncated":true}`...)

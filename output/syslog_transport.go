@@ -26,6 +26,7 @@ const (
 	frameNone  framing = iota // one message per datagram
 	frameOctet                // RFC 6587 octet counting: "LEN SP MSG"
 	frameLF                   // local stream socket: MSG LF (a message holds no LF)
+	frameRELP                 // RELP: "TXNR syslog LEN MSG LF", acknowledged (relp.go)
 )
 
 // syslogWriter sends message batches over one connection, reconnecting on
@@ -40,11 +41,12 @@ type syslogWriter struct {
 	frame     framing
 	wbuf      []byte
 	frameEnds []int
+	relp      relpState
 }
 
 func newSyslogWriter(s *sinkSpec) (*syslogWriter, error) {
 	w := &syslogWriter{s: s}
-	if s.network == netTLS {
+	if s.overTLS() {
 		conf := &tls.Config{ServerName: s.serverName, MinVersion: tls.VersionTLS12}
 		if s.ca != "" {
 			pem, err := os.ReadFile(s.ca)
@@ -71,8 +73,8 @@ func newSyslogWriter(s *sinkSpec) (*syslogWriter, error) {
 
 func (w *syslogWriter) messages() bool { return true }
 func (w *syslogWriter) skipped() int {
-	n := w.skip
-	w.skip = 0
+	n := w.skip + w.relp.refuse
+	w.skip, w.relp.refuse = 0, 0
 	return n
 }
 func (w *syslogWriter) maintain(time.Time) time.Time { return time.Time{} }
@@ -81,6 +83,9 @@ func (w *syslogWriter) reopen() error                { return nil }
 func (w *syslogWriter) close() error {
 	if w.conn == nil {
 		return nil
+	}
+	if w.frame == frameRELP {
+		w.closeRELP()
 	}
 	err := w.conn.Close()
 	w.conn, w.raw = nil, nil
@@ -120,40 +125,52 @@ func (w *syslogWriter) dial() error {
 		}
 		w.conn, w.raw, w.frame = c, c.(syscall.Conn), frameOctet
 	case netTLS:
-		c, err := d.Dial("tcp", w.s.addr)
+		tc, c, err := w.dialTLS(d)
 		if err != nil {
 			return err
 		}
-		conf := w.tlsConf.Clone()
-		asked := false // set during Handshake, on this goroutine
-		conf.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
-			asked = true
-			if len(w.tlsConf.Certificates) > 0 {
-				return &w.tlsConf.Certificates[0], nil
-			}
-			return &tls.Certificate{}, nil // none: the server decides
-		}
-		tc := tls.Client(c, conf)
-		tc.SetDeadline(time.Now().Add(w.s.timeout))
-		if err := tc.Handshake(); err != nil {
-			c.Close()
-			return fmt.Errorf("TLS handshake with %s: %w", w.s.addr, err)
-		}
-		tc.SetDeadline(time.Time{})
-		// A server checks a client certificate it asked for after its
-		// handshake (TLS 1.3 always, rsyslog's x509/name in any
-		// version), and says no by closing: give it time to.
-		wait := tcpProbation
-		if asked {
-			wait = clientAuthWait
-		}
-		if err := probation(tc, min(w.s.timeout, wait)); err != nil {
-			c.Close()
-			return fmt.Errorf("TLS with %s: %w (does it accept this client or its certificate?)", w.s.addr, err)
-		}
 		w.conn, w.raw, w.frame = tc, c.(syscall.Conn), frameOctet
+	case netRELP, netRELPS:
+		return w.dialRELP(d)
 	}
 	return nil
+}
+
+// dialTLS connects over TLS and watches the new connection (probation);
+// it returns the TLS connection and the TCP one under it.
+func (w *syslogWriter) dialTLS(d net.Dialer) (*tls.Conn, net.Conn, error) {
+	c, err := d.Dial("tcp", w.s.addr)
+	if err != nil {
+		return nil, nil, err
+	}
+	conf := w.tlsConf.Clone()
+	asked := false // set during Handshake, on this goroutine
+	conf.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+		asked = true
+		if len(w.tlsConf.Certificates) > 0 {
+			return &w.tlsConf.Certificates[0], nil
+		}
+		return &tls.Certificate{}, nil // none: the server decides
+	}
+	tc := tls.Client(c, conf)
+	tc.SetDeadline(time.Now().Add(w.s.timeout))
+	if err := tc.Handshake(); err != nil {
+		c.Close()
+		return nil, nil, fmt.Errorf("TLS handshake with %s: %w", w.s.addr, err)
+	}
+	tc.SetDeadline(time.Time{})
+	// A server checks a client certificate it asked for after its
+	// handshake (TLS 1.3 always, rsyslog's x509/name in any
+	// version), and says no by closing: give it time to.
+	wait := tcpProbation
+	if asked {
+		wait = clientAuthWait
+	}
+	if err := probation(tc, min(w.s.timeout, wait)); err != nil {
+		c.Close()
+		return nil, nil, fmt.Errorf("TLS with %s: %w (does it accept this client or its certificate?)", w.s.addr, err)
+	}
+	return tc, c, nil
 }
 
 // tcpProbation is how long a new TCP or TLS connection is watched before
@@ -235,13 +252,16 @@ func tlsPeerClosed(tc *tls.Conn) bool {
 }
 
 func (w *syslogWriter) write(b *batch, pos int) (int, error) {
-	if w.conn != nil && w.frame != frameNone && w.peerClosed() {
+	if w.conn != nil && w.frame != frameNone && w.frame != frameRELP && w.peerClosed() {
 		w.close()
 	}
 	if w.conn == nil {
 		if err := w.dial(); err != nil {
 			return pos, err
 		}
+	}
+	if w.frame == frameRELP {
+		return w.writeRELP(b, pos)
 	}
 	if w.frame == frameNone {
 		// One deadline for the batch: it bounds a stuck peer, and
