@@ -171,9 +171,13 @@ func Open(specs []string, opts Options) (*Fanout, error) {
 	f.pool = newBatchPool(opts.BatchBytes, free)
 
 	var writers []writer
+	var spools []*spool
 	fail := func(s *sinkSpec, err error) (*Fanout, error) {
 		for _, w := range writers {
 			w.close()
+		}
+		for _, sp := range spools {
+			sp.close()
 		}
 		return nil, &SpecError{Spec: s.raw, Err: err}
 	}
@@ -215,6 +219,14 @@ func Open(specs []string, opts Options) (*Fanout, error) {
 			f.writeTimeout = max(f.writeTimeout, s.timeout)
 		}
 		sk := newSink(s, w, f.pool)
+		if s.spool != "" {
+			sp, err := openSpool(s.spool, s.spoolMax)
+			if err != nil {
+				return fail(s, err)
+			}
+			spools = append(spools, sp)
+			sk.sp = sp
+		}
 		sk.block = opts.Block
 		sk.onFatal, sk.notify = opts.OnFatal, opts.Notify
 		f.sinks = append(f.sinks, sk)

@@ -549,3 +549,190 @@ func TestIntegrationRELPStoppedAndRestarted(t *testing.T) {
 		})
 	}
 }
+
+// TestIntegrationRELPSpool: a steady stream to rsyslog's imrelp with a
+// spool and a small memory buffer; the collector is stopped for a while
+// (the buffer overflows many times over) and started again: what did not
+// fit in memory went to disk and is replayed in order, ahead of newer
+// events, and every event arrives, none dropped.
+func TestIntegrationRELPSpool(t *testing.T) {
+	ktest.Require(t)
+	r := startRsyslog(t, "relp", nil)
+	spoolDir := filepath.Join(t.TempDir(), "spool")
+	spec := fmt.Sprintf("syslog:relp://127.0.0.1:%d?timeout=1s&buffer=16k&spool=%s", r.port, spoolDir)
+	f, err := Open([]string{spec}, Options{FlushDelay: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := "output:" + strings.SplitN(spec, "?", 2)[0]
+	const n = 6000
+	next := 0
+	send := func(upTo int) {
+		for next < upTo {
+			writeEvents(f, next, next+20, testEvent)
+			next += 20
+			time.Sleep(time.Millisecond)
+		}
+	}
+	send(n / 4)
+	r.cmd.Process.Signal(syscall.SIGTERM)
+	r.cmd.Wait()
+	send(3 * n / 4) // down: about 3000 events, far more than 16 KiB
+	spooled := counter(f, name, "spooled")
+	r2 := startRsyslogWith(t, "relp", nil, rsyslogOpts{port: r.port, dir: r.dir})
+	send(n)
+	waitFor(t, "every event acknowledged", func() bool { return counter(f, name, "written") == n })
+	if err := f.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	seen := map[int]int{}
+	var order []int
+	waitFor(t, "every event in rsyslog's output", func() bool {
+		clear(seen)
+		order = order[:0]
+		for _, m := range r2.messages() {
+			id := parse5424(t, m).body.ThreadID
+			seen[id]++
+			order = append(order, id)
+		}
+		return len(seen) == n
+	})
+	dups := len(order) - n
+	t.Logf("%d events: spooled %d while the collector was down, replayed %d, resent %d, %d twice in the output, dropped %d, spool bytes %d",
+		n, spooled, counter(f, name, "replayed"), counter(f, name, "resent"), dups, counter(f, name, "dropped"), counter(f, name, "spool_bytes"))
+	if spooled == 0 || counter(f, name, "replayed") != counter(f, name, "spooled") {
+		t.Errorf("spooled %d (while down) / %d, replayed %d", spooled, counter(f, name, "spooled"), counter(f, name, "replayed"))
+	}
+	if d := counter(f, name, "dropped"); d != 0 {
+		t.Errorf("%d dropped", d)
+	}
+	if uint64(dups) > counter(f, name, "resent") {
+		t.Errorf("%d duplicates, %d resent", dups, counter(f, name, "resent"))
+	}
+	// In order: each event's first arrival after every earlier one's.
+	first := map[int]bool{}
+	last := -1
+	for _, id := range order {
+		if first[id] {
+			continue
+		}
+		first[id] = true
+		if id < last {
+			t.Errorf("event %d arrived after event %d", id, last)
+			break
+		}
+		last = id
+	}
+}
+
+// TestHelperSpoolWriter is the process TestIntegrationSpoolAfterKill
+// kills: it opens the spec of AUPERF_SPOOL_SPEC (the collector is up),
+// says so in the ready file, waits for the down file (the collector is
+// stopped), writes AUPERF_SPOOL_N events, and once the spool stops
+// growing writes its spooled count to the spooled file and waits to be
+// killed.
+func TestHelperSpoolWriter(t *testing.T) {
+	spec, dir := os.Getenv("AUPERF_SPOOL_SPEC"), os.Getenv("AUPERF_SPOOL_DIR")
+	if spec == "" {
+		t.Skip("helper of TestIntegrationSpoolAfterKill")
+	}
+	n, _ := strconv.Atoi(os.Getenv("AUPERF_SPOOL_N"))
+	f, err := Open([]string{spec}, Options{FlushDelay: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "ready"), nil, 0o644)
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "down")); err == nil {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	name := "output:" + strings.SplitN(spec, "?", 2)[0]
+	for i := 0; i < n; i += 20 {
+		writeEvents(f, i, i+20, testEvent)
+		time.Sleep(time.Millisecond)
+	}
+	last := uint64(0)
+	for {
+		time.Sleep(300 * time.Millisecond)
+		if s := counter(f, name, "spooled"); s == last && s > 0 {
+			break
+		} else {
+			last = s
+		}
+	}
+	os.WriteFile(filepath.Join(dir, "spooled"), []byte(strconv.FormatUint(last, 10)), 0o644)
+	select {} // until SIGKILL
+}
+
+// TestIntegrationSpoolAfterKill: auperf's sink killed with SIGKILL while
+// its spool holds events (the collector was down): the next start, with
+// the collector back, replays them, each once (beyond what RELP counts
+// as resent), and leaves the spool empty.
+func TestIntegrationSpoolAfterKill(t *testing.T) {
+	ktest.Require(t)
+	r := startRsyslog(t, "relp", nil)
+	dir := t.TempDir()
+	spoolDir := filepath.Join(dir, "spool")
+	spec := fmt.Sprintf("syslog:relp://127.0.0.1:%d?timeout=1s&buffer=16k&spool=%s", r.port, spoolDir)
+	const n = 2000
+	helper := exec.Command(os.Args[0], "-test.run=^TestHelperSpoolWriter$", "-test.count=1")
+	helper.Env = append(os.Environ(), "AUPERF_SPOOL_SPEC="+spec, "AUPERF_SPOOL_DIR="+dir, "AUPERF_SPOOL_N="+strconv.Itoa(n))
+	var out bytes.Buffer
+	helper.Stdout, helper.Stderr = &out, &out
+	if err := helper.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { helper.Process.Kill(); helper.Wait() }()
+	waitFor(t, "the helper to open its output", func() bool {
+		_, err := os.Stat(filepath.Join(dir, "ready"))
+		return err == nil
+	})
+	r.cmd.Process.Signal(syscall.SIGTERM)
+	r.cmd.Wait()
+	before := len(r.messages())
+	os.WriteFile(filepath.Join(dir, "down"), nil, 0o644)
+	var spooled uint64
+	waitFor(t, "the helper to spool", func() bool {
+		b, err := os.ReadFile(filepath.Join(dir, "spooled"))
+		if err != nil {
+			return false
+		}
+		spooled, _ = strconv.ParseUint(string(b), 10, 64)
+		return true
+	})
+	helper.Process.Kill()
+	helper.Wait()
+
+	r2 := startRsyslogWith(t, "relp", nil, rsyslogOpts{port: r.port, dir: r.dir})
+	f, err := Open([]string{spec}, Options{FlushDelay: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := "output:" + strings.SplitN(spec, "?", 2)[0]
+	waitFor(t, "the spool replayed", func() bool { return counter(f, name, "replayed") >= spooled })
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	seen := map[int]int{}
+	msgs := r2.messages()[before:]
+	for _, m := range msgs {
+		seen[parse5424(t, m).body.ThreadID]++
+	}
+	dups := len(msgs) - len(seen)
+	t.Logf("spooled %d before the kill; after the restart: replayed %d, %d distinct events arrived (%d twice), resent %d, torn %d",
+		spooled, counter(f, name, "replayed"), len(seen), dups, counter(f, name, "resent"), counter(f, name, "spool_torn"))
+	if uint64(len(seen)) != spooled || counter(f, name, "replayed") != spooled {
+		t.Errorf("spooled %d, replayed %d, arrived %d", spooled, counter(f, name, "replayed"), len(seen))
+	}
+	if uint64(dups) > counter(f, name, "resent") {
+		t.Errorf("%d twice, %d resent", dups, counter(f, name, "resent"))
+	}
+	if b := counter(f, name, "spool_bytes"); b != 0 {
+		t.Errorf("spool_bytes %d after the replay", b)
+	}
+	if t.Failed() {
+		t.Logf("helper:\n%s", out.String())
+	}
+}

@@ -60,6 +60,8 @@ type sink struct {
 	onFatal      func(error)  // Options.OnFatal
 	fatal        bool         // told onFatal: what comes is dropped
 	notify       func(string) // Options.Notify
+	sp           *spool       // the disk spool (?spool=DIR), or nil
+	replaying    *batch       // the spool record being written (pending[0])
 	failing      bool         // told notify that writes fail
 	droppedAt    uint64       // dropped when failing began
 }
@@ -108,6 +110,13 @@ func (s *sink) counters() []event.Counter {
 		// may hold them twice).
 		c = append(c, event.Counter{Source: s.name, Name: "resent", Value: w.relp.resent.Load()})
 	}
+	if sp := s.sp; sp != nil {
+		c = append(c,
+			event.Counter{Source: s.name, Name: "spooled", Value: sp.spooled.Load()},
+			event.Counter{Source: s.name, Name: "replayed", Value: sp.replayed.Load()},
+			event.Counter{Source: s.name, Name: "spool_bytes", Value: uint64(max(0, sp.bytes.Load()))},
+			event.Counter{Source: s.name, Name: "spool_torn", Value: sp.torn.Load()})
+	}
 	return c
 }
 
@@ -117,20 +126,29 @@ func (s *sink) counters() []event.Counter {
 // counted, and never blocks the pipeline or another sink.
 func (s *sink) run() {
 	defer close(s.done)
+	defer func() {
+		if s.sp != nil {
+			s.sp.close()
+		}
+	}()
 	defer crash.Recover() // runs first: a panic is handled before the others go on
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	q := s.q
 	for {
 		now := time.Now()
-		if len(s.pending) > 0 && !now.Before(s.retryAt) {
+		if s.work() && !now.Before(s.retryAt) {
 			s.drain(now)
 		}
-		if q == nil && len(s.pending) == 0 {
-			break // closed and everything written
+		if q == nil && (!s.work() || s.sp != nil && s.failing) {
+			// Closed, and everything written (the spool too), or the
+			// peer is failing and what is left is spooled for the
+			// next start.
+			s.spill(0)
+			break
 		}
 		wake := s.w.maintain(now)
-		if len(s.pending) > 0 && (wake.IsZero() || s.retryAt.Before(wake)) {
+		if s.work() && (wake.IsZero() || s.retryAt.Before(wake)) {
 			wake = s.retryAt
 		}
 		if !wake.IsZero() {
@@ -161,12 +179,19 @@ func (s *sink) run() {
 			}
 		case <-timer.C:
 		case <-s.abort:
+			s.spill(0)
 			for _, b := range s.pending {
-				s.dropLeft(b)
+				if b != s.replaying { // (still in the spool)
+					s.dropLeft(b)
+				}
 			}
 			s.pending = nil
 			if q != nil {
 				for b := range q {
+					if s.sp != nil {
+						s.toSpool(b, 0)
+						continue
+					}
 					s.dropped.Add(uint64(b.n))
 					s.pool.release(b)
 				}
@@ -194,8 +219,19 @@ func (s *sink) push(b *batch) {
 		s.pool.release(b)
 		return
 	}
+	if s.sp != nil && !s.sp.empty() {
+		// Older events wait in the spool: this batch goes after them.
+		s.toSpool(b, 0)
+		return
+	}
 	s.pending = append(s.pending, b)
 	s.pendingBytes += len(b.buf)
+	if s.sp != nil && s.pendingBytes > s.spec.buffer {
+		// Over the memory bound: everything not being written goes
+		// to disk, in order, and what comes next follows it there.
+		s.spill(1)
+		return
+	}
 	// Over the bound: drop the oldest batch that nothing was written of
 	// (dropping a half-written one would leave half a line in a file).
 	for !s.block && s.pendingBytes > s.spec.buffer && len(s.pending) > 1 {
@@ -213,8 +249,71 @@ func (s *sink) push(b *batch) {
 	}
 }
 
+// work reports whether the sink has something to write: pending batches,
+// or spooled ones.
+func (s *sink) work() bool {
+	return len(s.pending) > 0 || s.sp != nil && !s.sp.empty()
+}
+
+// toSpool appends the messages of b from message from on to the spool
+// (counted dropped when the spool refuses them) and releases b.
+func (s *sink) toSpool(b *batch, from int) {
+	if err := s.sp.put(b, from); err != nil {
+		s.dropped.Add(uint64(len(b.ends) - from))
+		s.errors.Add(1)
+		s.lastErr.Store(errBox{err})
+	}
+	if b != s.replaying {
+		s.pool.release(b)
+	}
+}
+
+// spill moves the pending batches to the spool, in order, keeping the
+// first keep ones (a batch being written stays: the spool holds only what
+// comes after it). The spool's own record in flight is not spooled again.
+func (s *sink) spill(keep int) {
+	if s.sp == nil {
+		return
+	}
+	if keep == 0 && len(s.pending) > 0 && s.pending[0] == s.replaying {
+		keep = 1 // still in the spool, replay resumes there
+	}
+	if keep == 0 && s.pos > 0 && len(s.pending) > 0 {
+		// Half written: its rest goes to the spool, before the others.
+		s.toSpool(s.pending[0], s.pos)
+		s.pendingBytes -= len(s.pending[0].buf)
+		s.pending, s.pos = s.pending[1:], 0
+	}
+	keep = min(keep, len(s.pending))
+	for _, b := range s.pending[keep:] {
+		s.pendingBytes -= len(b.buf)
+		s.toSpool(b, 0)
+	}
+	clear(s.pending[keep:])
+	s.pending = s.pending[:keep]
+}
+
+// loadSpool puts the next spooled record in front, when nothing else is
+// pending; it reports whether there is something to write.
+func (s *sink) loadSpool() bool {
+	if len(s.pending) > 0 {
+		return true
+	}
+	if s.sp == nil {
+		return false
+	}
+	b := s.sp.next()
+	if b == nil {
+		return false
+	}
+	s.replaying = b
+	s.pending = append(s.pending, b)
+	s.pendingBytes += len(b.buf)
+	return true
+}
+
 func (s *sink) drain(now time.Time) {
-	for len(s.pending) > 0 {
+	for s.loadSpool() {
 		select {
 		case <-s.abort:
 			return // Close gave up waiting: no more writes
@@ -244,7 +343,12 @@ func (s *sink) drain(now time.Time) {
 			s.pending[len(s.pending)-1] = nil
 			s.pending = s.pending[:len(s.pending)-1]
 			s.pos = 0
-			s.pool.release(b)
+			if b == s.replaying {
+				s.sp.done(b)
+				s.replaying = nil
+			} else {
+				s.pool.release(b)
+			}
 			s.backoff = 0
 			if s.failing {
 				s.failing = false

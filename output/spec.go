@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -59,6 +60,11 @@ Syslog:
   msg_max=SIZE     largest message (udp 2048, others 8192); a longer event is re-encoded with shortened
                    strings and "truncated":true, and dropped (counted) if it still does not fit
   timeout=DURATION connect and write timeout (5s)
+  spool=DIR        tcp, tls, relp, relps: what the memory buffer cannot hold while the collector is down
+                   (or slower) goes to disk in DIR and is replayed in order when it is back, ahead of newer
+                   events, also after auperf restarts; a torn record (a crash mid-write) is detected and
+                   skipped, counted (spool_torn); one output per DIR
+  spool_max=SIZE   bound of the spool (1GiB); past it events are dropped and counted
   socket=PATH      for "syslog": the local socket (/dev/log)
   ca=FILE          TLS: PEM CA bundle to verify the server (system roots if omitted)
   cert=FILE key=FILE   TLS: client certificate and key
@@ -109,6 +115,9 @@ type sinkSpec struct {
 	queue  int
 	color  string       // auto, always, never
 	args   event.Layout // json and syslog bodies: args as an array or an object
+	// network syslog: the disk spool and its bound
+	spool    string
+	spoolMax int64
 
 	// files
 	path    string
@@ -208,6 +217,9 @@ func parseSpec(raw string, opts *Options) (*sinkSpec, error) {
 	if err := s.applyOptions(q); err != nil {
 		return nil, err
 	}
+	if s.spool != "" && s.spoolMax == 0 {
+		s.spoolMax = 1 << 30
+	}
 	if s.kind == kindSyslog && s.msgMax == 0 {
 		s.msgMax = 8192
 		if s.network == netUDP {
@@ -270,6 +282,7 @@ var (
 	jsonOpts   = []string{"args"}
 	fileOpts   = []string{"mode", "max_size", "keep", "fsync"}
 	syslogOpts = []string{"format", "cee", "facility", "severity", "hostname", "msg_max", "timeout", "socket"}
+	spoolOpts  = []string{"spool", "spool_max"}
 	tlsOpts    = []string{"ca", "cert", "key", "server_name"}
 )
 
@@ -286,6 +299,9 @@ func (s *sinkSpec) allowed(key string) bool {
 	}
 	if s.kind == kindSyslog {
 		lists = append(lists, syslogOpts)
+		if s.network == netTCP || s.network == netTLS || s.network == netRELP || s.network == netRELPS {
+			lists = append(lists, spoolOpts)
+		}
 		if s.overTLS() {
 			lists = append(lists, tlsOpts)
 		}
@@ -322,6 +338,13 @@ func (s *sinkSpec) applyOptions(q url.Values) error {
 			if err == nil && (s.queue < 1 || s.queue > 1<<16) {
 				err = fmt.Errorf("out of range 1..65536")
 			}
+		case "spool":
+			if !filepath.IsAbs(v) {
+				err = fmt.Errorf("want an absolute directory")
+			}
+			s.spool = filepath.Clean(v)
+		case "spool_max":
+			s.spoolMax, err = parseSize(v)
 		case "args":
 			var ok bool
 			if s.args, ok = event.ParseLayout(v); !ok {
