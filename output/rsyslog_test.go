@@ -736,3 +736,71 @@ func TestIntegrationSpoolAfterKill(t *testing.T) {
 		t.Logf("helper:\n%s", out.String())
 	}
 }
+
+// TestIntegrationRELPCollectorDown30s: a steady stream (500 events/s) to
+// imrelp with a spool and the default memory buffer, and a file sink of
+// the same run; the collector is stopped for 30 s (more than the 4 MiB
+// buffer holds) and started again: every event the file holds arrives,
+// in order, none dropped.
+func TestIntegrationRELPCollectorDown30s(t *testing.T) {
+	ktest.Require(t)
+	if testing.Short() {
+		t.Skip("30 s outage")
+	}
+	r := startRsyslog(t, "relp", nil)
+	dir := t.TempDir()
+	file := filepath.Join(dir, "events.json")
+	spec := fmt.Sprintf("syslog:relp://127.0.0.1:%d?spool=%s", r.port, filepath.Join(dir, "spool"))
+	f, err := Open([]string{spec, "json:" + file}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := "output:" + strings.SplitN(spec, "?", 2)[0]
+	next := 0
+	steady := func(d time.Duration) {
+		for end := time.Now().Add(d); time.Now().Before(end); {
+			writeEvents(f, next, next+10, testEvent)
+			next += 10
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	steady(3 * time.Second)
+	r.cmd.Process.Signal(syscall.SIGTERM)
+	r.cmd.Wait()
+	steady(30 * time.Second)
+	spooledDown := counter(f, name, "spooled")
+	r2 := startRsyslogWith(t, "relp", nil, rsyslogOpts{port: r.port, dir: r.dir})
+	steady(3 * time.Second)
+	waitFor(t, "every event acknowledged", func() bool { return counter(f, name, "written") == uint64(next) })
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var fileIDs []int
+	for _, l := range parseJSONLines(t, readFile(t, file)) {
+		fileIDs = append(fileIDs, l.ThreadID)
+	}
+	var got []int
+	seen := map[int]bool{}
+	waitFor(t, "every event in rsyslog's output", func() bool {
+		got, seen = got[:0], map[int]bool{}
+		for _, m := range r2.messages() {
+			id := parse5424(t, m).body.ThreadID
+			if !seen[id] {
+				seen[id] = true
+				got = append(got, id)
+			}
+		}
+		return len(got) >= len(fileIDs)
+	})
+	t.Logf("%d events (%d in the file): spooled %d while the collector was down 30 s, replayed %d, resent %d, dropped %d",
+		next, len(fileIDs), spooledDown, counter(f, name, "replayed"), counter(f, name, "resent"), counter(f, name, "dropped"))
+	if len(fileIDs) != next || len(got) != next || spooledDown == 0 || counter(f, name, "dropped") != 0 {
+		t.Errorf("file %d, collector %d of %d events; spooled %d, dropped %d", len(fileIDs), len(got), next, spooledDown, counter(f, name, "dropped"))
+	}
+	for i, id := range got {
+		if i < len(fileIDs) && id != fileIDs[i] {
+			t.Errorf("the collector's event %d is %d, the file's %d", i, id, fileIDs[i])
+			break
+		}
+	}
+}

@@ -87,7 +87,11 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	p, out := c.m.p, c.m.out
 	c.m.mu.Unlock()
 	for _, mt := range metricsOf(p.Stats()) {
-		ch <- prometheus.MustNewConstMetric(mt.desc, prometheus.CounterValue, float64(mt.value), mt.labels...)
+		kind := prometheus.CounterValue
+		if mt.gauge {
+			kind = prometheus.GaugeValue
+		}
+		ch <- prometheus.MustNewConstMetric(mt.desc, kind, float64(mt.value), mt.labels...)
 	}
 	for name, n := range out().Queued() {
 		ch <- prometheus.MustNewConstMetric(queueDesc, prometheus.GaugeValue, float64(n), strings.TrimPrefix(name, "output:"))
@@ -108,6 +112,7 @@ type metric struct {
 	labels []string
 	value  uint64
 	name   string // the auperf_stats argument it is ("perf.received")
+	gauge  bool   // a level, not a count (spool_bytes)
 }
 
 // metricsOf names each auperf_stats counter as a Prometheus counter:
@@ -115,7 +120,8 @@ type metric struct {
 //	perf|audit|pipeline .received|emitted|filtered|dropped_self|lost
 //	                         -> auperf_events_<name>_total{source}
 //	.lost_<cause>            -> auperf_events_lost_by_cause_total{source,cause}
-//	output:<spec>.<name>     -> auperf_output_events_<name>_total{output} (errors: auperf_output_errors_total)
+//	output:<spec>.<name>     -> auperf_output_events_<name>_total{output} (errors: auperf_output_errors_total;
+//	                            spool_bytes: the gauge auperf_output_spool_bytes)
 //	anything else            -> auperf_source_<name>_total{source}
 func metricsOf(cs []event.Counter) []metric {
 	out := make([]metric, 0, len(cs))
@@ -126,8 +132,11 @@ func metricsOf(cs []event.Counter) []metric {
 		case strings.HasPrefix(c.Source, "output:"):
 			keys, vals = []string{"output"}, []string{strings.TrimPrefix(c.Source, "output:")}
 			name, help = "auperf_output_events_"+c.Name+"_total", "Events "+c.Name+" by the output."
-			if c.Name == "errors" {
+			switch c.Name {
+			case "errors":
 				name, help = "auperf_output_errors_total", "Failed write attempts of the output."
+			case "spool_bytes":
+				name, help = "auperf_output_spool_bytes", "Bytes in the output's disk spool not replayed yet."
 			}
 		case strings.HasPrefix(c.Name, "lost_"):
 			keys, vals = []string{"source", "cause"}, []string{c.Source, strings.TrimPrefix(c.Name, "lost_")}
@@ -144,7 +153,8 @@ func metricsOf(cs []event.Counter) []metric {
 		if !ok {
 			d, _ = descs.LoadOrStore(key, prometheus.NewDesc(name, help, keys, nil))
 		}
-		out = append(out, metric{desc: d.(*prometheus.Desc), labels: vals, value: c.Value, name: c.Source + "." + c.Name})
+		out = append(out, metric{desc: d.(*prometheus.Desc), labels: vals, value: c.Value, name: c.Source + "." + c.Name,
+			gauge: c.Name == "spool_bytes" && strings.HasPrefix(c.Source, "output:")})
 	}
 	return out
 }
