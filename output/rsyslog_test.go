@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -24,6 +25,7 @@ import (
 
 	"github.com/auperf/auperf/event"
 	"github.com/auperf/auperf/internal/ktest"
+	"golang.org/x/sys/unix"
 )
 
 // rsyslog is an rsyslogd the test started with its own configuration:
@@ -34,6 +36,7 @@ type rsyslog struct {
 	dir, out string
 	cmd      *exec.Cmd
 	port     int
+	netns    string // runs in this network namespace ("": the test's)
 }
 
 func freePort(t *testing.T, network string) int {
@@ -66,6 +69,7 @@ type rsyslogOpts struct {
 	extra   string // configuration lines before the input
 	port    int    // listen here (0: a free port)
 	dir     string // configuration and output here (""): a new directory)
+	netns   string // relp, relps: run in this network namespace, listening on every address
 }
 
 func startRsyslogWith(t *testing.T, input string, tlsFiles *testPKI, opts rsyslogOpts) *rsyslog {
@@ -82,7 +86,7 @@ func startRsyslogWith(t *testing.T, input string, tlsFiles *testPKI, opts rsyslo
 		dir = t.TempDir()
 	}
 	os.Chmod(dir, 0o755)
-	r := &rsyslog{dir: dir, out: filepath.Join(dir, "out.log")}
+	r := &rsyslog{dir: dir, out: filepath.Join(dir, "out.log"), netns: opts.netns}
 	var conf strings.Builder
 	fmt.Fprintf(&conf, "global(workDirectory=%q maxMessageSize=\"64k\")\n%s", dir, opts.extra)
 	switch input {
@@ -126,7 +130,11 @@ func startRsyslogWith(t *testing.T, input string, tlsFiles *testPKI, opts rsyslo
 			// certificate the CA signed (certvalid: no name check).
 			tlsConf = fmt.Sprintf(` tls="on" tls.caCert=%q tls.myCert=%q tls.myPrivKey=%q tls.authMode="certvalid"`, tlsFiles.ca, tlsFiles.cert, tlsFiles.key)
 		}
-		fmt.Fprintf(&conf, "module(load=\"imrelp\")\ninput(type=\"imrelp\" address=\"127.0.0.1\" port=\"%d\"%s)\n", r.port, tlsConf)
+		address := ` address="127.0.0.1"`
+		if opts.netns != "" {
+			address = ""
+		}
+		fmt.Fprintf(&conf, "module(load=\"imrelp\")\ninput(type=\"imrelp\"%s port=\"%d\"%s)\n", address, r.port, tlsConf)
 	}
 	fmt.Fprintf(&conf, "template(name=\"raw\" type=\"string\" string=\"%%rawmsg%%\\n\")\n")
 	fmt.Fprintf(&conf, "action(type=\"omfile\" file=%q template=\"raw\")\n", r.out)
@@ -136,6 +144,10 @@ func startRsyslogWith(t *testing.T, input string, tlsFiles *testPKI, opts rsyslo
 	}
 	var stderr bytes.Buffer
 	r.cmd = exec.Command(bin, "-n", "-f", confPath, "-i", filepath.Join(dir, "rsyslogd.pid"))
+	if opts.netns != "" {
+		// ip netns exec execs rsyslogd: the same pid.
+		r.cmd = exec.Command("ip", append([]string{"netns", "exec", opts.netns, bin}, r.cmd.Args[1:]...)...)
+	}
 	r.cmd.Stdout, r.cmd.Stderr = &stderr, &stderr
 	r.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
 	if err := r.cmd.Start(); err != nil {
@@ -181,7 +193,11 @@ func (r *rsyslog) waitReady(t *testing.T, input string) {
 			b, _ := os.ReadFile(r.out)
 			return bytes.Contains(b, []byte("probe"))
 		default:
-			c, err := net.Dial("tcp", addr)
+			var c net.Conn
+			err := inNetns(r.netns, func() (err error) {
+				c, err = net.Dial("tcp", addr)
+				return err
+			})
 			if err == nil {
 				c.Close()
 			}
@@ -803,4 +819,34 @@ func TestIntegrationRELPCollectorDown30s(t *testing.T) {
 			break
 		}
 	}
+}
+
+// inNetns runs f on a thread in network namespace ns ("": the test's
+// own), where the sockets f creates live.
+func inNetns(ns string, f func() error) error {
+	if ns == "" {
+		return f()
+	}
+	runtime.LockOSThread()
+	orig, err := os.Open("/proc/thread-self/ns/net")
+	if err != nil {
+		runtime.UnlockOSThread()
+		return err
+	}
+	defer orig.Close()
+	target, err := os.Open("/run/netns/" + ns)
+	if err != nil {
+		runtime.UnlockOSThread()
+		return err
+	}
+	defer target.Close()
+	if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
+		runtime.UnlockOSThread()
+		return err
+	}
+	ferr := f()
+	if err := unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET); err == nil {
+		runtime.UnlockOSThread() // (else the thread ends with the goroutine)
+	}
+	return ferr
 }
