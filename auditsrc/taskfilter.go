@@ -26,7 +26,9 @@ import (
 // 4.10+ where the field exists), so that processes forked outside S pay
 // nothing for our rules; the command and everything it forks (session S)
 // get a context and are audited as before. Processes already running are
-// not changed. The rule carries our key: it is deleted with our other
+// not changed. (auperf's own threads that the Go runtime starts from the
+// thread that gave the command its session are in S too: they are
+// auperf's pid, which the never rule on the exit list excludes.) The rule carries our key: it is deleted with our other
 // rules on exit, and by the next start or `auperf cleanup` after a crash.
 //
 // The price: a process forked outside S while the rule is loaded has no

@@ -54,6 +54,25 @@ func TestIntegrationTaskFilter(t *testing.T) {
 				ktest.Skip(t, "another process reads audit: the task filter is not loaded")
 			}
 			bin := workloadCopy(t, "auperf-wl-task")
+			// (Another copy of the binary: the command's runtime makes
+			// the same call.)
+			other := workloadCopy(t, "auperf-wl-outside")
+			// The process outside the session is forked by a shell
+			// started now, before the command's session exists: the
+			// test process's own threads may be in that session (a
+			// thread the Go runtime started from the session's thread
+			// inherits it), and a child forked from one of them would
+			// be the command's kin.
+			launcher := exec.Command("sh", "-c", `read go; "$0" -version`, other)
+			launch, err := launcher.StdinPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := launcher.Start(); err != nil {
+				t.Fatal(err)
+			}
+			defer launcher.Wait()
+			defer launch.Close()
 			spec := filter.Spec{PIDs: []int{os.Getpid()}, Tree: true}
 			spec.Init()
 			r := startSource(t, Config{Events: []string{"msync"}, Filter: spec, StartsCommand: true, TaskFilter: tf, StatusInterval: 100 * time.Millisecond})
@@ -73,14 +92,13 @@ func TestIntegrationTaskFilter(t *testing.T) {
 			}
 			// A process outside the session, named by a rule of its
 			// own: the Go runtime calls sched_getaffinity at start.
-			// (Another copy of the binary: the command's runtime makes
-			// the same call.)
-			other := workloadCopy(t, "auperf-wl-outside")
 			theirs := "-a always,exit -F arch=b64 -S sched_getaffinity -F exe=" + other + " -k " + testKey + "-outside"
 			addRules(t, []string{theirs})
 			before := counterValue(r.src, "other_syscalls")
-			if b, err := exec.Command(other, "-version").CombinedOutput(); err != nil {
-				t.Fatalf("outside: %v: %s", err, b)
+			launch.Write([]byte("go\n"))
+			launch.Close()
+			if err := launcher.Wait(); err != nil {
+				t.Fatalf("outside: %v", err)
 			}
 			if err := cmd.Wait(); err != nil {
 				t.Fatalf("command: %v", err)
