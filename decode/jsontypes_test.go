@@ -59,6 +59,12 @@ func TestJSONOneTypePerPath(t *testing.T) {
 			}
 		}
 		ev.Reset()
+		Decode(&ev, &Raw{Arch: ArchX86_64, Nr: 9, Args: argSets[1], Known: 0x3f, Ret: 0x7f0000000000, HasRet: true}, nil)
+		ev.Container = &event.Container{ID: strings.Repeat("ab", 32), Runtime: "docker", PidNS: 4026532201, MntNS: 4026532199}
+		add("mmap in a container")
+		ev.Container = &event.Container{ID: "web-01", Runtime: "systemd-nspawn"}
+		add("mmap in a machine")
+		ev.Reset()
 		event.NewLost(&ev, 1, "perf", 1, 42, "ring")
 		add("auperf_lost")
 		event.NewLostUnknown(&ev, 1, "perf", 1, "cpu_hotplug")

@@ -32,6 +32,7 @@
 //	processName      non-empty
 //	executable       {"path": ...} when non-empty
 //	hostName         non-empty
+//	container        Container != nil: {"id","runtime"[,"pidNs"][,"mntNs"]}
 //	eventId          HasEventID, the syscall number as a string
 //	eventName        always
 //	syscall, arch    non-empty

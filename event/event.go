@@ -81,6 +81,9 @@ type Event struct {
 	ProcessName     string // attacker-controlled
 	ExecutablePath  string // attacker-controlled
 	HostName        string
+	// Container is the process's container (nil: a host process, or
+	// not known). Shared between events: never changed through it.
+	Container *Container
 
 	EventID   int32  // syscall number for Arch, written as a string
 	EventName string // "msync", or NameStats / NameLost
@@ -97,6 +100,15 @@ type Event struct {
 	DurationNs int64
 
 	argStore [6]Arg
+}
+
+// Container is the container a process runs in, as its cgroup paths name
+// it (internal/container), and the process's namespaces.
+type Container struct {
+	ID      string // the runtime's container id (64 hex), or a machine name
+	Runtime string // docker, containerd, cri-o, podman, kubernetes, systemd-nspawn, lxc
+	PidNS   uint64 // pid namespace inode (0: not known)
+	MntNS   uint64 // mount namespace inode (0: not known)
 }
 
 // Reset clears e for reuse. Its argument storage stays inside e, cleared

@@ -147,6 +147,7 @@ var fixtures = []struct {
 		a[5] = Arg{Name: "off", Type: "off_t"}
 		ev.ReturnValue = 0x7fd2c4a1f000
 		ev.ReturnPointer = true
+		ev.Container = &Container{ID: "3f4e1c2b9a8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f", Runtime: "docker", PidNS: 4026532201, MntNS: 4026532199}
 	}},
 	{"audit_remap_file_pages", func(ev *Event) {
 		auditBase(ev, 216, "remap_file_pages")

@@ -213,6 +213,16 @@ func model(ev *Event) ([]string, map[string]any) {
 	if ev.HostName != "" {
 		put("hostName", sanitized(ev.HostName))
 	}
+	if c := ev.Container; c != nil {
+		cm := map[string]any{"id": sanitized(c.ID), "runtime": sanitized(c.Runtime)}
+		if c.PidNS != 0 {
+			cm["pidNs"] = unum(c.PidNS)
+		}
+		if c.MntNS != 0 {
+			cm["mntNs"] = unum(c.MntNS)
+		}
+		put("container", cm)
+	}
 	if k&HasEventID != 0 {
 		put("eventId", strconv.Itoa(int(ev.EventID)))
 	}

@@ -96,6 +96,22 @@ func AppendJSONLayout(dst []byte, ev *Event, layout Layout) []byte {
 		dst = appendJSONBody(dst, ev.HostName)
 		dst = append(dst, '"')
 	}
+	if c := ev.Container; c != nil {
+		dst = append(dst, `,"container":{"id":"`...)
+		dst = appendJSONBody(dst, c.ID)
+		dst = append(dst, `","runtime":"`...)
+		dst = appendJSONBody(dst, c.Runtime)
+		dst = append(dst, '"')
+		if c.PidNS != 0 {
+			dst = append(dst, `,"pidNs":`...)
+			dst = strconv.AppendUint(dst, c.PidNS, 10)
+		}
+		if c.MntNS != 0 {
+			dst = append(dst, `,"mntNs":`...)
+			dst = strconv.AppendUint(dst, c.MntNS, 10)
+		}
+		dst = append(dst, '}')
+	}
 	if k&HasEventID != 0 {
 		dst = append(dst, `,"eventId":"`...)
 		dst = strconv.AppendInt(dst, int64(ev.EventID), 10)

@@ -19,6 +19,7 @@ import (
 	"github.com/urfave/cli/v2"
 	"golang.org/x/sys/unix"
 
+	"github.com/auperf/auperf/internal/container"
 	"github.com/auperf/auperf/internal/crash"
 	"github.com/auperf/auperf/internal/pipeline"
 	"github.com/auperf/auperf/internal/trace"
@@ -244,6 +245,7 @@ func runAction(c *cli.Context) error {
 		Hostname:      host,
 		StatsInterval: opts.StatsInterval,
 		Heartbeat:     sd.heartbeat(),
+		Containers:    &container.Cache{},
 	})
 	if err != nil {
 		return err

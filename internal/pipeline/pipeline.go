@@ -13,6 +13,7 @@ import (
 
 	"github.com/auperf/auperf/event"
 	"github.com/auperf/auperf/filter"
+	"github.com/auperf/auperf/internal/container"
 	"github.com/auperf/auperf/internal/crash"
 	"github.com/auperf/auperf/internal/source"
 )
@@ -39,6 +40,10 @@ type Config struct {
 	// Heartbeat is how often Run takes the pipeline's lock to show it
 	// is not stuck (see Alive); 0: 500ms.
 	Heartbeat time.Duration
+	// Containers, when set, gives every syscall event of a live source
+	// its process's container (not for offline input: the process is
+	// gone, its pid maybe someone else's).
+	Containers *container.Cache
 }
 
 // Pipeline runs sources into a sink.
@@ -95,6 +100,13 @@ func (p *Pipeline) handle(ev *event.Event) {
 	}
 	if ev.HostName == "" {
 		ev.HostName = p.cfg.Hostname
+	}
+	if p.cfg.Containers != nil && ev.Container == nil && ev.Known&event.HasProcess != 0 && ev.Source != event.SourceAuperf {
+		var ppid int32
+		if ev.Known&event.HasParent != 0 {
+			ppid = ev.ParentProcessID
+		}
+		ev.Container = p.cfg.Containers.Of(ev.ProcessID, ppid, time.Unix(0, ev.Timestamp))
 	}
 	if p.match && !p.cfg.Filter.Match(ev) {
 		p.filtered.Add(1)
