@@ -207,7 +207,9 @@ func (c *Cache) read(pid int32) (*event.Container, bool) {
 	ct := FromCgroup(f)
 	f.Close()
 	if ct == nil {
-		return nil, false
+		// An exited process not reaped yet (a zombie) may show its
+		// cgroups no more: as good as gone.
+		return nil, exited(c.Paths.Proc(p, "stat"))
 	}
 	if l, err := os.Readlink(c.Paths.Proc(p, "ns", "pid")); err == nil {
 		ct.PidNS = nsInode(l)
@@ -216,4 +218,18 @@ func (c *Cache) read(pid int32) (*event.Container, bool) {
 		ct.MntNS = nsInode(l)
 	}
 	return ct, false
+}
+
+// exited reports whether the process of a /proc/PID/stat file has exited
+// (zombie or dead) or is gone.
+func exited(stat string) bool {
+	b, err := os.ReadFile(stat)
+	if err != nil {
+		return true
+	}
+	i := bytes.LastIndexByte(b, ')') // comm may hold anything, even ") Z"
+	if i < 0 || i+2 >= len(b) {
+		return true
+	}
+	return b[i+2] == 'Z' || b[i+2] == 'X'
 }

@@ -80,4 +80,15 @@ func TestCache(t *testing.T) {
 	if c.Of(14, 11, t0.Add(2*time.Second)) != nil {
 		t.Error("pid 14 (gone) of a host parent has a container")
 	}
+	// A zombie shows no cgroup any more: its parent's container.
+	mk("15", "")
+	os.WriteFile(filepath.Join(root, "proc", "15", "stat"), []byte("15 (a) b) Z 10 15 15 0"), 0o644)
+	mk("16", "0::/\n")
+	os.WriteFile(filepath.Join(root, "proc", "16", "stat"), []byte("16 (w) S 1 16 16 0"), 0o644)
+	if got := c.Of(15, 10, t0.Add(2*time.Second)); got == nil || got.ID != id {
+		t.Errorf("pid 15 (a zombie) of parent 10: %+v", got)
+	}
+	if c.Of(16, 10, t0.Add(2*time.Second)) != nil {
+		t.Error("pid 16 (alive, a host process) took its parent's container")
+	}
 }
