@@ -211,12 +211,17 @@ func (c *Cache) read(pid int32) (*event.Container, bool) {
 		// cgroups no more: as good as gone.
 		return nil, exited(c.Paths.Proc(p, "stat"))
 	}
-	if l, err := os.Readlink(c.Paths.Proc(p, "ns", "pid")); err == nil {
-		ct.PidNS = nsInode(l)
+	// An exiting process loses its namespaces before its cgroups: half
+	// an answer is none, as good as gone (its parent's is whole).
+	l, err := os.Readlink(c.Paths.Proc(p, "ns", "pid"))
+	if err != nil {
+		return nil, true
 	}
-	if l, err := os.Readlink(c.Paths.Proc(p, "ns", "mnt")); err == nil {
-		ct.MntNS = nsInode(l)
+	ct.PidNS = nsInode(l)
+	if l, err = os.Readlink(c.Paths.Proc(p, "ns", "mnt")); err != nil {
+		return nil, true
 	}
+	ct.MntNS = nsInode(l)
 	return ct, false
 }
 
