@@ -678,7 +678,9 @@ func TestHelperSpoolWriter(t *testing.T) {
 			last = s
 		}
 	}
-	os.WriteFile(filepath.Join(dir, "spooled"), []byte(strconv.FormatUint(last, 10)), 0o644)
+	// Written whole, then named: the test must not read it half made.
+	os.WriteFile(filepath.Join(dir, "spooled.tmp"), []byte(strconv.FormatUint(last, 10)), 0o644)
+	os.Rename(filepath.Join(dir, "spooled.tmp"), filepath.Join(dir, "spooled"))
 	select {} // until SIGKILL
 }
 
