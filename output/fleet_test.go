@@ -55,7 +55,7 @@ func fleetNet(t *testing.T, senders int) (collector string, sender []string) {
 	return collector, sender
 }
 
-// buildAuperf builds cmd/auperf (or takes AUPERF_BIN's).
+// buildAuperfBin builds cmd/auperf (or takes AUPERF_BIN's).
 func buildAuperfBin(t *testing.T) string {
 	t.Helper()
 	if dir := os.Getenv(workload.BinEnv); dir != "" {
@@ -74,14 +74,15 @@ type fleetEvent struct {
 	ThreadID  int    `json:"threadId"`
 	EventName string `json:"eventName"`
 	HostName  string `json:"hostName"`
-	Source    string `json:"source"`
 	Args      []struct {
 		Name  string `json:"name"`
 		Value any    `json:"value"`
 	} `json:"args"`
 }
 
-func (e fleetEvent) key() string { return fmt.Sprintf("%d/%d/%s", e.Timestamp, e.ThreadID, e.EventName) }
+func (e fleetEvent) key() string {
+	return fmt.Sprintf("%d/%d/%s", e.Timestamp, e.ThreadID, e.EventName)
+}
 
 // TestIntegrationFleet: three auperf senders, each in its own network
 // namespace with its own host name, trace a workload and ship over

@@ -12,7 +12,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/auperf/auperf/event"
@@ -139,13 +138,13 @@ func nsInode(link string) uint64 {
 
 // Cache looks containers up per process and keeps the answer (a host
 // process's nil too) for a while: a pid is looked up once per TTL, not
-// once per event. It is bounded: past Max entries it starts over.
+// once per event. It is bounded: past Max entries it starts over. It is
+// not safe for concurrent use: the pipeline calls it under its own lock.
 type Cache struct {
 	Paths host.Paths
 	TTL   time.Duration // 0: 30s
 	Max   int           // 0: 16384
 
-	mu      sync.Mutex
 	m       map[int32]entry
 	Lookups uint64 // /proc reads
 	Resets  uint64 // times the cache was full and started over
@@ -181,8 +180,6 @@ func (c *Cache) of(pid int32, t time.Time) (ct *event.Container, gone bool) {
 	if max == 0 {
 		max = 16384
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
 	if e, ok := c.m[pid]; ok && t.Sub(e.at) < ttl {
 		return e.c, e.gone
 	}
