@@ -40,6 +40,7 @@ type relpState struct {
 	last   *batch
 	resent atomic.Uint64 // frames sent again after a reconnect (read by counters)
 	refuse int           // messages the collector refused (500) since skipped()
+	rbuf   []byte        // an answer's data, reused
 }
 
 // dialRELP connects (TCP, or TLS for relps) and opens the RELP session.
@@ -147,7 +148,10 @@ func (w *syslogWriter) readRsp() (txnr, code int, data []byte, err error) {
 	if err != nil || size < 0 || size > 1<<20 {
 		return 0, 0, nil, fmt.Errorf("bad RELP data length %q", n)
 	}
-	data = make([]byte, size+1)
+	if cap(w.relp.rbuf) < size+1 {
+		w.relp.rbuf = make([]byte, size+1)
+	}
+	data = w.relp.rbuf[:size+1]
 	if _, err := io.ReadFull(r, data); err != nil {
 		return 0, 0, nil, err
 	}
