@@ -110,6 +110,12 @@ func (s *sink) counters() []event.Counter {
 		// may hold them twice).
 		c = append(c, event.Counter{Source: s.name, Name: "resent", Value: w.relp.resent.Load()})
 	}
+	if w, ok := s.w.(*syslogWriter); ok && (s.spec.network == netTCP || s.spec.network == netTLS) {
+		// Frames written whose connection broke before the peer's TCP
+		// acknowledged them: possibly lost, not dropped (some may have
+		// arrived).
+		c = append(c, event.Counter{Source: s.name, Name: "possibly_lost", Value: w.flight.lost.Load()})
+	}
 	if sp := s.sp; sp != nil {
 		c = append(c,
 			event.Counter{Source: s.name, Name: "spooled", Value: sp.spooled.Load()},
@@ -138,7 +144,7 @@ func (s *sink) run() {
 	for {
 		now := time.Now()
 		if s.work() && !now.Before(s.retryAt) {
-			s.drain(now)
+			s.drain(now, q)
 		}
 		if q == nil && (!s.work() || s.sp != nil && s.failing) {
 			// Closed, and everything written (the spool too), or the
@@ -312,7 +318,9 @@ func (s *sink) loadSpool() bool {
 	return true
 }
 
-func (s *sink) drain(now time.Time) {
+// drain writes what is pending until it is all written or a write fails
+// (q: the queue, nil once closed).
+func (s *sink) drain(now time.Time, q chan *batch) {
 	for s.loadSpool() {
 		select {
 		case <-s.abort:
@@ -320,7 +328,7 @@ func (s *sink) drain(now time.Time) {
 		default:
 		}
 		b := s.pending[0]
-		pos, err := s.w.write(b, s.pos)
+		pos, err := s.writeTaking(b, q)
 		if s.w.messages() {
 			skip := s.w.skipped()
 			s.written.Add(uint64(pos - s.pos - skip))
@@ -361,6 +369,41 @@ func (s *sink) drain(now time.Time) {
 		}
 		s.fail(err, now)
 		return
+	}
+}
+
+// writeTaking writes b from s.pos on. With a spool, the write runs on its
+// own goroutine while this one takes the batches queued meanwhile (q, nil
+// once closed): a collector slower than the event rate fills the memory
+// buffer and then the spool, not the queue, whose overflow is dropped.
+// Only b and the writer are touched by the write; pushing keeps
+// pending[0] (b) where it is.
+func (s *sink) writeTaking(b *batch, q chan *batch) (int, error) {
+	if s.sp == nil || q == nil {
+		return s.w.write(b, s.pos)
+	}
+	type result struct {
+		pos int
+		err error
+	}
+	done := make(chan result, 1)
+	from := s.pos
+	go func() {
+		defer crash.Recover()
+		pos, err := s.w.write(b, from)
+		done <- result{pos, err}
+	}()
+	for {
+		select {
+		case r := <-done:
+			return r.pos, r.err
+		case nb, ok := <-q:
+			if !ok {
+				q = nil // the run loop sees it closed too
+				continue
+			}
+			s.push(nb)
+		}
 	}
 }
 

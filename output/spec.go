@@ -26,12 +26,12 @@ const SpecHelp = `Output specs (--output, repeatable; options are query paramete
   syslog:tls://HOST:PORT   TLS, RFC 5425 (port 6514 if omitted), server certificate verified
   syslog:relp://HOST:PORT  RELP (rsyslog's imrelp; port 2514 if omitted): every message acknowledged
   syslog:relps://HOST:PORT RELP over TLS (imrelp tls="on"; it asks for a client certificate: cert=, key=)
-Delivery: a failed write is retried, and what is given up is counted as dropped. What a network
-  sink's kernel accepted and the peer never got cannot be seen: for udp any datagram the network or
-  the receiver drops, for tcp and tls the frames in flight when the connection breaks. relp and
-  relps count a message written only when the collector acknowledged it, and send what was not
-  acknowledged again after a reconnect (at least once: "resent" counts those frames).
-
+Delivery: a failed write is retried, and what is given up is counted as dropped. udp cannot see
+  what the network or the receiver drops. tcp and tls count as possibly_lost the frames written
+  whose connection broke before the collector surely had them (not acknowledged by its TCP; after
+  a reset, acknowledged but maybe unread too). relp and relps count a message written only when
+  the collector acknowledged it, and send what was not acknowledged again after a reconnect (at
+  least once: "resent" counts those frames).
 Options of every sink:
   flush=DURATION   longest time an event waits in a batch before it is handed to the sink (200ms)
   buffer=SIZE      bytes a failing sink keeps for retry; past it the oldest batch is dropped and counted (4MiB)

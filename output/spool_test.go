@@ -2,9 +2,14 @@ package output
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // msgBatch is a message batch of the texts.
@@ -147,5 +152,87 @@ func TestSpoolMax(t *testing.T) {
 	}
 	if err := sp.put(msgBatch("0123456789012345678901234567890123456789"), 0); err == nil {
 		t.Error("a put past spool_max was taken")
+	}
+}
+
+// TestSpoolSlowCollector: a collector that reads far slower than events
+// come (4 KiB every 5 ms) and a small queue and buffer. Without a spool
+// the queue overflows and events are dropped (the collector is slow
+// enough); with one, what the collector cannot take yet goes to disk, and
+// once it reads at full speed every event arrives, in order, none
+// dropped.
+func TestSpoolSlowCollector(t *testing.T) {
+	for _, spooled := range []bool{false, true} {
+		t.Run(fmt.Sprintf("spool=%v", spooled), func(t *testing.T) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ln.Close()
+			var fast atomic.Bool
+			var mu sync.Mutex
+			var data []byte
+			go func() {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				defer c.Close()
+				buf := make([]byte, 64<<10)
+				for {
+					size := len(buf)
+					if !fast.Load() {
+						size = 4 << 10
+						time.Sleep(5 * time.Millisecond)
+					}
+					n, err := c.Read(buf[:size])
+					mu.Lock()
+					data = append(data, buf[:n]...)
+					mu.Unlock()
+					if err != nil {
+						return
+					}
+				}
+			}()
+			spec := "syslog:tcp://" + ln.Addr().String()
+			if spooled {
+				spec += "?spool=" + filepath.Join(t.TempDir(), "spool")
+			}
+			f, err := Open([]string{spec}, Options{QueueBatches: 4, RetryBuffer: 256 << 10, FlushDelay: 5 * time.Millisecond})
+			if err != nil {
+				t.Fatal(err)
+			}
+			name := "output:" + strings.SplitN(spec, "?", 2)[0]
+			const n = 40000
+			for i := 0; i < n; i += 100 {
+				writeEvents(f, i, i+100, testEvent)
+				time.Sleep(time.Millisecond)
+			}
+			fast.Store(true)
+			waitFor(t, "the sink done", func() bool {
+				return counter(f, name, "written")+counter(f, name, "dropped") == n
+			})
+			f.Close()
+			dropped := counter(f, name, "dropped")
+			mu.Lock()
+			frames := splitOctetCounted(t, data)
+			mu.Unlock()
+			t.Logf("spool %v: %d of %d arrived, dropped %d, spooled %d, replayed %d", spooled, len(frames), n, dropped,
+				counter(f, name, "spooled"), counter(f, name, "replayed"))
+			if !spooled {
+				if dropped == 0 {
+					t.Fatal("nothing dropped without a spool: the collector is not slow enough for this test")
+				}
+				return
+			}
+			if dropped != 0 || len(frames) != n {
+				t.Fatalf("dropped %d, %d of %d arrived", dropped, len(frames), n)
+			}
+			for i, m := range frames {
+				if id := parse5424(t, m).body.ThreadID; id != i {
+					t.Fatalf("message %d is event %d", i, id)
+				}
+			}
+		})
 	}
 }

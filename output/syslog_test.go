@@ -1,8 +1,10 @@
 package output
 
 import (
+	"bufio"
 	"bytes"
 	"crypto/tls"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -573,6 +575,81 @@ func TestTLSPeerRestart(t *testing.T) {
 	if counter(f, name, "written") == 11 {
 		waitFor(t, "the event written after the restart at the new server", func() bool {
 			return len(splitOctetCounted(t, col2.bytes())) == 1
+		})
+	}
+}
+
+// TestTCPPossiblyLost: a collector that reads none, half or all of what
+// a tcp sink wrote and then closes. A program closing with data unread
+// makes its kernel reset the connection; one that read everything closes
+// cleanly. Either way the frames it read plus those the sink counts as
+// possibly lost are every frame written; after a clean close nothing is
+// counted, after a reset no more than was written.
+func TestTCPPossiblyLost(t *testing.T) {
+	const n = 200
+	for _, read := range []int{0, n / 2, n} {
+		t.Run(fmt.Sprintf("read%d", read), func(t *testing.T) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			accepted := make(chan net.Conn, 1)
+			go func() {
+				c, err := ln.Accept()
+				if err == nil {
+					accepted <- c
+				}
+			}()
+			spec := "syslog:tcp://" + ln.Addr().String() + "?timeout=1s"
+			f, err := Open([]string{spec}, Options{FlushDelay: 5 * time.Millisecond, CloseTimeout: 500 * time.Millisecond})
+			if err != nil {
+				t.Fatal(err)
+			}
+			name := "output:" + strings.SplitN(spec, "?", 2)[0]
+			writeEvents(f, 0, n, testEvent)
+			waitFor(t, "every frame written", func() bool { return counter(f, name, "written") == n })
+			c := <-accepted
+			r := bufio.NewReader(c)
+			for i := 0; i < read; i++ {
+				var size int
+				if _, err := fmt.Fscanf(r, "%d ", &size); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := io.CopyN(io.Discard, r, int64(size)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if read == n {
+				// Everything read, buffered or not: nothing left in
+				// the socket either.
+				c.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+				if k, _ := r.Read(make([]byte, 1)); k != 0 {
+					t.Fatal("more than was written")
+				}
+			} else {
+				// A reader that read n/2 frames through bufio may
+				// have taken more from the socket: then more arrived
+				// than it parsed, which only makes the check harder.
+				c.(*net.TCPConn).SetLinger(-1)
+			}
+			c.Close()
+			ln.Close()
+			time.Sleep(50 * time.Millisecond)
+			writeEvents(f, n, n+1, testEvent) // the sink finds the connection closed
+			f.Close()
+			lost := counter(f, name, "possibly_lost")
+			t.Logf("read %d of %d frames: possibly lost %d, dropped %d", read, n, lost, counter(f, name, "dropped"))
+			switch {
+			case uint64(read)+lost < n:
+				t.Errorf("read %d + possibly lost %d < %d written", read, lost, n)
+			case read == n && lost != 0:
+				t.Errorf("a clean close after reading everything: %d counted possibly lost", lost)
+			case lost > n:
+				t.Errorf("%d possibly lost of %d written", lost, n)
+			}
+			if d := counter(f, name, "dropped"); d != 1 {
+				t.Errorf("dropped %d, want the one event written after the close", d)
+			}
 		})
 	}
 }

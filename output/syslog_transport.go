@@ -14,6 +14,7 @@ import (
 	"net"
 	"os"
 	"strconv"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -42,6 +43,35 @@ type syslogWriter struct {
 	wbuf      []byte
 	frameEnds []int
 	relp      relpState
+	flight    flight // tcp and tls: frames the peer has not acknowledged
+}
+
+// flight tracks, for a tcp or tls connection, the frames its collector
+// may not have: the kernel's count of bytes the peer's TCP has not
+// acknowledged (SIOCOUTQ) against the bytes written on this connection.
+// When the connection breaks, those frames are counted possibly lost.
+// A peer that closed cleanly (FIN) had read everything it acknowledged: a
+// TCP stack resets instead when its program closes with data unread. So
+// after a reset, frames acknowledged but maybe unread count too: those in
+// the last twice the peer's largest receive window (Linux keeps about
+// half its receive buffer out of the window), or 6 MiB (Linux's largest
+// default receive buffer) where the kernel does not tell the window
+// (before 5.4).
+type flight struct {
+	sent   int64   // bytes written on this connection (plain text under TLS)
+	ends   []int64 // cumulative ends of the frames not known read
+	maxWnd int64   // the peer's largest receive window seen
+	lost   atomic.Uint64
+	stamp  time.Time // of the last pruning
+}
+
+// unreadAllowance is how many acknowledged bytes a peer that reset may
+// have held unread.
+func (f *flight) unreadAllowance() int64 {
+	if f.maxWnd == 0 {
+		return 6 << 20
+	}
+	return 2 * f.maxWnd
 }
 
 func newSyslogWriter(s *sinkSpec) (*syslogWriter, error) {
@@ -80,16 +110,96 @@ func (w *syslogWriter) skipped() int {
 func (w *syslogWriter) maintain(time.Time) time.Time { return time.Time{} }
 func (w *syslogWriter) reopen() error                { return nil }
 
+// close ends the connection at the end of a run: a tcp or tls peer gets
+// up to the sink's timeout to acknowledge what was written, and what it
+// has not is counted possibly lost.
 func (w *syslogWriter) close() error {
+	if w.conn != nil && w.frame == frameOctet {
+		for end := time.Now().Add(w.s.timeout); w.unacked() > 0 && time.Now().Before(end); {
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	return w.drop(false)
+}
+
+// drop ends the connection now: it broke (reset: the peer reset it, or
+// a write failed), or it is ending. It counts the tcp or tls frames the
+// collector may not have as possibly lost (see flight).
+func (w *syslogWriter) drop(reset bool) error {
 	if w.conn == nil {
 		return nil
 	}
 	if w.frame == frameRELP {
 		w.closeRELP()
 	}
+	if f := &w.flight; w.frame == frameOctet {
+		read := f.sent - int64(w.unacked())
+		if reset {
+			read -= f.unreadAllowance()
+		}
+		n := 0
+		for _, e := range f.ends {
+			if e > read {
+				n++
+			}
+		}
+		f.lost.Add(uint64(n))
+		f.sent, f.ends, f.maxWnd = 0, f.ends[:0], 0
+	}
 	err := w.conn.Close()
 	w.conn, w.raw = nil, nil
 	return err
+}
+
+// unacked is how many bytes written on the connection its peer has not
+// acknowledged (for TLS, of the encrypted stream: a little more than the
+// plain text, so the frames counted possibly lost are never too few). A
+// connection whose count cannot be read counts as wholly unacknowledged.
+func (w *syslogWriter) unacked() int {
+	if w.raw == nil {
+		return 0
+	}
+	rc, err := w.raw.SyscallConn()
+	if err != nil {
+		return int(w.flight.sent)
+	}
+	n, ierr := -1, error(nil)
+	rc.Control(func(fd uintptr) { n, ierr = unix.IoctlGetInt(int(fd), unix.SIOCOUTQ) })
+	if ierr != nil || n < 0 {
+		return int(w.flight.sent)
+	}
+	return n
+}
+
+// sentFrames records the frames of one write (ends within wbuf) and
+// forgets those the collector has surely read, at most every few
+// milliseconds (two system calls) or when many are held.
+func (w *syslogWriter) sentFrames(ends []int) {
+	f := &w.flight
+	for _, e := range ends {
+		f.ends = append(f.ends, f.sent+int64(e))
+	}
+	if len(ends) > 0 {
+		f.sent += int64(ends[len(ends)-1])
+	}
+	now := time.Now()
+	if now.Sub(f.stamp) < 5*time.Millisecond && len(f.ends) < 1<<16 {
+		return
+	}
+	f.stamp = now
+	if rc, err := w.raw.SyscallConn(); err == nil {
+		rc.Control(func(fd uintptr) {
+			if ti, err := unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO); err == nil {
+				f.maxWnd = max(f.maxWnd, int64(ti.Snd_wnd))
+			}
+		})
+	}
+	read := f.sent - int64(w.unacked()) - f.unreadAllowance()
+	i := 0
+	for i < len(f.ends) && f.ends[i] <= read {
+		i++
+	}
+	f.ends = f.ends[:copy(f.ends, f.ends[i:])]
 }
 
 // dial connects. The local socket is tried as a datagram socket first (what
@@ -204,23 +314,25 @@ func probation(c net.Conn, d time.Duration) error {
 	return fmt.Errorf("the server dropped the connection right after accepting it: %w", err)
 }
 
-// peerClosed reports whether the stream peer has closed or reset the
-// connection, by peeking without consuming (the peer never sends
-// anything we read). A write into such a connection would still succeed
-// once, into the kernel's buffer, and be lost.
-func (w *syslogWriter) peerClosed() bool {
+// peerClosed reports whether the stream peer has closed the connection
+// (closed) and whether it reset it (reset) rather than closing it cleanly,
+// by peeking without consuming (the peer never sends anything we read).
+// A write into such a connection would still succeed once, into the
+// kernel's buffer, and be lost.
+func (w *syslogWriter) peerClosed() (closed, reset bool) {
 	if w.raw == nil {
-		return false
+		return false, false
 	}
 	rc, err := w.raw.SyscallConn()
 	if err != nil {
-		return false
+		return false, false
 	}
-	closed, unread := false, false
+	unread := false
 	var buf [1]byte
 	rc.Read(func(fd uintptr) bool {
 		n, _, err := unix.Recvfrom(int(fd), buf[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
 		closed = (n == 0 && err == nil) || (err != nil && err != unix.EAGAIN && err != unix.EINTR)
+		reset = err != nil && err != unix.EAGAIN && err != unix.EINTR
 		unread = n > 0 && err == nil
 		return true
 	})
@@ -230,14 +342,14 @@ func (w *syslogWriter) peerClosed() bool {
 		// front of the end of the stream. Let TLS take them.
 		return tlsPeerClosed(tc)
 	}
-	return closed
+	return closed, reset
 }
 
 // tlsPeerClosed reads what the TLS peer sent (post-handshake messages,
 // an alert, application data, all discarded) until nothing more arrives
 // for a moment, and reports whether the stream ended. A read timeout
 // leaves the connection usable.
-func tlsPeerClosed(tc *tls.Conn) bool {
+func tlsPeerClosed(tc *tls.Conn) (closed, reset bool) {
 	tc.SetReadDeadline(time.Now().Add(10 * time.Millisecond))
 	defer tc.SetReadDeadline(time.Time{})
 	var buf [512]byte
@@ -246,14 +358,23 @@ func tlsPeerClosed(tc *tls.Conn) bool {
 		if err == nil {
 			continue
 		}
-		var ne net.Error
-		return !errors.As(err, &ne) || !ne.Timeout()
+		if isTimeout(err) {
+			return false, false
+		}
+		return true, !errors.Is(err, io.EOF)
 	}
 }
 
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
 func (w *syslogWriter) write(b *batch, pos int) (int, error) {
-	if w.conn != nil && w.frame != frameNone && w.frame != frameRELP && w.peerClosed() {
-		w.close()
+	if w.conn != nil && w.frame != frameNone && w.frame != frameRELP {
+		if closed, reset := w.peerClosed(); closed {
+			w.drop(reset)
+		}
 	}
 	if w.conn == nil {
 		if err := w.dial(); err != nil {
@@ -274,7 +395,7 @@ func (w *syslogWriter) write(b *batch, pos int) (int, error) {
 					w.skip++
 					continue
 				}
-				w.close()
+				w.drop(true)
 				return i, err
 			}
 		}
@@ -295,15 +416,18 @@ func (w *syslogWriter) write(b *batch, pos int) (int, error) {
 	}
 	w.conn.SetWriteDeadline(time.Now().Add(w.s.timeout))
 	n, err := w.conn.Write(w.wbuf)
-	if err == nil {
-		return len(b.ends), nil
-	}
 	// Frames wholly written count as sent; the peer drops a partial one
 	// when the connection closes, so it is sent again.
 	done := 0
 	for done < len(w.frameEnds) && w.frameEnds[done] <= n {
 		done++
 	}
-	w.close()
+	if w.frame == frameOctet {
+		w.sentFrames(w.frameEnds[:done])
+	}
+	if err == nil {
+		return len(b.ends), nil
+	}
+	w.drop(!isTimeout(err))
 	return pos + done, err
 }
