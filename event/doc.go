@@ -33,6 +33,7 @@
 //	executable       {"path": ...} when non-empty
 //	hostName         non-empty
 //	container        Container != nil: {"id","runtime"[,"pidNs"][,"mntNs"]}
+//	file             File != nil: {"path","device":"MAJ:MIN","inode","from"}, {"from":"gone"}
 //	eventId          HasEventID, the syscall number as a string
 //	eventName        always
 //	syscall, arch    non-empty

@@ -84,6 +84,9 @@ type Event struct {
 	// Container is the process's container (nil: a host process, or
 	// not known). Shared between events: never changed through it.
 	Container *Container
+	// File is the file an mmap mapped, or the one a finding is about
+	// (nil: none, or not looked up). Shared: never changed through it.
+	File *File
 
 	EventID   int32  // syscall number for Arch, written as a string
 	EventName string // "msync", or NameStats / NameLost
@@ -109,6 +112,16 @@ type Container struct {
 	Runtime string // docker, containerd, cri-o, podman, kubernetes, systemd-nspawn, lxc
 	PidNS   uint64 // pid namespace inode (0: not known)
 	MntNS   uint64 // mount namespace inode (0: not known)
+}
+
+// File identifies a mapped file: resolved when the event was handled,
+// best effort (From says how, "gone" when the mapping and the fd were
+// already gone).
+type File struct {
+	Path  string // as the kernel names it ("/memfd:NAME (deleted)" for a memfd)
+	Dev   uint64 // st_dev (0 with "gone")
+	Inode uint64
+	From  string // "map": the mapping itself; "fd": the fd at that time (maybe reused); "gone"
 }
 
 // Reset clears e for reuse. Its argument storage stays inside e, cleared

@@ -112,6 +112,9 @@ func AppendJSONLayout(dst []byte, ev *Event, layout Layout) []byte {
 		}
 		dst = append(dst, '}')
 	}
+	if f := ev.File; f != nil {
+		dst = appendJSONFile(dst, f)
+	}
 	if k&HasEventID != 0 {
 		dst = append(dst, `,"eventId":"`...)
 		dst = strconv.AppendInt(dst, int64(ev.EventID), 10)
@@ -167,6 +170,35 @@ func AppendJSONLayout(dst []byte, ev *Event, layout Layout) []byte {
 		dst = strconv.AppendInt(dst, ev.DurationNs, 10)
 	}
 	return append(dst, '}', '\n')
+}
+
+// appendJSONFile appends the "file" block: path, device ("MAJOR:MINOR"),
+// inode and from; only from when the file was gone.
+func appendJSONFile(dst []byte, f *File) []byte {
+	dst = append(dst, `,"file":{`...)
+	if f.From != "gone" {
+		dst = append(dst, `"path":`...)
+		dst = AppendJSONString(dst, f.Path)
+		dst = append(dst, `,"device":"`...)
+		dst = strconv.AppendUint(dst, uint64(unixMajor(f.Dev)), 10)
+		dst = append(dst, ':')
+		dst = strconv.AppendUint(dst, uint64(unixMinor(f.Dev)), 10)
+		dst = append(dst, `","inode":`...)
+		dst = strconv.AppendUint(dst, f.Inode, 10)
+		dst = append(dst, ',')
+	}
+	dst = append(dst, `"from":"`...)
+	dst = appendJSONBody(dst, f.From)
+	return append(dst, `"}`...)
+}
+
+// unixMajor and unixMinor split a Linux dev_t (glibc's encoding).
+func unixMajor(dev uint64) uint32 {
+	return uint32((dev>>8)&0xfff) | uint32((dev>>32)&^0xfff)
+}
+
+func unixMinor(dev uint64) uint32 {
+	return uint32(dev&0xff) | uint32((dev>>12)&^0xff)
 }
 
 // ArgJSONHead is an argument's JSON up to its value:

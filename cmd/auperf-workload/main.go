@@ -30,6 +30,11 @@
 //	-start-delay D   sleep D (Go duration) before the first call
 //	-bystander D     getppid(2) in a loop for D, then the summary (the rate of
 //	                 a process nobody traces: what a tracer costs the host)
+//	-insight bad|good the insight scenarios: bad makes every mistake auperf's
+//	                 insights know (msync missing, MS_ASYNC only, partial, W+X,
+//	                 RW then RX, a memfd mapped W and X, memory left locked,
+//	                 remap_file_pages), each once; good the same calls done
+//	                 right. Writes the expected findings (JSON) to -out
 //	-- ARG...        ignored: a command line of the test's choosing (audit's
 //	                 PROCTITLE)
 //
@@ -76,6 +81,7 @@ func main() {
 	fs.BoolVar(&cfg.WaitSignal, "wait-signal", false, "wait for SIGUSR1 before starting")
 	fs.DurationVar(&cfg.StartDelay, "start-delay", 0, "sleep this long before starting")
 	fs.DurationVar(&cfg.Bystander, "bystander", 0, "bystander mode: getppid for `D` (an untraced process's rate), then the summary")
+	fs.StringVar(&cfg.Insight, "insight", "", "insight mode: `bad` (every mistake the insights know, once) or good (none); the expected findings to -out")
 	showVersion := fs.Bool("version", false, "print the version")
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		os.Exit(2)

@@ -11,6 +11,8 @@ import (
 	"strings"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/auperf/auperf/internal/insight"
 )
 
 func init() {
@@ -51,6 +53,7 @@ var flagValues = map[string][]string{
 	"audit-backpressure": {"wait", "drop"},
 	"audit-lean":         {"auto", "off"},
 	"audit-task-filter":  {"auto", "off"},
+	"insights":           append([]string{"all", "none"}, insight.Names()...),
 }
 
 // fileFlags take a path.

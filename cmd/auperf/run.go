@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -21,6 +22,7 @@ import (
 
 	"github.com/auperf/auperf/internal/container"
 	"github.com/auperf/auperf/internal/crash"
+	"github.com/auperf/auperf/internal/insight"
 	"github.com/auperf/auperf/internal/pipeline"
 	"github.com/auperf/auperf/internal/trace"
 	"github.com/auperf/auperf/output"
@@ -69,6 +71,7 @@ func runCommand() *cli.Command {
 			&cli.StringFlag{Name: "audit-lean", Value: "auto", Usage: "`auto`: while auperf is the only audit reader, exclude PROCTITLE and EOE records (two keyless exclude rules, removed on exit or when another reader appears; about half the cost per audited call); off: load only auperf's keyed syscall rules"},
 			&cli.StringFlag{Name: "audit-task-filter", Value: "auto", Usage: "`auto`: with -- COMMAND, while auperf is the only audit reader, processes started outside the command's audit session get no audit context and keep the fast syscall path (one keyed task rule, removed on exit or when another reader appears; such a process stays unaudited for its lifetime, also by an audit daemon started later); off: every new process is audited (and slower)"},
 			&cli.StringFlag{Name: "b32", Value: "auto", Usage: "audit b32 rules for 32-bit (ia32, arm) callers: `auto` (when audit is on already, or turned on anyway for events perf cannot trace), on (turns audit on for them: a cost to every process started until reboot, see the README) or off"},
+			&cli.StringFlag{Name: "insights", Value: trace.DefaultInsights, Usage: "derived events from the memory syscalls, a comma `LIST` of " + strings.Join(insight.Names(), ", ") + " (or all, none; -NAME takes one out: all,-mem_wx): findings on msync discipline of shared file mappings, W+X mappings, locked memory, remap_file_pages use, and the mapped file of each mmap; README \"Insights\""},
 			&cli.IntFlag{Name: "audit-backlog-limit", Usage: "audit backlog_limit while tracing, in records (0: 8192 when auperf is the audit daemon, unchanged next to auditd)"},
 			&cli.StringFlag{Name: "metrics-listen", Usage: "serve Prometheus metrics on `ADDR` (e.g. 127.0.0.1:9464): /metrics and /healthz (off by default)"},
 			&cli.DurationFlag{Name: "stop-timeout", Value: 15 * time.Second, Usage: "longest stop after SIGINT/SIGTERM: past `D` the kernel state is restored and what is still queued is given up (counted)"},
@@ -246,6 +249,7 @@ func runAction(c *cli.Context) error {
 		StatsInterval: opts.StatsInterval,
 		Heartbeat:     sd.heartbeat(),
 		Containers:    &container.Cache{},
+		Insights:      opts.Insights,
 	})
 	if err != nil {
 		return err
@@ -429,6 +433,7 @@ func runSettings(c *cli.Context) trace.Settings {
 		AuditLean:         c.String("audit-lean"),
 		AuditTaskFilter:   c.String("audit-task-filter"),
 		B32:               c.String("b32"),
+		Insights:          c.String("insights"),
 		Command:           c.Args().Slice(),
 	}
 }

@@ -257,6 +257,7 @@ func restartOnly(a, b *runConfig) []string {
 	add(x.AuditLean != y.AuditLean, "audit-lean")
 	add(x.AuditTaskFilter != y.AuditTaskFilter, "audit-task-filter")
 	add(x.B32 != y.B32, "b32")
+	add(x.Insights != y.Insights, "insights")
 	add(x.StatsInterval != y.StatsInterval, "stats-interval")
 	add(x.Duration != y.Duration, "duration")
 	add(a.metrics != b.metrics, "metrics")

@@ -15,6 +15,7 @@ import (
 	"github.com/auperf/auperf/filter"
 	"github.com/auperf/auperf/internal/container"
 	"github.com/auperf/auperf/internal/crash"
+	"github.com/auperf/auperf/internal/insight"
 	"github.com/auperf/auperf/internal/source"
 )
 
@@ -44,6 +45,12 @@ type Config struct {
 	// its process's container (not for offline input: the process is
 	// gone, its pid maybe someone else's).
 	Containers *container.Cache
+	// Insights are derived from every event handed on (live sources
+	// only: FileIdentity and the sweep read /proc): a tracker emits its
+	// findings into the stream and settles the processes that are gone
+	// every second and at the end; FileIdentity gives a live mmap of a
+	// file its "file" block.
+	Insights insight.Set
 }
 
 // Pipeline runs sources into a sink.
@@ -63,6 +70,7 @@ type Pipeline struct {
 	// moving while they drain) are added to the current sink's under
 	// the same names.
 	retired []Sink
+	tracker *insight.Tracker // Config.Insights (nil: none)
 	// beat is when the heartbeat last got the pipeline's lock (unix ns):
 	// a handler stuck in a sink holds it, and beat ages (see Alive).
 	beat atomic.Int64
@@ -86,7 +94,11 @@ func New(cfg Config) (*Pipeline, error) {
 		cfg.Heartbeat = defaultHeartbeat
 	}
 	cfg.Filter.Init()
-	return &Pipeline{cfg: cfg, match: !cfg.Filter.Empty()}, nil
+	p := &Pipeline{cfg: cfg, match: !cfg.Filter.Empty()}
+	if cfg.Insights&^insight.FileIdentity != 0 {
+		p.tracker = insight.New(cfg.Insights, insight.Limits{}, p.emitDerived)
+	}
+	return p, nil
 }
 
 // handle is every source's handler.
@@ -108,6 +120,9 @@ func (p *Pipeline) handle(ev *event.Event) {
 		}
 		ev.Container = p.cfg.Containers.Of(ev.ProcessID, ppid, time.Unix(0, ev.Timestamp))
 	}
+	if p.cfg.Insights&insight.FileIdentity != 0 {
+		insight.ResolveFile(ev, "/proc")
+	}
 	if p.match && !p.cfg.Filter.Match(ev) {
 		p.filtered.Add(1)
 		return
@@ -115,6 +130,23 @@ func (p *Pipeline) handle(ev *event.Event) {
 	p.emitted.Add(1)
 	p.cfg.Sink.Write(ev)
 	p.lastEvent.Store(ev.Timestamp)
+	if p.tracker != nil {
+		p.tracker.Observe(ev)
+	}
+}
+
+// emitDerived is the tracker's emit: its findings go on like events
+// (the caller holds the lock).
+func (p *Pipeline) emitDerived(ev *event.Event) {
+	p.emitted.Add(1)
+	p.cfg.Sink.Write(ev)
+}
+
+// sweep settles the processes the tracker follows that are gone.
+func (p *Pipeline) sweep(now time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.tracker.Sweep(insight.Alive, now.UnixNano())
 }
 
 // Reload applies a new filter (nil: the filter stays) to every source and
@@ -188,10 +220,19 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		p.mu.Unlock()
 	})
 	statsDone := every(ctx, p.cfg.StatsInterval, func(time.Time) { p.WriteStats() })
+	var sweepEvery time.Duration // 0: never
+	if p.tracker != nil {
+		sweepEvery = time.Second
+	}
+	sweepDone := every(ctx, sweepEvery, p.sweep)
 	wg.Wait()
 	cancel()
 	<-statsDone
 	<-beatDone
+	<-sweepDone
+	if p.tracker != nil {
+		p.sweep(p.cfg.Now())
+	}
 	p.WriteStats()
 	return errors.Join(errs...)
 }
@@ -212,6 +253,9 @@ func (p *Pipeline) Stats() []event.Counter {
 	var sink []event.Counter
 	for _, r := range p.retired {
 		sink = addCounters(sink, r.Stats())
+	}
+	if p.tracker != nil {
+		out = append(out, p.tracker.Counters()...)
 	}
 	sink = addCounters(sink, p.cfg.Sink.Stats())
 	p.mu.Unlock()

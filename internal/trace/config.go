@@ -38,6 +38,7 @@ type File struct {
 	AuditLean         string `yaml:"audit-lean"`
 	AuditTaskFilter   string `yaml:"audit-task-filter"`
 	B32               string `yaml:"b32"`
+	Insights          string `yaml:"insights"`
 	// Service.
 	Metrics     *MetricsConfig `yaml:"metrics"`
 	StopTimeout string         `yaml:"stop-timeout"`
@@ -50,7 +51,7 @@ type MetricsConfig struct {
 
 // configKeys are File's keys, in its order.
 var configKeys = []string{"source", "events", "output", "pid", "comm", "uid", "failed", "duration",
-	"stats-interval", "ring-pages", "audit-backpressure", "audit-backlog-limit", "audit-lean", "audit-task-filter", "b32", "metrics", "stop-timeout"}
+	"stats-interval", "ring-pages", "audit-backpressure", "audit-backlog-limit", "audit-lean", "audit-task-filter", "b32", "insights", "metrics", "stop-timeout"}
 
 // mappingKeys take a mapping of their own, with these keys.
 var mappingKeys = map[string][]string{"metrics": {"listen"}}
@@ -276,6 +277,7 @@ func (f *File) Flags() []FlagValue {
 	add("audit-task-filter", f.AuditTaskFilter)
 	add("audit-backlog-limit", nonZero(f.AuditBacklogLimit))
 	add("b32", f.B32)
+	add("insights", f.Insights)
 	if f.Metrics != nil {
 		add("metrics-listen", f.Metrics.Listen)
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/auperf/auperf/auditsrc"
 	"github.com/auperf/auperf/decode"
 	"github.com/auperf/auperf/filter"
+	"github.com/auperf/auperf/internal/insight"
 	"github.com/auperf/auperf/selector"
 )
 
@@ -43,8 +44,12 @@ type Settings struct {
 	AuditLean         string
 	AuditTaskFilter   string
 	B32               string   // auto (""), on, off
+	Insights          string   // insight.ParseSet's list ("": the default)
 	Command           []string // -- COMMAND ARGS
 }
+
+// DefaultInsights is --insights' default.
+const DefaultInsights = "all"
 
 // Options are checked settings: what Start and the command need.
 type Options struct {
@@ -59,6 +64,7 @@ type Options struct {
 	AuditLean         auditsrc.Lean
 	AuditTaskFilter   auditsrc.Lean
 	B32               selector.B32Mode
+	Insights          insight.Set
 	// Overrides (--source-events) split the events by hand.
 	Overrides map[selector.Source][]string
 	Command   []string
@@ -105,6 +111,13 @@ func (s Settings) Options(self int) (Options, error) {
 	}
 	if o.AuditTaskFilter, err = auditsrc.ParseLean(s.AuditTaskFilter); err != nil {
 		return o, Usagef("--audit-task-filter: %v", err)
+	}
+	list := s.Insights
+	if strings.TrimSpace(list) == "" {
+		list = DefaultInsights
+	}
+	if o.Insights, err = insight.ParseSet(list); err != nil {
+		return o, Usagef("--insights: %v", err)
 	}
 	if n := s.AuditBacklogLimit; n < 0 || n > 1<<32-1 {
 		return o, Usagef("--audit-backlog-limit %d: out of range", n)

@@ -38,6 +38,7 @@ type Config struct {
 	WaitSignal bool   // block until SIGUSR1
 	StartDelay time.Duration
 	Bystander  time.Duration // > 0: bystander mode, getppid for this long
+	Insight    string        // "bad" or "good": the insight scenarios (insight.go)
 	Ready      string        // write the pid here once set up, before waiting
 	Stdout     io.Writer
 	Stderr     io.Writer
@@ -79,6 +80,9 @@ func Run(cfg Config) error {
 	}
 	if cfg.Bystander > 0 {
 		return bystander(cfg, usr1)
+	}
+	if cfg.Insight != "" {
+		return insightRun(cfg)
 	}
 	if cfg.ExecShort != "" {
 		return execShort(cfg)
