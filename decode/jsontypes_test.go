@@ -10,7 +10,62 @@ import (
 	"testing"
 
 	"github.com/auperf/auperf/event"
+	"github.com/auperf/auperf/internal/insight"
 )
+
+// insightFindings runs a scripted process through an insight tracker and
+// returns a copy of each finding: one of every kind.
+func insightFindings(t *testing.T) []*event.Event {
+	var out []*event.Event
+	tr := insight.New(insight.All, insight.Limits{}, func(ev *event.Event) {
+		cp := *ev
+		cp.Args = append([]event.Arg(nil), ev.Args...)
+		out = append(out, &cp)
+	})
+	const (
+		A, B, C, D   = 0x7f0000000000, 0x7f0000010000, 0x7f0000020000, 0x7f0000030000
+		rw, rx, rwx  = 3, 5, 7
+		shared, anon = 1, 0x22
+	)
+	file := &event.File{Path: "/data/f", Dev: 0xfe01, Inode: 7, From: "map"}
+	var ts int64
+	call := func(nr int32, ret int64, f *event.File, args ...uint64) {
+		var ev event.Event
+		var raw Raw
+		raw.Arch, raw.Nr, raw.Ret, raw.HasRet, raw.Known = ArchX86_64, nr, ret, true, 0x3f
+		copy(raw.Args[:], args)
+		Decode(&ev, &raw, nil)
+		ts++
+		ev.Timestamp, ev.ProcessID, ev.Known = ts, 42, ev.Known|event.HasProcess
+		ev.ProcessName, ev.Source, ev.File = "app", event.SourcePerf, f
+		tr.Observe(&ev)
+	}
+	call(9, A, file, 0, 0x2000, rw, shared, 3, 0) // mmap
+	call(26, 0, nil, A, 0x1000, 4)                // msync half, MS_SYNC
+	call(11, 0, nil, A, 0x2000)                   // munmap
+	call(9, B, file, 0, 0x1000, rw, shared, 3, 0)
+	call(26, 0, nil, B, 0x1000, 1) // MS_ASYNC
+	call(11, 0, nil, B, 0x1000)
+	call(9, C, file, 0, 0x1000, rw, shared, 3, 0)
+	call(11, 0, nil, C, 0x1000) // no msync
+	call(9, D, nil, 0, 0x1000, rwx, anon, math.MaxUint64, 0)
+	call(10, 0, nil, D, 0x1000, rx) // mprotect
+	call(9, A, file, 0, 0x1000, rx, shared, 3, 0)
+	call(9, B, file, 0, 0x1000, rw, shared, 3, 0) // the same file writable: alias
+	call(325, 0, nil, C, 0x1000, 1)               // mlock2 MLOCK_ONFAULT
+	call(216, 0, nil, B, 0x1000, 0, 1, 0)         // remap_file_pages
+	tr.Gone(42, ts+1)
+	kinds := map[string]bool{}
+	for _, f := range out {
+		kinds[f.EventName] = true
+	}
+	for _, n := range insight.Names() {
+		if n != "file_identity" && !kinds[n] {
+			t.Errorf("the scripted process gave no %s", n)
+		}
+	}
+	return out
+}
 
 // TestJSONOneTypePerPath: an index (Elasticsearch, OpenSearch) maps a
 // field by the first type it sees and rejects later events whose type
@@ -64,6 +119,15 @@ func TestJSONOneTypePerPath(t *testing.T) {
 		add("mmap in a container")
 		ev.Container = &event.Container{ID: "web-01", Runtime: "systemd-nspawn"}
 		add("mmap in a machine")
+		ev.File = &event.File{Path: "/var/lib/x.db", Dev: 0xfe01, Inode: 12, From: "map"}
+		add("mmap of a file")
+		ev.File = &event.File{From: "gone"}
+		add("mmap of a file gone")
+		// Every kind of finding (package insight) from a scripted process.
+		for _, f := range insightFindings(t) {
+			ev = *f
+			add("finding " + f.EventName)
+		}
 		ev.Reset()
 		event.NewLost(&ev, 1, "perf", 1, 42, "ring")
 		add("auperf_lost")

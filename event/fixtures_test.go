@@ -179,6 +179,43 @@ var fixtures = []struct {
 		a[1] = Arg{Name: "length", Type: "size_t", Kind: ArgUint, Value: 4096}
 		a[2] = Arg{Name: "flags", Type: "int", Kind: ArgInt, Value: 4, Decoder: badDecoder}
 	}},
+	{"perf_mmap_file", func(ev *Event) {
+		perfBase(ev, 9, "mmap")
+		a := ev.SetArgs(6)
+		a[0] = Arg{Name: "addr", Type: "void*", Kind: ArgPointer, Value: 0}
+		a[1] = Arg{Name: "length", Type: "size_t", Kind: ArgUint, Value: 8192}
+		a[2] = Arg{Name: "prot", Type: "int", Kind: ArgInt, Value: 3, Decoder: protDec}
+		a[3] = Arg{Name: "flags", Type: "int", Kind: ArgInt, Value: 1, Decoder: mmapDec}
+		a[4] = Arg{Name: "fd", Type: "int", Kind: ArgInt, Value: 3}
+		a[5] = Arg{Name: "off", Type: "off_t", Kind: ArgInt, Value: 0}
+		ev.ReturnValue = 0x7f6b0f98c000
+		ev.ReturnPointer = true
+		ev.File = &File{Path: "/var/lib/app/state.db", Dev: 0xfe00, Inode: 131074, From: "map"}
+	}},
+	{"audit_mmap_file_gone", func(ev *Event) {
+		auditBase(ev, 9, "mmap")
+		a := ev.SetArgs(6)
+		a[0] = Arg{Name: "addr", Type: "void*", Kind: ArgPointer, Value: 0}
+		a[1] = Arg{Name: "length", Type: "size_t", Kind: ArgUint, Value: 4096}
+		a[2] = Arg{Name: "prot", Type: "int", Kind: ArgInt, Value: 1, Decoder: protDec}
+		a[3] = Arg{Name: "flags", Type: "int", Kind: ArgInt, Value: 1, Decoder: mmapDec}
+		a[4] = Arg{Name: "fd", Type: "int"}
+		a[5] = Arg{Name: "off", Type: "off_t"}
+		ev.ReturnValue = 0x7fd2c4a1f000
+		ev.ReturnPointer = true
+		ev.File = &File{From: "gone"}
+	}},
+	{"finding_msync_missing", func(ev *Event) {
+		perfBase(ev, 0, "")
+		ev.Known &^= HasEventID | HasReturn | HasDuration
+		ev.EventName, ev.Syscall = "msync_missing", ""
+		a := ev.SetArgs(4)
+		a[0] = Arg{Name: "addr", Type: "void*", Kind: ArgPointer, Value: 0x7f6b0f98c000}
+		a[1] = Arg{Name: "length", Type: "size_t", Kind: ArgUint, Value: 8192}
+		a[2] = Arg{Name: "evidence", Type: "string", Kind: ArgString, Str: "mmap(len=8192, prot=rw-, shared) = 0x7f6b0f98c000 at 1; munmap(0x7f6b0f98c000, 8192) at 2"}
+		a[3] = Arg{Name: "explanation", Type: "string", Kind: ArgString, Str: "a shared writable file mapping went away with no msync"}
+		ev.File = &File{Path: "/var/lib/app/state.db", Dev: 0xfe00, Inode: 131074, From: "map"}
+	}},
 	{"lost_perf", func(ev *Event) {
 		NewLost(ev, fixtureTime, SourcePerf, 1, 42, "ring")
 		ev.HostName = "web01"

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -222,6 +223,16 @@ func model(ev *Event) ([]string, map[string]any) {
 			cm["mntNs"] = unum(c.MntNS)
 		}
 		put("container", cm)
+	}
+	if f := ev.File; f != nil {
+		fm := map[string]any{"from": f.From}
+		if f.From != "gone" {
+			// dev_t 0xfe00 is 254:0 (major in bits 8-19, minor in 0-7).
+			fm["path"] = sanitized(f.Path)
+			fm["device"] = fmt.Sprintf("%d:%d", (f.Dev>>8)&0xfff, f.Dev&0xff)
+			fm["inode"] = unum(f.Inode)
+		}
+		put("file", fm)
 	}
 	if k&HasEventID != 0 {
 		put("eventId", strconv.Itoa(int(ev.EventID)))

@@ -57,7 +57,12 @@ func AppendText(dst []byte, ev *Event, color bool) []byte {
 		dst = append(dst, '=')
 		dst = appendTextValue(dst, a)
 	}
-	dst = append(dst, ") "...)
+	dst = append(dst, ')')
+	if ev.Syscall == "" && ev.Known&HasReturn == 0 {
+		// A finding (package insight): no call, no result.
+		return appendTextFile(dst, ev.File)
+	}
+	dst = append(dst, ' ')
 	failed := ev.IsError()
 	if failed && color {
 		dst = append(dst, sgrRed...)
@@ -82,6 +87,20 @@ func AppendText(dst []byte, ev *Event, color bool) []byte {
 		dst = append(dst, " <"...)
 		dst = appendSeconds(dst, ev.DurationNs)
 		dst = append(dst, '>')
+	}
+	return appendTextFile(dst, ev.File)
+}
+
+// appendTextFile ends the line, with the mapped file when there is one:
+// file=PATH, or file=? when it was gone.
+func appendTextFile(dst []byte, f *File) []byte {
+	if f != nil {
+		dst = append(dst, " file="...)
+		if f.From == "gone" {
+			dst = append(dst, '?')
+		} else {
+			dst = AppendEscaped(dst, f.Path)
+		}
 	}
 	return append(dst, '\n')
 }

@@ -28,7 +28,7 @@ type Set uint16
 const (
 	MsyncMissing   Set = 1 << iota // a shared writable file mapping unmapped (or its process exited) never msynced
 	MsyncAsyncOnly                 // ... msynced with MS_ASYNC only
-	MsyncPartial                   // an msync covering part of a file's shared writable mappings
+	MsyncPartial                   // an msync covering part of a shared writable file mapping
 	MemWX                          // writable and executable mappings
 	MlockInventory                 // locked bytes per process; memory still locked at exit
 	RemapFilePages                 // remap_file_pages use (deprecated)
@@ -648,8 +648,13 @@ func addSpanAll(a, b []span) []span {
 	return out
 }
 
+// msync records the coverage of an msync of s. A mapping of the file that
+// the range covers only in part is msync_partial (a program that expects
+// msync to write the whole file, as kernels before 2.6.17 did for
+// MS_ASYNC's sake, loses the rest); one it leaves out entirely is judged
+// when it goes away (msync_missing), since syncing each mapping with a
+// call of its own is right.
 func (t *Tracker) msync(p *proc, s span, flags uint64, c call) {
-	files := map[string]bool{}
 	for _, r := range p.regions {
 		if r.hi <= s.lo || r.lo >= s.hi || !r.sharedFileW() {
 			continue
@@ -661,20 +666,9 @@ func (t *Tracker) msync(p *proc, s span, flags uint64, c call) {
 		} else {
 			r.asynced = addSpan(r.asynced, in)
 		}
-		files[r.key] = true
-	}
-	if t.set&MsyncPartial == 0 {
-		return
-	}
-	// The file's shared writable mappings in this process that the
-	// range covers only in part, or not at all.
-	for _, r := range p.regions {
-		if !r.sharedFileW() || !files[r.key] || (r.key == "" && (r.hi <= s.lo || r.lo >= s.hi)) {
-			continue
-		}
-		if n := covered([]span{s}, r.span); n < r.hi-r.lo {
+		if n := in.hi - in.lo; n < r.hi-r.lo && t.set&MsyncPartial != 0 {
 			t.finding(p, "msync_partial", c.ts, r.lo, r.hi-r.lo, r.file, "", r.evidence,
-				fmt.Sprintf("msync(0x%x, %d) covered %d of this shared writable mapping's %d bytes: what was written to the rest is not synced", s.lo, s.hi-s.lo, n, r.hi-r.lo))
+				fmt.Sprintf("msync(0x%x, %d) covered %d of this shared writable mapping's %d bytes: what was written to the rest is not synced (the kernel syncs the range given, not the file)", s.lo, s.hi-s.lo, n, r.hi-r.lo))
 		}
 	}
 }
