@@ -112,6 +112,7 @@ var fixtures = []struct {
 		a[5] = Arg{Name: "off", Type: "off_t", Kind: ArgInt, Value: 4096}
 		ev.ReturnValue = 0x7f6b0f98c000
 		ev.ReturnPointer = true
+		ev.File = &File{Path: "/var/lib/app/state.db", Dev: 0xfe00, Inode: 131074, From: "map"}
 	}},
 	{"perf_mmap_enomem", func(ev *Event) {
 		perfBase(ev, 9, "mmap")
@@ -148,6 +149,7 @@ var fixtures = []struct {
 		ev.ReturnValue = 0x7fd2c4a1f000
 		ev.ReturnPointer = true
 		ev.Container = &Container{ID: "3f4e1c2b9a8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f", Runtime: "docker", PidNS: 4026532201, MntNS: 4026532199}
+		ev.File = &File{From: "gone"}
 	}},
 	{"audit_remap_file_pages", func(ev *Event) {
 		auditBase(ev, 216, "remap_file_pages")
@@ -178,32 +180,6 @@ var fixtures = []struct {
 		a[0] = Arg{Name: "path", Type: "const char*", Kind: ArgString, Str: "\"]}\n\t\u0085\xfe"}
 		a[1] = Arg{Name: "length", Type: "size_t", Kind: ArgUint, Value: 4096}
 		a[2] = Arg{Name: "flags", Type: "int", Kind: ArgInt, Value: 4, Decoder: badDecoder}
-	}},
-	{"perf_mmap_file", func(ev *Event) {
-		perfBase(ev, 9, "mmap")
-		a := ev.SetArgs(6)
-		a[0] = Arg{Name: "addr", Type: "void*", Kind: ArgPointer, Value: 0}
-		a[1] = Arg{Name: "length", Type: "size_t", Kind: ArgUint, Value: 8192}
-		a[2] = Arg{Name: "prot", Type: "int", Kind: ArgInt, Value: 3, Decoder: protDec}
-		a[3] = Arg{Name: "flags", Type: "int", Kind: ArgInt, Value: 1, Decoder: mmapDec}
-		a[4] = Arg{Name: "fd", Type: "int", Kind: ArgInt, Value: 3}
-		a[5] = Arg{Name: "off", Type: "off_t", Kind: ArgInt, Value: 0}
-		ev.ReturnValue = 0x7f6b0f98c000
-		ev.ReturnPointer = true
-		ev.File = &File{Path: "/var/lib/app/state.db", Dev: 0xfe00, Inode: 131074, From: "map"}
-	}},
-	{"audit_mmap_file_gone", func(ev *Event) {
-		auditBase(ev, 9, "mmap")
-		a := ev.SetArgs(6)
-		a[0] = Arg{Name: "addr", Type: "void*", Kind: ArgPointer, Value: 0}
-		a[1] = Arg{Name: "length", Type: "size_t", Kind: ArgUint, Value: 4096}
-		a[2] = Arg{Name: "prot", Type: "int", Kind: ArgInt, Value: 1, Decoder: protDec}
-		a[3] = Arg{Name: "flags", Type: "int", Kind: ArgInt, Value: 1, Decoder: mmapDec}
-		a[4] = Arg{Name: "fd", Type: "int"}
-		a[5] = Arg{Name: "off", Type: "off_t"}
-		ev.ReturnValue = 0x7fd2c4a1f000
-		ev.ReturnPointer = true
-		ev.File = &File{From: "gone"}
 	}},
 	{"finding_msync_missing", func(ev *Event) {
 		perfBase(ev, 0, "")

@@ -108,7 +108,7 @@ func mapFile(fd int, length, prot uint64) (uint64, error) {
 	}
 	if prot&unix.PROT_WRITE != 0 {
 		for off := uint64(0); off < length; off += pageSize {
-			*(*byte)(unsafe.Pointer(uintptr(a + off))) = 'x'
+			*(*byte)(unsafe.Add(unsafe.Pointer(nil), a+off)) = 'x'
 		}
 	}
 	time.Sleep(settle)
