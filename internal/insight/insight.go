@@ -304,9 +304,10 @@ type region struct {
 	evidence        []call
 }
 
-// sharedFileW is a shared writable mapping of a file whose pages msync
-// writes back.
-func (r *region) sharedFileW() bool { return r.shared && !r.anon && !r.memfd && r.prot&protWrite != 0 }
+// syncable is a shared mapping of a file whose pages msync writes back,
+// writable at some time since it was mapped (made read-only again, what
+// was written still needs its msync).
+func (r *region) syncable() bool { return r.shared && !r.anon && !r.memfd && r.wasW }
 
 // proc is one process.
 type proc struct {
@@ -330,6 +331,7 @@ type Tracker struct {
 	tick   uint64
 	out    event.Event
 	counts map[string]uint64 // findings by name
+	hooks  Hooks
 
 	evictedProcs, evictedRegions uint64
 }
@@ -339,6 +341,61 @@ type Tracker struct {
 func New(set Set, lim Limits, emit func(*event.Event)) *Tracker {
 	lim.setDefaults()
 	return &Tracker{set: set, lim: lim, emit: emit, procs: map[int32]*proc{}, counts: map[string]uint64{}}
+}
+
+// Mapping is what became of a shared writable file mapping, for reports.
+type Mapping struct {
+	PID          int32
+	Addr, Length uint64
+	File         *event.File
+	Synced       uint64 // bytes an MS_SYNC covered since it was last made writable
+	AsyncOnly    uint64 // bytes only an MS_ASYNC covered
+	Mapped       int64  // when it was mapped (ns)
+	Ended        int64  // when it was unmapped or its process ended (0: still mapped)
+	Verdict      string // "synced", "partly synced", "msync_async_only", "msync_missing", "still mapped"
+}
+
+// Hooks let a report see the tracker's state change (nil: not told).
+type Hooks struct {
+	Mapping func(Mapping)                           // a shared writable file mapping went away
+	Locked  func(pid int32, ts int64, bytes uint64) // a process's locked bytes changed
+}
+
+// SetHooks sets the hooks.
+func (t *Tracker) SetHooks(h Hooks) { t.hooks = h }
+
+// Open tells the Mapping hook of every shared writable file mapping still
+// mapped (the end of an input).
+func (t *Tracker) Open() {
+	if t.hooks.Mapping == nil {
+		return
+	}
+	pids := make([]int32, 0, len(t.procs))
+	for pid := range t.procs {
+		pids = append(pids, pid)
+	}
+	slices.Sort(pids)
+	for _, pid := range pids {
+		for _, r := range t.procs[pid].regions {
+			if r.syncable() {
+				m := t.mapping(t.procs[pid], r, 0)
+				m.Verdict = "still mapped"
+				t.hooks.Mapping(m)
+			}
+		}
+	}
+}
+
+func (t *Tracker) mapping(p *proc, r *region, ended int64) Mapping {
+	sync := covered(r.synced, r.span)
+	return Mapping{PID: p.pid, Addr: r.lo, Length: r.hi - r.lo, File: r.file, Synced: sync,
+		AsyncOnly: covered(addSpanAll(r.synced, r.asynced), r.span) - sync, Mapped: r.evidence[0].ts, Ended: ended}
+}
+
+func (t *Tracker) locked(p *proc, ts int64) {
+	if t.hooks.Locked != nil {
+		t.hooks.Locked(p.pid, ts, total(p.locked))
+	}
 }
 
 // Set is the insights the tracker derives.
@@ -458,7 +515,7 @@ func (t *Tracker) Observe(ev *event.Event) {
 			old := r.prot
 			r.prot = a2
 			t.addEvidence(r, c)
-			if a2&protWrite != 0 && old&protWrite == 0 && r.sharedFileW() {
+			if a2&protWrite != 0 && old&protWrite == 0 {
 				r.synced, r.asynced = nil, nil // writable again: coverage starts anew
 			}
 			switch {
@@ -506,16 +563,19 @@ func (t *Tracker) Observe(ev *event.Event) {
 			p.onfault = cutSpan(p.onfault, s)
 		}
 		p.lockEv = keepEvidence(p.lockEv, c, t.lim.Evidence)
+		t.locked(p, c.ts)
 	case "munlock":
 		s := span{a0 &^ pageMask, pageUp(a0 + a1)}
 		p.locked, p.onfault = cutSpan(p.locked, s), cutSpan(p.onfault, s)
 		p.lockEv = keepEvidence(p.lockEv, c, t.lim.Evidence)
+		t.locked(p, c.ts)
 	case "mlockall":
 		p.lockAll = a0
 		p.lockEv = keepEvidence(p.lockEv, c, t.lim.Evidence)
 	case "munlockall":
 		p.lockAll, p.locked, p.onfault = 0, nil, nil
 		p.lockEv = keepEvidence(p.lockEv, c, t.lim.Evidence)
+		t.locked(p, c.ts)
 	case "remap_file_pages":
 		if t.set&RemapFilePages != 0 {
 			var file *event.File
@@ -620,12 +680,26 @@ func (t *Tracker) unmap(p *proc, s span, c call) {
 // settle judges a shared writable file region that goes away (unmapped,
 // replaced, or its process gone) by its msync coverage.
 func (t *Tracker) settle(p *proc, r *region, ts int64) {
-	if !r.sharedFileW() {
+	if !r.syncable() {
 		return
 	}
 	size := r.hi - r.lo
 	sync := covered(r.synced, r.span)
 	any := covered(addSpanAll(r.synced, r.asynced), r.span)
+	if t.hooks.Mapping != nil {
+		m := t.mapping(p, r, ts)
+		switch {
+		case any == 0:
+			m.Verdict = "msync_missing"
+		case sync == 0:
+			m.Verdict = "msync_async_only"
+		case sync < size:
+			m.Verdict = "partly synced"
+		default:
+			m.Verdict = "synced"
+		}
+		t.hooks.Mapping(m)
+	}
 	switch {
 	case any == 0:
 		if t.set&MsyncMissing != 0 {
@@ -656,7 +730,7 @@ func addSpanAll(a, b []span) []span {
 // call of its own is right.
 func (t *Tracker) msync(p *proc, s span, flags uint64, c call) {
 	for _, r := range p.regions {
-		if r.hi <= s.lo || r.lo >= s.hi || !r.sharedFileW() {
+		if r.hi <= s.lo || r.lo >= s.hi || !r.syncable() {
 			continue
 		}
 		t.addEvidence(r, c)
@@ -732,6 +806,10 @@ func (t *Tracker) gone(p *proc, ts int64) {
 			t.finding(p, "mlock_inventory", ts, 0, 0, nil, "", ev,
 				"the process ended under mlockall("+mlockallString(p.lockAll)+") that it never undid with munlockall")
 		}
+	}
+	if len(p.locked) > 0 {
+		p.locked = nil
+		t.locked(p, ts)
 	}
 	delete(t.procs, p.pid)
 }
