@@ -44,11 +44,13 @@ type CollateralRow struct {
 }
 
 // collateralRows are the rows of the collateral table: every main row
-// that runs, and auperf-audit without the task filter after auperf-audit.
+// that runs (but the -no-insights ones: insights cost auperf's own
+// process, not other processes' syscalls), and auperf-audit without the
+// task filter after auperf-audit.
 func collateralRows(rows []*Row) []*CollateralRow {
 	var out []*CollateralRow
 	for _, r := range rows {
-		if r.Skip != "" {
+		if r.Skip != "" || r.Name == RowAuperfPerfBare || r.Name == RowAuperfAuditBare {
 			continue
 		}
 		out = append(out, &CollateralRow{Name: r.Name})

@@ -28,10 +28,30 @@ const (
 	RowPerfRecord  = "perf-record"
 	RowPerfTrace   = "perf-trace"
 	RowAuditd      = "auditd"
+	// auperf with --insights none: against the auperf row, what the
+	// insights (tracker and file identity, on by default) cost.
+	RowAuperfPerfBare  = "auperf-perf-no-insights"
+	RowAuperfAuditBare = "auperf-audit-no-insights"
 )
 
 // AllRows is every row the bench knows, in table order.
-var AllRows = []string{RowUntraced, RowAuperfPerf, RowPerfRecord, RowAuperfAudit, RowAuditBare, RowPerfTrace, RowAuditd}
+var AllRows = []string{RowUntraced, RowAuperfPerf, RowAuperfPerfBare, RowPerfRecord, RowAuperfAudit, RowAuperfAuditBare, RowAuditBare, RowPerfTrace, RowAuditd}
+
+// auperfRow says whether row id runs auperf, and returns its source and
+// extra arguments.
+func auperfRow(id string) (source string, extra []string, ok bool) {
+	switch id {
+	case RowAuperfPerf:
+		return "perf", nil, true
+	case RowAuperfAudit:
+		return "audit", nil, true
+	case RowAuperfPerfBare:
+		return "perf", []string{"--insights", "none"}, true
+	case RowAuperfAuditBare:
+		return "audit", []string{"--insights", "none"}, true
+	}
+	return "", nil, false
+}
 
 // AuditKey is the key of the audit rules the auditd row adds (and removes).
 const AuditKey = "auperf-bench"
@@ -190,13 +210,13 @@ func (b *bench) touchesAudit(rows []*Row) bool {
 // auditRow says whether row id changes audit state (and is checked after
 // each run).
 func auditRow(id string) bool {
-	return id == RowAuditd || id == RowAuperfAudit || id == RowAuditBare
+	return id == RowAuditd || id == RowAuperfAudit || id == RowAuperfAuditBare || id == RowAuditBare
 }
 
 // available returns why row id cannot run here, or "".
 func (b *bench) available(id string) string {
 	switch id {
-	case RowAuperfPerf, RowAuperfAudit:
+	case RowAuperfPerf, RowAuperfAudit, RowAuperfPerfBare, RowAuperfAuditBare:
 		if b.cfg.Auperf == "" {
 			return "not built (bin/auperf missing: make build)"
 		}
@@ -232,7 +252,7 @@ func (b *bench) notes() []string {
 		"expected = calls the workload made (its summary), captured = loop-syscall records of the workload's pid in the tracer's output, lost = what the tracer reported lost; all summed over the row's runs. Captured may exceed expected by a few: the workload's Go runtime maps and unmaps memory too",
 		"every run starts after sync(2): no row pays for the writeback of the previous row's output",
 		"tracer CPU s = user+sys of the tracer process alone (median per run); peak RSS = largest run (auperf rows: VmHWM polled every 50ms, since auperf is the workload's parent)",
-		"auperf rows trace the workload with `auperf run --source S -- WORKLOAD` (the command starts after auperf has attached, and auperf exits when it does)",
+		"auperf rows trace the workload with `auperf run --source S -- WORKLOAD` (the command starts after auperf has attached, and auperf exits when it does); the -no-insights rows add --insights none (no mapping tracker, no mmap file lookup): against the auperf row, what the insights, on by default, cost",
 		fmt.Sprintf("audit-bare row: the bench's own reader (auperf-bench %s) becomes the audit daemon with backlog_limit %d, loads the auditd row's rule plus the two exclusions auperf's audit source loads as the only audit reader (-a never,exclude -F msgtype=PROCTITLE, and EOE), reads like auperf (recvmmsg, 5ms pause after a drain) and discards every record after counting; the same records auperf-audit asks for at no cost of reading: the floor for auperf-audit; captured = its SYSCALL records with the key, lost = the kernel's lost counter across the run", BareReaderArg, b.bareBacklog()),
 		"perf-record row: `perf record -a` of the loop syscalls' enter and exit tracepoints into a file (perf's default buffers), stopped with SIGINT after the workload: the same kernel records as auperf-perf, not decoded, so the floor for auperf-perf; captured = exit records of the workload's threads in `perf script`, lost = its LOST lines (records of all processes)",
 		fmt.Sprintf("perf trace row: `perf trace -a`, attached once its perf fds stop changing, plus %v settle; stopped with SIGINT after the workload; captured counted by the workload's thread ids (perf trace shows tids; its comms are unreliable after exec); its LOST lines count all processes", b.cfg.Settle),
@@ -251,7 +271,7 @@ func (b *bench) versions(rows []*Row) []string {
 	for _, row := range rows {
 		var args []string
 		switch row.Name {
-		case RowAuperfPerf, RowAuperfAudit:
+		case RowAuperfPerf, RowAuperfAudit, RowAuperfPerfBare, RowAuperfAuditBare:
 			args = []string{b.cfg.Auperf, "version"}
 		case RowPerfTrace, RowPerfRecord:
 			args = []string{b.cfg.Perf, "--version"}
@@ -284,7 +304,7 @@ func (b *bench) workloadArgs(summary string) []string {
 
 func (b *bench) runOnce(ctx context.Context, id string, round int) (Run, string, error) {
 	run := Run{Round: round}
-	base := filepath.Join(b.cfg.Dir, fmt.Sprintf("%s-%d", id, round))
+	base := filepath.Join(b.cfg.Dir, fmt.Sprintf("%s-%d", strings.NewReplacer(", ", "-", " ", "-").Replace(id), round))
 	summary := base + ".summary.json"
 	os.Remove(summary)
 	// The previous run's output (hundreds of MiB for a traced row) is
@@ -300,8 +320,9 @@ func (b *bench) runOnce(ctx context.Context, id string, round int) (Run, string,
 		if _, err = b.runWorkload(ctx, summary); err == nil {
 			_, err = readSummary(&run, summary)
 		}
-	case RowAuperfPerf, RowAuperfAudit:
-		cmdline, err = b.runAuperf(ctx, &run, strings.TrimPrefix(id, "auperf-"), base, summary)
+	case RowAuperfPerf, RowAuperfAudit, RowAuperfPerfBare, RowAuperfAuditBare:
+		source, extra, _ := auperfRow(id)
+		cmdline, err = b.runAuperf(ctx, &run, source, extra, base, summary)
 	case RowAuditBare:
 		cmdline, err = b.runAuditBare(ctx, &run, base, summary)
 	case RowPerfTrace:
@@ -381,12 +402,12 @@ func (b *bench) countFile(path string, count func(io.Reader) (Count, error)) (Co
 	return count(f)
 }
 
-func (b *bench) runAuperf(ctx context.Context, run *Run, source, base, summary string) (string, error) {
+func (b *bench) runAuperf(ctx context.Context, run *Run, source string, extra []string, base, summary string) (string, error) {
 	out := base + ".json"
 	os.Remove(out)
 	args := append([]string{b.cfg.Auperf, "run", "--source", source,
-		"--events", strings.Join(Syscalls, ","), "--output", "json:" + out, "--"},
-		b.workloadArgs(summary)...)
+		"--events", strings.Join(Syscalls, ","), "--output", "json:" + out}, extra...)
+	args = append(append(args, "--"), b.workloadArgs(summary)...)
 	cmd := exec.Command(args[0], args[1:]...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr

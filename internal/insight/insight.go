@@ -232,40 +232,38 @@ func msyncString(f uint64) string {
 // span is [lo, hi).
 type span struct{ lo, hi uint64 }
 
-// addSpan adds s to the sorted, disjoint spans ss, merging.
+// addSpan adds s to the sorted, disjoint spans ss, merging (in place).
 func addSpan(ss []span, s span) []span {
 	if s.hi <= s.lo {
 		return ss
 	}
-	out := ss[:0:0]
-	for _, x := range ss {
-		if x.hi < s.lo || x.lo > s.hi {
-			out = append(out, x)
-			continue
-		}
-		s.lo, s.hi = min(s.lo, x.lo), max(s.hi, x.hi)
+	i := sort.Search(len(ss), func(k int) bool { return ss[k].hi >= s.lo })
+	j := i
+	for j < len(ss) && ss[j].lo <= s.hi {
+		s.lo, s.hi = min(s.lo, ss[j].lo), max(s.hi, ss[j].hi)
+		j++
 	}
-	out = append(out, s)
-	sort.Slice(out, func(i, j int) bool { return out[i].lo < out[j].lo })
-	return out
+	return slices.Replace(ss, i, j, s)
 }
 
-// cutSpan removes s from ss.
+// cutSpan removes s from ss (in place).
 func cutSpan(ss []span, s span) []span {
-	out := ss[:0:0]
-	for _, x := range ss {
-		if x.hi <= s.lo || x.lo >= s.hi {
-			out = append(out, x)
-			continue
+	i := sort.Search(len(ss), func(k int) bool { return ss[k].hi > s.lo })
+	j := i
+	var keep [2]span
+	n := 0
+	for j < len(ss) && ss[j].lo < s.hi {
+		if ss[j].lo < s.lo {
+			keep[n] = span{ss[j].lo, s.lo}
+			n++
 		}
-		if x.lo < s.lo {
-			out = append(out, span{x.lo, s.lo})
+		if ss[j].hi > s.hi {
+			keep[n] = span{s.hi, ss[j].hi}
+			n++
 		}
-		if x.hi > s.hi {
-			out = append(out, span{s.hi, x.hi})
-		}
+		j++
 	}
-	return out
+	return slices.Replace(ss, i, j, keep[:n]...)
 }
 
 // covered is how many bytes of s the spans ss cover.
@@ -295,13 +293,55 @@ type region struct {
 	shared bool
 	anon   bool
 	file   *event.File
-	key    string // the file's identity for aliases: "dev:ino", else "fd:N"
-	wasW   bool   // was writable at some time
-	memfd  bool   // a memfd's: no file behind it to sync
+	key    fileKey // the file's identity for aliases
+	wasW   bool    // was writable at some time
+	memfd  bool    // a memfd's: no file behind it to sync
 	// msync coverage since it was last made writable (shared file
 	// mappings): by MS_SYNC, and by MS_ASYNC.
 	synced, asynced []span
-	evidence        []call
+	evidence        []call // in evStore
+	evStore         [maxEvidence]call
+}
+
+// fileKey identifies a mapped file: by device and inode, else by the fd
+// it was mapped from; the zero key is none.
+type fileKey struct {
+	dev, ino uint64
+	fd       int64
+	kind     uint8 // 0 none, 1 dev:ino, 2 fd
+}
+
+// maxEvidence bounds Limits.Evidence.
+const maxEvidence = 8
+
+// newRegion is a region from the free list, evidence storage ready.
+func (t *Tracker) newRegion() *region {
+	var r *region
+	if n := len(t.free); n > 0 {
+		r, t.free = t.free[n-1], t.free[:n-1]
+		*r = region{synced: r.synced[:0], asynced: r.asynced[:0]}
+	} else {
+		r = &region{}
+	}
+	r.evidence = r.evStore[:0]
+	return r
+}
+
+// clone copies r (its evidence into the copy's own storage).
+func (t *Tracker) clone(r *region) *region {
+	c := t.newRegion()
+	synced, asynced := c.synced, c.asynced
+	*c = *r
+	c.synced, c.asynced = append(synced, r.synced...), append(asynced, r.asynced...)
+	c.evidence = c.evStore[:len(r.evidence)]
+	return c
+}
+
+// release puts r on the free list.
+func (t *Tracker) release(r *region) {
+	if len(t.free) < 1024 {
+		t.free = append(t.free, r)
+	}
 }
 
 // syncable is a shared mapping of a file whose pages msync writes back,
@@ -332,6 +372,7 @@ type Tracker struct {
 	out    event.Event
 	counts map[string]uint64 // findings by name
 	hooks  Hooks
+	free   []*region // regions to reuse
 
 	evictedProcs, evictedRegions uint64
 }
@@ -340,6 +381,7 @@ type Tracker struct {
 // event to emit (borrowed, as a sink's Write).
 func New(set Set, lim Limits, emit func(*event.Event)) *Tracker {
 	lim.setDefaults()
+	lim.Evidence = min(max(lim.Evidence, 4), maxEvidence)
 	return &Tracker{set: set, lim: lim, emit: emit, procs: map[int32]*proc{}, counts: map[string]uint64{}}
 }
 
@@ -488,14 +530,15 @@ func (t *Tracker) Observe(ev *event.Event) {
 		}
 		c.args = [3]uint64{a1, a2, flags}
 		start := uint64(ev.ReturnValue)
-		r := &region{span: span{start, start + pageUp(a1)}, prot: a2, shared: flags&mapShared != 0,
-			anon: flags&mapAnonymous != 0, file: ev.File, wasW: a2&protWrite != 0}
+		r := t.newRegion()
+		r.span, r.prot, r.shared, r.anon = span{start, start + pageUp(a1)}, a2, flags&mapShared != 0, flags&mapAnonymous != 0
+		r.file, r.wasW = ev.File, a2&protWrite != 0
 		if !r.anon {
 			r.memfd = ev.File != nil && strings.HasPrefix(ev.File.Path, "/memfd:")
 			if f := ev.File; f != nil && f.From != "gone" {
-				r.key = fmt.Sprintf("%d:%d", f.Dev, f.Inode)
+				r.key = fileKey{dev: f.Dev, ino: f.Inode, kind: 1}
 			} else if fd, ok := arg(ev, 4); ok {
-				r.key = "fd:" + strconv.FormatInt(int64(int32(fd)), 10)
+				r.key = fileKey{fd: int64(int32(fd)), kind: 2}
 			}
 		}
 		r.evidence = append(r.evidence, c)
@@ -511,12 +554,13 @@ func (t *Tracker) Observe(ev *event.Event) {
 		if !ok2 {
 			return
 		}
-		for _, r := range t.split(p, span{a0, a0 + pageUp(a1)}) {
+		i, j := t.split(p, span{a0, a0 + pageUp(a1)})
+		for _, r := range p.regions[i:j] {
 			old := r.prot
 			r.prot = a2
 			t.addEvidence(r, c)
 			if a2&protWrite != 0 && old&protWrite == 0 {
-				r.synced, r.asynced = nil, nil // writable again: coverage starts anew
+				r.synced, r.asynced = r.synced[:0], r.asynced[:0] // writable again: coverage starts anew
 			}
 			switch {
 			case a2&protWrite != 0 && a2&protExec != 0 && (old&protWrite == 0 || old&protExec == 0):
@@ -533,19 +577,20 @@ func (t *Tracker) Observe(ev *event.Event) {
 		// Moving keeps the mapping's state; what it grows into is
 		// part of it, what it shrinks off is unmapped.
 		newLen := pageUp(a2)
-		old := t.split(p, span{a0, a0 + pageUp(a1)})
+		i, j := t.split(p, span{a0, a0 + pageUp(a1)})
 		to := uint64(ev.ReturnValue)
-		if len(old) == 0 {
+		if i == j {
 			return
 		}
-		first := old[0]
-		for _, r := range old {
-			t.remove(p, r)
+		r := p.regions[i]
+		for _, o := range p.regions[i+1 : j] {
+			t.release(o)
 		}
-		r := first
+		p.regions = slices.Delete(p.regions, i, j)
 		shift := to - a0
 		r.span = span{to, to + newLen}
-		r.synced, r.asynced = shiftSpans(r.synced, shift), shiftSpans(r.asynced, shift)
+		shiftSpans(r.synced, shift)
+		shiftSpans(r.asynced, shift)
 		t.addEvidence(r, c)
 		t.unmap(p, r.span, c)
 		t.insert(p, r)
@@ -588,12 +633,11 @@ func (t *Tracker) Observe(ev *event.Event) {
 	}
 }
 
-func shiftSpans(ss []span, d uint64) []span {
-	out := make([]span, len(ss))
-	for i, s := range ss {
-		out[i] = span{s.lo + d, s.hi + d}
+func shiftSpans(ss []span, d uint64) {
+	for i := range ss {
+		ss[i].lo += d
+		ss[i].hi += d
 	}
-	return out
 }
 
 func keepEvidence(ev []call, c call, max int) []call {
@@ -630,51 +674,39 @@ func (t *Tracker) insert(p *proc, r *region) {
 	p.regions = slices.Insert(p.regions, i, r)
 }
 
-func (t *Tracker) remove(p *proc, r *region) {
-	if i := slices.Index(p.regions, r); i >= 0 {
-		p.regions = slices.Delete(p.regions, i, i+1)
+// split cuts the regions overlapping s at s's ends; the parts inside s
+// are then p.regions[i:j].
+func (t *Tracker) split(p *proc, s span) (i, j int) {
+	rs := p.regions
+	i = sort.Search(len(rs), func(k int) bool { return rs[k].hi > s.lo })
+	if i < len(rs) && rs[i].lo < s.lo && rs[i].hi > s.lo {
+		right := t.clone(rs[i])
+		right.lo, rs[i].hi = s.lo, s.lo
+		rs = slices.Insert(rs, i+1, right)
+		i++
 	}
-}
-
-// split cuts the regions overlapping s at s's ends and returns the parts
-// inside s, in order.
-func (t *Tracker) split(p *proc, s span) []*region {
-	var in []*region
-	var out []*region
-	for _, r := range p.regions {
-		if r.hi <= s.lo || r.lo >= s.hi {
-			out = append(out, r)
-			continue
+	j = i
+	for j < len(rs) && rs[j].lo < s.hi {
+		if rs[j].hi > s.hi {
+			right := t.clone(rs[j])
+			right.lo, rs[j].hi = s.hi, s.hi
+			rs = slices.Insert(rs, j+1, right)
 		}
-		if r.lo < s.lo {
-			left := *r
-			left.span = span{r.lo, s.lo}
-			left.evidence = slices.Clone(r.evidence)
-			out = append(out, &left)
-			r.lo = s.lo
-		}
-		if r.hi > s.hi {
-			right := *r
-			right.span = span{s.hi, r.hi}
-			right.evidence = slices.Clone(r.evidence)
-			out = append(out, &right)
-			r.hi = s.hi
-		}
-		out = append(out, r)
-		in = append(in, r)
+		j++
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].lo < out[j].lo })
-	p.regions = out
-	return in
+	p.regions = rs
+	return i, j
 }
 
 // unmap ends the regions in s (c: the call that did it).
 func (t *Tracker) unmap(p *proc, s span, c call) {
-	for _, r := range t.split(p, s) {
+	i, j := t.split(p, s)
+	for _, r := range p.regions[i:j] {
 		t.addEvidence(r, c)
 		t.settle(p, r, c.ts)
-		t.remove(p, r)
+		t.release(r)
 	}
+	p.regions = slices.Delete(p.regions, i, j)
 }
 
 // settle judges a shared writable file region that goes away (unmapped,
@@ -685,7 +717,10 @@ func (t *Tracker) settle(p *proc, r *region, ts int64) {
 	}
 	size := r.hi - r.lo
 	sync := covered(r.synced, r.span)
-	any := covered(addSpanAll(r.synced, r.asynced), r.span)
+	any := sync
+	if len(r.asynced) > 0 {
+		any = covered(addSpanAll(r.synced, r.asynced), r.span)
+	}
 	if t.hooks.Mapping != nil {
 		m := t.mapping(p, r, ts)
 		switch {
@@ -729,8 +764,12 @@ func addSpanAll(a, b []span) []span {
 // when it goes away (msync_missing), since syncing each mapping with a
 // call of its own is right.
 func (t *Tracker) msync(p *proc, s span, flags uint64, c call) {
-	for _, r := range p.regions {
-		if r.hi <= s.lo || r.lo >= s.hi || !r.syncable() {
+	i := sort.Search(len(p.regions), func(k int) bool { return p.regions[k].hi > s.lo })
+	for _, r := range p.regions[i:] {
+		if r.lo >= s.hi {
+			break
+		}
+		if !r.syncable() {
 			continue
 		}
 		t.addEvidence(r, c)
@@ -759,7 +798,7 @@ func (t *Tracker) wx(p *proc, r *region, pattern, what string) {
 // alias reports r writable while another region of the same file is
 // executable, or the other way round.
 func (t *Tracker) alias(p *proc, r *region) {
-	if r.key == "" || r.prot&(protWrite|protExec) == 0 {
+	if r.key.kind == 0 || r.prot&(protWrite|protExec) == 0 {
 		return
 	}
 	for _, o := range p.regions {
@@ -791,7 +830,9 @@ func (t *Tracker) gone(p *proc, ts int64) {
 	for _, r := range p.regions {
 		t.addEvidence(r, c)
 		t.settle(p, r, ts)
+		t.release(r)
 	}
+	p.regions = nil
 	if t.set&MlockInventory != 0 {
 		ev := keepEvidence(slices.Clone(p.lockEv), c, t.lim.Evidence)
 		for _, s := range p.locked {

@@ -16,6 +16,7 @@ type script struct {
 	tr  *Tracker
 	ts  int64
 	got []string
+	ev  event.Event
 }
 
 func newScript(t *testing.T, set Set, lim Limits) *script {
@@ -42,7 +43,8 @@ var argNames = map[string][]string{
 }
 
 func (s *script) call(name string, ret int64, file *event.File, args ...uint64) {
-	var ev event.Event
+	ev := &s.ev
+	ev.Reset()
 	s.ts++
 	ev.Known = event.HasProcess | event.HasReturn
 	ev.Timestamp, ev.ProcessID, ev.Source = s.ts, 7, event.SourcePerf
@@ -51,7 +53,7 @@ func (s *script) call(name string, ret int64, file *event.File, args ...uint64) 
 	for i, v := range args {
 		a[i] = event.Arg{Name: argNames[name][i], Kind: event.ArgUint, Value: v}
 	}
-	s.tr.Observe(&ev)
+	s.tr.Observe(ev)
 }
 
 func (s *script) want(w ...string) {
@@ -197,5 +199,25 @@ func TestParseSet(t *testing.T) {
 	}
 	if _, err := ParseSet("msync"); err == nil || !strings.Contains(err.Error(), "msync_missing") {
 		t.Errorf("an unknown name: %v", err)
+	}
+}
+
+// BenchmarkLoop: the bench workload's iteration (mmap of a shared file
+// page, mprotect, msync, mlock2, munlock, munmap), per event, in a process
+// with 40 other mappings.
+func BenchmarkLoop(b *testing.B) {
+	s := newScript(&testing.T{}, All, Limits{})
+	for i := range 40 {
+		s.call("mmap", A+0x100000+int64(i)*2*pg, nil, 0, pg, rw, privAnon, ^uint64(0), 0)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i += 6 {
+		s.call("mmap", A, dbFile, 0, pg, rw, shared, 3, 0)
+		s.call("mprotect", 0, nil, A, pg, r)
+		s.call("msync", 0, nil, A, pg, 4)
+		s.call("mlock2", 0, nil, A, pg, 1)
+		s.call("munlock", 0, nil, A, pg)
+		s.call("munmap", 0, nil, A, pg)
 	}
 }

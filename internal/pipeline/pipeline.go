@@ -70,7 +70,8 @@ type Pipeline struct {
 	// moving while they drain) are added to the current sink's under
 	// the same names.
 	retired []Sink
-	tracker *insight.Tracker // Config.Insights (nil: none)
+	tracker *insight.Tracker      // Config.Insights (nil: none)
+	files   *insight.FileResolver // Config.Insights has FileIdentity (nil: not)
 	// beat is when the heartbeat last got the pipeline's lock (unix ns):
 	// a handler stuck in a sink holds it, and beat ages (see Alive).
 	beat atomic.Int64
@@ -98,6 +99,9 @@ func New(cfg Config) (*Pipeline, error) {
 	if cfg.Insights&^insight.FileIdentity != 0 {
 		p.tracker = insight.New(cfg.Insights, insight.Limits{}, p.emitDerived)
 	}
+	if cfg.Insights&insight.FileIdentity != 0 {
+		p.files = &insight.FileResolver{Proc: "/proc"}
+	}
 	return p, nil
 }
 
@@ -120,8 +124,8 @@ func (p *Pipeline) handle(ev *event.Event) {
 		}
 		ev.Container = p.cfg.Containers.Of(ev.ProcessID, ppid, time.Unix(0, ev.Timestamp))
 	}
-	if p.cfg.Insights&insight.FileIdentity != 0 {
-		insight.ResolveFile(ev, "/proc")
+	if p.files != nil {
+		p.files.Resolve(ev)
 	}
 	if p.match && !p.cfg.Filter.Match(ev) {
 		p.filtered.Add(1)
