@@ -210,7 +210,15 @@ func Open(specs []string, opts Options) (*Fanout, error) {
 				return fail(s, err)
 			}
 			if err := sw.dial(); err != nil {
-				return fail(s, err)
+				if s.spool == "" {
+					return fail(s, err)
+				}
+				// With a spool the user asked for store and
+				// forward: start, and keep the events on disk
+				// until the collector takes them.
+				if opts.Notify != nil {
+					opts.Notify(fmt.Sprintf("output %s: %v: spooling to %s until it is reachable", s.name, err, s.spool))
+				}
 			}
 			w = sw
 		}

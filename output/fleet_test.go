@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -209,5 +210,142 @@ func TestIntegrationFleet(t *testing.T) {
 		if uint64(dups) > resent[s.host] {
 			t.Errorf("%s: %d duplicates, %d resent", s.host, dups, resent[s.host])
 		}
+	}
+}
+
+// TestIntegrationAuperfKilledHoldingSpool: auperf run ships over RELP to a
+// collector that is not there yet, with a spool and a 16 KiB memory
+// buffer, so that the workload's msync events all go to disk. auperf is
+// killed (SIGKILL) holding them; the collector comes up; the next start
+// of auperf with the same spool replays them. Every msync call of the
+// workload (its summary counts them) arrives, and none more often than
+// the second run counts as resent.
+func TestIntegrationAuperfKilledHoldingSpool(t *testing.T) {
+	ktest.Require(t)
+	bin := buildAuperfBin(t)
+	dir := t.TempDir()
+	os.Chmod(dir, 0o755)
+	wl := workload.CopyAs(t, dir, "wl-spool")
+	port := freePort(t, "tcp")
+	spool := filepath.Join(dir, "spool")
+	spec := fmt.Sprintf("syslog:relp://127.0.0.1:%d?spool=%s&buffer=16KiB&timeout=1s", port, spool)
+	name := "output:" + strings.SplitN(spec, "?", 2)[0]
+	first, second := filepath.Join(dir, "first.json"), filepath.Join(dir, "second.json")
+	pidFile, summary := filepath.Join(dir, "cmd.pid"), filepath.Join(dir, "sum.json")
+	t.Cleanup(func() { exec.Command(bin, "cleanup").Run() }) // what the killed run left mounted
+	cmd := exec.Command(bin, "run", "--config", "", "--source", "perf", "--events", "msync", "--stats-interval", "200ms",
+		"--output", "json:"+first, "--output", spec, "--",
+		"sh", "-c", `echo $$ > "$0" && "$1" -loop 2000 -threads 1 -dir "$2" -summary "$3" && exec sleep 120`, pidFile, wl, dir, summary)
+	logf, err := os.Create(filepath.Join(dir, "first.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logf.Close()
+	cmd.Stdout, cmd.Stderr = logf, logf // (a buffer would make Wait wait for the command's sleep)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	killed := false
+	defer func() {
+		if !killed {
+			cmd.Process.Kill()
+			cmd.Wait()
+		}
+		if b, err := os.ReadFile(pidFile); err == nil { // the command's sleep, ours to end
+			if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
+				syscall.Kill(pid, syscall.SIGKILL)
+			}
+		}
+	}()
+	// The workload's msync events, and the sink's counters, from the
+	// file sink of the same run.
+	var wlPID int
+	calls := uint64(0)
+	spooled := func() (n uint64) {
+		sc := bufio.NewScanner(bytes.NewReader(readFile(t, first)))
+		sc.Buffer(nil, 1<<20)
+		for sc.Scan() {
+			var e struct {
+				EventName string
+				Args      []struct {
+					Name  string
+					Value any
+				}
+			}
+			if json.Unmarshal(sc.Bytes(), &e) != nil || e.EventName != "auperf_stats" {
+				continue
+			}
+			for _, a := range e.Args {
+				if v, ok := a.Value.(float64); ok && a.Name == name+".spooled" {
+					n = uint64(v)
+				}
+			}
+		}
+		return n
+	}
+	waitFor(t, "the workload done and its events spooled", func() bool {
+		if calls == 0 {
+			s, err := workload.ReadSummary(summary)
+			if err != nil {
+				return false
+			}
+			wlPID, calls = s.PID, s.Calls["msync"]
+		}
+		return spooled() >= calls
+	})
+	cmd.Process.Kill()
+	cmd.Wait()
+	killed = true
+	t.Logf("killed auperf holding %d spooled events (the workload made %d msync calls)", spooled(), calls)
+
+	r := startRsyslogWith(t, "relp", nil, rsyslogOpts{port: port})
+	second2 := exec.Command(bin, "run", "--config", "", "--source", "perf", "--events", "msync", "--stats-interval", "0",
+		"--output", "json:"+second, "--output", spec, "--", "sleep", "3")
+	if b, err := second2.CombinedOutput(); err != nil {
+		t.Fatalf("second run: %v\n%s", err, b)
+	}
+	var resent, replayed uint64
+	sc := bufio.NewScanner(bytes.NewReader(readFile(t, second)))
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		var e fleetEvent
+		if json.Unmarshal(sc.Bytes(), &e) != nil || e.EventName != "auperf_stats" {
+			continue
+		}
+		for _, a := range e.Args {
+			if v, ok := a.Value.(float64); ok {
+				switch a.Name {
+				case name + ".resent":
+					resent = uint64(v)
+				case name + ".replayed":
+					replayed = uint64(v)
+				}
+			}
+		}
+	}
+	seen := map[string]int{}
+	waitFor(t, "the workload's msync events at the collector", func() bool {
+		clear(seen)
+		for _, m := range r.messages() {
+			var e struct {
+				ProcessID int    `json:"processId"`
+				EventName string `json:"eventName"`
+				Timestamp int64  `json:"timestamp"`
+				ThreadID  int    `json:"threadId"`
+			}
+			json.Unmarshal([]byte(strings.TrimPrefix(*parse5424(t, m).msg.Message, "@cee:")), &e)
+			if e.ProcessID == wlPID && e.EventName == "msync" {
+				seen[fmt.Sprintf("%d/%d", e.Timestamp, e.ThreadID)]++
+			}
+		}
+		return uint64(len(seen)) >= calls
+	})
+	dups := 0
+	for _, n := range seen {
+		dups += n - 1
+	}
+	t.Logf("second run: replayed %d, resent %d; the collector has %d of the workload's %d msync calls, %d twice", replayed, resent, len(seen), calls, dups)
+	if uint64(len(seen)) != calls || uint64(dups) > resent || replayed < calls {
+		t.Errorf("%d of %d msync calls arrived, %d twice (resent %d), replayed %d", len(seen), calls, dups, resent, replayed)
 	}
 }

@@ -37,6 +37,7 @@ type relpState struct {
 	r      *bufio.Reader
 	txnr   int // the last transaction number used
 	resend int // frames sent but not acknowledged when the last connection broke
+	carry  int // resend for the next batch (its frames in flight went to the spool)
 	last   *batch
 	resent atomic.Uint64 // frames sent again after a reconnect (read by counters)
 	refuse int           // messages the collector refused (500) since skipped()
@@ -180,7 +181,7 @@ func (w *syslogWriter) readRsp() (txnr, code int, data []byte, err error) {
 func (w *syslogWriter) writeRELP(b *batch, pos int) (int, error) {
 	st := &w.relp
 	if b != st.last {
-		st.last, st.resend = b, 0
+		st.last, st.resend, st.carry = b, st.carry, 0
 	}
 	type inflight struct{ txnr, msg int }
 	var win []inflight
@@ -234,6 +235,15 @@ func (w *syslogWriter) writeRELP(b *batch, pos int) (int, error) {
 		w.conn.SetDeadline(time.Now().Add(w.s.timeout))
 	}
 	return acked, nil
+}
+
+// carryResend makes the first n frames of the next batch written count as
+// resent: the batch in flight went to the spool (or a restart found a
+// write under way), and its replay starts with them.
+func (w *syslogWriter) carryResend(n int) {
+	if w.frame == frameRELP || w.s.network == netRELP || w.s.network == netRELPS {
+		w.relp.carry, w.relp.last = n, nil
+	}
 }
 
 // closeRELP ends the session politely: "close", and its answer for a

@@ -62,6 +62,7 @@ type sink struct {
 	notify       func(string) // Options.Notify
 	sp           *spool       // the disk spool (?spool=DIR), or nil
 	replaying    *batch       // the spool record being written (pending[0])
+	headPooled   bool         // replaying is a pool batch made the spool's head (spill)
 	failing      bool         // told notify that writes fail
 	droppedAt    uint64       // dropped when failing began
 }
@@ -284,6 +285,18 @@ func (s *sink) spill(keep int) {
 	if keep == 0 && len(s.pending) > 0 && s.pending[0] == s.replaying {
 		keep = 1 // still in the spool, replay resumes there
 	}
+	if keep == 1 && s.pending[0] != s.replaying && s.sp.empty() {
+		// The batch being written goes to disk too, whole, as the
+		// spool's first record, which it then is being replayed as
+		// (its progress kept with the spool's): a crash while the
+		// collector is down or slow loses none of it, and replay after
+		// a restart resumes where it got.
+		b := s.pending[0]
+		if err := s.sp.put(b, 0); err == nil {
+			s.replaying, s.headPooled = b, true
+			s.sp.progress(s.pos, true)
+		}
+	}
 	if keep == 0 && s.pos > 0 && len(s.pending) > 0 {
 		// Half written: its rest goes to the spool, before the others.
 		s.toSpool(s.pending[0], s.pos)
@@ -315,6 +328,14 @@ func (s *sink) loadSpool() bool {
 	s.replaying = b
 	s.pending = append(s.pending, b)
 	s.pendingBytes += len(b.buf)
+	// After a restart: resume inside the record, and what a write under
+	// way when the last process died may have sent goes out again,
+	// counted as resent.
+	from, maybeSent := s.sp.resume(len(b.ends))
+	s.pos = from
+	if w, ok := s.w.(*syslogWriter); ok && maybeSent > 0 {
+		w.carryResend(maybeSent)
+	}
 	return true
 }
 
@@ -328,7 +349,13 @@ func (s *sink) drain(now time.Time, q chan *batch) {
 		default:
 		}
 		b := s.pending[0]
+		if b == s.replaying {
+			s.sp.progress(s.pos, true)
+		}
 		pos, err := s.writeTaking(b, q)
+		if b == s.replaying && pos < len(b.ends) {
+			s.sp.progress(pos, false)
+		}
 		if s.w.messages() {
 			skip := s.w.skipped()
 			s.written.Add(uint64(pos - s.pos - skip))
@@ -354,6 +381,10 @@ func (s *sink) drain(now time.Time, q chan *batch) {
 			if b == s.replaying {
 				s.sp.done(b)
 				s.replaying = nil
+				if s.headPooled {
+					s.headPooled = false
+					s.pool.release(b)
+				}
 			} else {
 				s.pool.release(b)
 			}
@@ -434,6 +465,19 @@ func (s *sink) fail(err error, now time.Time) {
 		}
 		s.pending, s.pendingBytes, s.pos = nil, 0, 0
 		return
+	}
+	if s.sp != nil && s.sp.empty() {
+		// Everything not written goes to disk now, also the batch
+		// being written (from where it got): a crash while the peer
+		// is down loses nothing the spool could hold. Its frames in
+		// flight are counted as resent when it is replayed. (With
+		// newer events in the spool already, the batch being written
+		// is older than all of them and stays in memory: the spool
+		// only appends.)
+		if w, ok := s.w.(*syslogWriter); ok && len(s.pending) > 0 {
+			w.carryResend(w.relp.resend)
+		}
+		s.spill(0)
 	}
 	if s.backoff == 0 {
 		s.backoff = minBackoff

@@ -11,7 +11,10 @@
 // (little endian; crc32 (IEEE) over the ends and the bytes), appended; a
 // new segment past spoolSegment bytes; and "offset" (segment number and
 // byte offset of the next record to replay, rewritten in place after each
-// replayed record). A segment fully replayed is deleted. A record cut
+// replayed record; then the messages of that record already written, and
+// whether a write of it was under way, rewritten around each write of it:
+// a restart resumes inside the record, and counts what may have been sent
+// when the process died as resent). A segment fully replayed is deleted. A record cut
 // short by a crash (or any record that does not check out) ends its
 // segment: it and what follows are never replayed, and are counted
 // (torn). The directory is locked (flock) for one sink of one process.
@@ -56,6 +59,10 @@ type spool struct {
 	rseg uint64
 	roff int64
 	off  *os.File
+	// Progress inside the record at roff, as found at open: messages
+	// written, and whether a write was under way (a crash mid-write).
+	resumeMsg     int
+	resumeWriting bool
 
 	spooled, replayed, torn atomic.Uint64 // events
 	bytes                   atomic.Int64  // on disk and not replayed yet
@@ -96,9 +103,14 @@ func openSpool(dir string, max int64) (*spool, error) {
 		sp.close()
 		return nil, fmt.Errorf("spool: %w", err)
 	}
-	var ob [16]byte
-	if n, _ := sp.off.ReadAt(ob[:], 0); n == 16 {
+	var ob [32]byte
+	n, _ := sp.off.ReadAt(ob[:], 0)
+	if n >= 16 {
 		sp.rseg, sp.roff = binary.LittleEndian.Uint64(ob[:8]), int64(binary.LittleEndian.Uint64(ob[8:]))
+	}
+	if n == 32 {
+		sp.resumeMsg = int(binary.LittleEndian.Uint64(ob[16:24]))
+		sp.resumeWriting = binary.LittleEndian.Uint64(ob[24:]) != 0
 	}
 	for _, seg := range sp.segs {
 		good, torn, err := sp.check(seg)
@@ -120,8 +132,12 @@ func openSpool(dir string, max int64) (*spool, error) {
 		sp.rseg, sp.roff = sp.segs[0], 0
 	}
 	if len(sp.segs) > 0 {
-		sp.roff = min(sp.roff, sp.sizes[sp.rseg])
+		if sp.roff > sp.sizes[sp.rseg] {
+			sp.roff, sp.resumeMsg, sp.resumeWriting = sp.sizes[sp.rseg], 0, false
+		}
 		sp.bytes.Add(-sp.roff) // replayed before the restart
+	} else {
+		sp.resumeMsg, sp.resumeWriting = 0, false
 	}
 	return sp, nil
 }
@@ -292,13 +308,40 @@ func (sp *spool) done(b *batch) {
 	sp.roff += size
 	sp.bytes.Add(-size)
 	sp.replayed.Add(uint64(len(b.ends)))
-	var ob [16]byte
-	binary.LittleEndian.PutUint64(ob[:8], sp.rseg)
-	binary.LittleEndian.PutUint64(ob[8:], uint64(sp.roff))
-	sp.off.WriteAt(ob[:], 0)
+	sp.writeOffset(0, false)
 	if sp.roff >= sp.sizes[sp.rseg] && sp.rseg != sp.wseg {
 		sp.dropSegment()
 	}
+}
+
+// progress records, around each write of the record being replayed, how
+// many of its messages were written and whether a write is under way.
+func (sp *spool) progress(msgs int, writing bool) {
+	sp.writeOffset(msgs, writing)
+}
+
+func (sp *spool) writeOffset(msgs int, writing bool) {
+	var ob [32]byte
+	binary.LittleEndian.PutUint64(ob[:8], sp.rseg)
+	binary.LittleEndian.PutUint64(ob[8:], uint64(sp.roff))
+	binary.LittleEndian.PutUint64(ob[16:], uint64(msgs))
+	if writing {
+		ob[24] = 1
+	}
+	sp.off.WriteAt(ob[:], 0)
+}
+
+// resume returns, once, where replay of the first record resumes after
+// a restart: messages already written, and how many after them may have
+// been sent before the process died (a write under way: they go out
+// again, counted as resent). n is that record's message count.
+func (sp *spool) resume(n int) (from, maybeSent int) {
+	from = min(sp.resumeMsg, n)
+	if sp.resumeWriting {
+		maybeSent = n - from
+	}
+	sp.resumeMsg, sp.resumeWriting = 0, false
+	return from, maybeSent
 }
 
 // dropSegment deletes the segment being replayed, fully replayed (or
