@@ -60,10 +60,11 @@ Syslog:
   msg_max=SIZE     largest message (udp 2048, others 8192); a longer event is re-encoded with shortened
                    strings and "truncated":true, and dropped (counted) if it still does not fit
   timeout=DURATION connect and write timeout (5s)
-  spool=DIR        tcp, tls, relp, relps: what the memory buffer cannot hold while the collector is down
+  spool=DIR|auto   tcp, tls, relp, relps: what the memory buffer cannot hold while the collector is down
                    (or slower) goes to disk in DIR and is replayed in order when it is back, ahead of newer
-                   events, also after auperf restarts; a torn record (a crash mid-write) is detected and
-                   skipped, counted (spool_torn); one output per DIR
+                   events, also after auperf restarts or is killed; a torn record (a crash mid-write) is
+                   detected and skipped, counted (spool_torn); one output per DIR. auto: spool-HOST_PORT
+                   under the service's StateDirectory ($STATE_DIRECTORY, else /var/lib/auperf)
   spool_max=SIZE   bound of the spool (1GiB); past it events are dropped and counted
   socket=PATH      for "syslog": the local socket (/dev/log)
   ca=FILE          TLS: PEM CA bundle to verify the server (system roots if omitted)
@@ -286,6 +287,26 @@ var (
 	tlsOpts    = []string{"ca", "cert", "key", "server_name"}
 )
 
+// autoSpool is spool=auto's directory: spool-HOST_PORT under the
+// service's state directory ($STATE_DIRECTORY, which systemd sets from
+// StateDirectory=; else /var/lib/auperf).
+func autoSpool(addr string) string {
+	dir := os.Getenv("STATE_DIRECTORY")
+	if i := strings.IndexByte(dir, ':'); i >= 0 {
+		dir = dir[:i] // several directories: the first
+	}
+	if dir == "" {
+		dir = "/var/lib/auperf"
+	}
+	name := strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '-' {
+			return r
+		}
+		return '_'
+	}, addr)
+	return filepath.Join(dir, "spool-"+name)
+}
+
 func (s *sinkSpec) allowed(key string) bool {
 	lists := [][]string{commonOpts}
 	if s.format == formatText {
@@ -339,8 +360,11 @@ func (s *sinkSpec) applyOptions(q url.Values) error {
 				err = fmt.Errorf("out of range 1..65536")
 			}
 		case "spool":
+			if v == "auto" {
+				v = autoSpool(s.addr)
+			}
 			if !filepath.IsAbs(v) {
-				err = fmt.Errorf("want an absolute directory")
+				err = fmt.Errorf("want an absolute directory, or auto")
 			}
 			s.spool = filepath.Clean(v)
 		case "spool_max":

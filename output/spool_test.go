@@ -236,3 +236,22 @@ func TestSpoolSlowCollector(t *testing.T) {
 		})
 	}
 }
+
+// TestSpoolAuto: spool=auto is a directory per collector under the
+// service's state directory.
+func TestSpoolAuto(t *testing.T) {
+	for _, c := range []struct{ env, want string }{
+		{"/var/lib/auperf", "/var/lib/auperf/spool-collector.example_2514"},
+		{"/srv/a:/srv/b", "/srv/a/spool-collector.example_2514"},
+		{"", "/var/lib/auperf/spool-collector.example_2514"},
+	} {
+		t.Setenv("STATE_DIRECTORY", c.env)
+		s, err := parseSpec("syslog:relp://collector.example:2514?spool=auto", &Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.spool != c.want {
+			t.Errorf("STATE_DIRECTORY=%q: spool %q, want %q", c.env, s.spool, c.want)
+		}
+	}
+}
