@@ -89,6 +89,7 @@ func (f *syslogFormat) appendShortened(dst []byte, ev *event.Event) ([]byte, boo
 	for _, limit := range []int{256, 64, 16, 0, -1} {
 		cp.ProcessName = cutString(ev.ProcessName, limit)
 		cp.ExecutablePath = cutString(ev.ExecutablePath, limit)
+		cp.HostName = cutString(ev.HostName, max(limit, 64)) // (a UTS name is at most 64 bytes)
 		if limit < 0 {
 			cp.Args = nil
 		} else {
