@@ -86,6 +86,17 @@ func TestParseSyscall(t *testing.T) {
 	if s.has&(hasComm|hasExe|hasPid) != 0 || s.known != 0 {
 		t.Errorf("stale fields: %+v", s)
 	}
+	// exit_group, logged at the task's end: no success= and no exit=
+	// (the kernel has no result to write): well formed, no result.
+	parseSyscall(&s, []byte(` arch=c000003e syscall=231 a0=0 a1=3c a2=0 a3=0 items=0 ppid=7 pid=8 auid=0 uid=0 gid=0 euid=0 suid=0 fsuid=0 egid=0 sgid=0 fsgid=0 tty=(none) ses=3 comm="true" exe="/usr/bin/true" key="auperf"`))
+	if !s.wellFormed() || s.hasExit || s.nr != 231 {
+		t.Errorf("exit_group record: well formed %v, %+v", s.wellFormed(), s)
+	}
+	// A record that has success= but lost its exit= is garbled.
+	parseSyscall(&s, []byte(` arch=c000003e syscall=26 success=yes a0=0 a1=0 a2=0 a3=0 pid=8`))
+	if s.wellFormed() {
+		t.Errorf("a record without its exit= taken as well formed: %+v", s)
+	}
 	m := parseMmap([]byte("fd=-1 flags=0x22"))
 	if !m.hasFd || m.fd != -1 || m.flags != 0x22 {
 		t.Errorf("mmap %+v", m)

@@ -11,18 +11,22 @@ type syscallRecord struct {
 	hasNr   bool
 	exit    int64
 	hasExit bool
-	args    [4]uint64
-	known   uint8 // bits 0-3: a0..a3 present
-	ppid    int32
-	pid     int32
-	uid     uint32
-	gid     uint32
-	auid    uint32
-	ses     uint32
-	has     uint8 // hasPPid, hasPid, ...
-	comm    []byte
-	exe     []byte
-	key     []byte
+	// sawResult: the record has success= or exit=. The kernel writes
+	// neither for a call that never returns (exit, exit_group: logged
+	// at the task's end), which is well formed without a result.
+	sawResult bool
+	args      [4]uint64
+	known     uint8 // bits 0-3: a0..a3 present
+	ppid      int32
+	pid       int32
+	uid       uint32
+	gid       uint32
+	auid      uint32
+	ses       uint32
+	has       uint8 // hasPPid, hasPid, ...
+	comm      []byte
+	exe       []byte
+	key       []byte
 }
 
 const (
@@ -100,7 +104,7 @@ func parseSyscallHead(s *syscallRecord, b []byte) ([]byte, bool) {
 				if i == first || v > 1<<63 || !neg && v == 1<<63 {
 					return nil, false
 				}
-				s.exit, s.hasExit = int64(v), true
+				s.exit, s.hasExit, s.sawResult = int64(v), true, true
 				if neg {
 					s.exit = -s.exit
 				}
@@ -171,6 +175,9 @@ func parseSyscallFields(s *syscallRecord, b []byte) {
 			}
 		case "exit":
 			s.exit, s.hasExit = parseInt(v)
+			s.sawResult = true
+		case "success":
+			s.sawResult = true
 		case "a0", "a1", "a2", "a3":
 			if n, ok := parseUint(v, 16); ok {
 				i := k[1] - '0'
@@ -240,8 +247,9 @@ func parseMmap(b []byte) (m mmapRecord) {
 }
 
 // wellFormed reports whether the record has what every SYSCALL record the
-// kernel writes has: arch, syscall, exit, a0..a3 and pid (a log line that
-// was cut or garbled lacks some).
+// kernel writes has: arch, syscall, exit (but for a call that never
+// returns: no success= and no exit= at all), a0..a3 and pid (a log line
+// that was cut or garbled lacks some).
 func (s *syscallRecord) wellFormed() bool {
-	return s.arch != 0 && s.hasNr && s.hasExit && s.known&0xf == 0xf && s.has&hasPid != 0
+	return s.arch != 0 && s.hasNr && (s.hasExit || !s.sawResult) && s.known&0xf == 0xf && s.has&hasPid != 0
 }
