@@ -928,17 +928,23 @@ func (t *Tracker) Counters() []event.Counter {
 		bytes uint64
 	}
 	var all []held
-	var sum uint64
+	var sum, onfault, lockAll uint64
 	for pid, p := range t.procs {
 		if n := total(p.locked); n > 0 {
 			all = append(all, held{pid, n})
 			sum += n
 		}
+		onfault += total(p.onfault)
+		if p.lockAll&(mclCurrent|mclFuture) != 0 {
+			lockAll++
+		}
 	}
 	sort.Slice(all, func(i, j int) bool {
 		return all[i].bytes > all[j].bytes || all[i].bytes == all[j].bytes && all[i].pid < all[j].pid
 	})
-	out = append(out, event.Counter{Source: "insights", Name: "mlock_bytes", Value: sum})
+	out = append(out, event.Counter{Source: "insights", Name: "mlock_bytes", Value: sum},
+		event.Counter{Source: "insights", Name: "mlock_onfault_bytes", Value: onfault},
+		event.Counter{Source: "insights", Name: "mlockall_processes", Value: lockAll})
 	for _, h := range all[:min(len(all), t.lim.TopLocking)] {
 		out = append(out, event.Counter{Source: "insights", Name: "mlock_bytes_pid_" + strconv.Itoa(int(h.pid)), Value: h.bytes})
 	}

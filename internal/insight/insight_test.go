@@ -148,14 +148,13 @@ func TestMlockInventory(t *testing.T) {
 	s.call("mlock2", 0, nil, A, 3*pg, 1)
 	s.call("munlock", 0, nil, A+pg, pg) // a hole in the middle
 	s.call("mlock", 0, nil, A+8*pg, pg)
-	var bytes uint64
-	for _, c := range s.tr.Counters() {
-		if c.Name == "mlock_bytes_pid_7" {
-			bytes = c.Value
-		}
+	c := map[string]uint64{}
+	for _, x := range s.tr.Counters() {
+		c[x.Name] = x.Value
 	}
-	if bytes != 3*pg {
-		t.Errorf("mlock_bytes_pid_7 %d, want %d", bytes, 3*pg)
+	if c["mlock_bytes_pid_7"] != 3*pg || c["mlock_bytes"] != 3*pg || c["mlock_onfault_bytes"] != 2*pg {
+		t.Errorf("mlock_bytes_pid_7 %d, mlock_bytes %d, mlock_onfault_bytes %d; want %d, %d, %d",
+			c["mlock_bytes_pid_7"], c["mlock_bytes"], c["mlock_onfault_bytes"], 3*pg, 3*pg, 2*pg)
 	}
 	s.tr.Gone(7, 100)
 	s.want("mlock_inventory 0x7f0000000000+0x1000", "mlock_inventory 0x7f0000002000+0x1000", "mlock_inventory 0x7f0000008000+0x1000")
