@@ -122,13 +122,30 @@ type metric struct {
 //	.lost_<cause>            -> auperf_events_lost_by_cause_total{source,cause}
 //	output:<spec>.<name>     -> auperf_output_events_<name>_total{output} (errors: auperf_output_errors_total;
 //	                            spool_bytes: the gauge auperf_output_spool_bytes)
+//	insights.<finding>       -> auperf_insights_findings_total{insight}
+//	insights.evicted_<what>  -> auperf_insights_evicted_total{what}
+//	insights.mlock_bytes_pid_<N> -> the gauge auperf_insights_mlock_bytes_by_pid{pid}
+//	insights.mlock_*         -> the gauge auperf_insights_<name> (bytes locked now, ...)
 //	anything else            -> auperf_source_<name>_total{source}
 func metricsOf(cs []event.Counter) []metric {
 	out := make([]metric, 0, len(cs))
 	for _, c := range cs {
 		var name, help string
 		var keys, vals []string
+		gauge := c.Name == "spool_bytes" && strings.HasPrefix(c.Source, "output:")
 		switch {
+		case c.Source == "insights" && strings.HasPrefix(c.Name, "mlock_bytes_pid_"):
+			keys, vals, gauge = []string{"pid"}, []string{strings.TrimPrefix(c.Name, "mlock_bytes_pid_")}, true
+			name, help = "auperf_insights_mlock_bytes_by_pid", "Bytes locked now by the processes locking most."
+		case c.Source == "insights" && strings.HasPrefix(c.Name, "mlock"):
+			gauge = true
+			name, help = "auperf_insights_"+c.Name, "Locked memory of the traced processes now: "+strings.ReplaceAll(c.Name, "_", " ")+"."
+		case c.Source == "insights" && strings.HasPrefix(c.Name, "evicted_"):
+			keys, vals = []string{"what"}, []string{strings.TrimPrefix(c.Name, "evicted_")}
+			name, help = "auperf_insights_evicted_total", "What the insights' tracker evicted at its bounds."
+		case c.Source == "insights":
+			keys, vals = []string{"insight"}, []string{c.Name}
+			name, help = "auperf_insights_findings_total", "Findings of the insights, by insight."
 		case strings.HasPrefix(c.Source, "output:"):
 			keys, vals = []string{"output"}, []string{strings.TrimPrefix(c.Source, "output:")}
 			name, help = "auperf_output_events_"+c.Name+"_total", "Events "+c.Name+" by the output."
@@ -154,7 +171,7 @@ func metricsOf(cs []event.Counter) []metric {
 			d, _ = descs.LoadOrStore(key, prometheus.NewDesc(name, help, keys, nil))
 		}
 		out = append(out, metric{desc: d.(*prometheus.Desc), labels: vals, value: c.Value, name: c.Source + "." + c.Name,
-			gauge: c.Name == "spool_bytes" && strings.HasPrefix(c.Source, "output:")})
+			gauge: gauge})
 	}
 	return out
 }

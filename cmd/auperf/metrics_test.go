@@ -54,6 +54,14 @@ func parseMetrics(t *testing.T, body string) map[string]uint64 {
 			key = labels["source"] + ".lost_" + labels["cause"]
 		case strings.HasPrefix(name, "auperf_events_"):
 			key = labels["source"] + "." + strings.TrimSuffix(strings.TrimPrefix(name, "auperf_events_"), "_total")
+		case name == "auperf_insights_mlock_bytes_by_pid":
+			key = "insights.mlock_bytes_pid_" + labels["pid"]
+		case name == "auperf_insights_evicted_total":
+			key = "insights.evicted_" + labels["what"]
+		case name == "auperf_insights_findings_total":
+			key = "insights." + labels["insight"]
+		case strings.HasPrefix(name, "auperf_insights_"):
+			key = "insights." + strings.TrimPrefix(name, "auperf_insights_")
 		case strings.HasPrefix(name, "auperf_source_"):
 			key = labels["source"] + "." + strings.TrimSuffix(strings.TrimPrefix(name, "auperf_source_"), "_total")
 		default:
