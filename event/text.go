@@ -213,6 +213,10 @@ func plainWord(s string) bool {
 	return true
 }
 
+// AppendClock appends the UTC time of day of ts (ns since the epoch) as
+// text output writes it: HH:MM:SS.uuuuuu.
+func AppendClock(dst []byte, ts int64) []byte { return appendClock(dst, ts) }
+
 // appendClock writes the UTC time of day of ts (ns since the epoch) as
 // HH:MM:SS.uuuuuu.
 func appendClock(dst []byte, ts int64) []byte {

@@ -241,7 +241,7 @@ func (w *syslogWriter) writeRELP(b *batch, pos int) (int, error) {
 // resent: the batch in flight went to the spool (or a restart found a
 // write under way), and its replay starts with them.
 func (w *syslogWriter) carryResend(n int) {
-	if w.frame == frameRELP || w.s.network == netRELP || w.s.network == netRELPS {
+	if w.s.network == netRELP || w.s.network == netRELPS {
 		w.relp.carry, w.relp.last = n, nil
 	}
 }

@@ -198,7 +198,10 @@ func TestSpoolSlowCollector(t *testing.T) {
 			if spooled {
 				spec += "?spool=" + filepath.Join(t.TempDir(), "spool")
 			}
-			f, err := Open([]string{spec}, Options{QueueBatches: 4, RetryBuffer: 256 << 10, FlushDelay: 5 * time.Millisecond})
+			// A queue of 16 batches: enough for the sink's own disk
+			// writes (the spool) to keep up with, far too few for
+			// the collector's pace.
+			f, err := Open([]string{spec}, Options{QueueBatches: 16, RetryBuffer: 256 << 10, FlushDelay: 5 * time.Millisecond})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -214,9 +217,15 @@ func TestSpoolSlowCollector(t *testing.T) {
 			})
 			f.Close()
 			dropped := counter(f, name, "dropped")
-			mu.Lock()
-			frames := splitOctetCounted(t, data)
-			mu.Unlock()
+			// What was written may still be on its way to the
+			// collector's reads.
+			var frames [][]byte
+			waitFor(t, "every written frame at the collector", func() bool {
+				mu.Lock()
+				defer mu.Unlock()
+				frames = splitOctetCounted(t, data)
+				return uint64(len(frames)) >= counter(f, name, "written")
+			})
 			t.Logf("spool %v: %d of %d arrived, dropped %d, spooled %d, replayed %d", spooled, len(frames), n, dropped,
 				counter(f, name, "spooled"), counter(f, name, "replayed"))
 			if !spooled {

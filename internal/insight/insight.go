@@ -440,9 +440,6 @@ func (t *Tracker) locked(p *proc, ts int64) {
 	}
 }
 
-// Set is the insights the tracker derives.
-func (t *Tracker) Set() Set { return t.set }
-
 func (t *Tracker) proc(ev *event.Event) *proc {
 	t.tick++
 	p := t.procs[ev.ProcessID]

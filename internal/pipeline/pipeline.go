@@ -124,12 +124,12 @@ func (p *Pipeline) handle(ev *event.Event) {
 		}
 		ev.Container = p.cfg.Containers.Of(ev.ProcessID, ppid, time.Unix(0, ev.Timestamp))
 	}
-	if p.files != nil {
-		p.files.Resolve(ev)
-	}
 	if p.match && !p.cfg.Filter.Match(ev) {
 		p.filtered.Add(1)
 		return
+	}
+	if p.files != nil {
+		p.files.Resolve(ev) // (not for events filtered out: a /proc lookup each)
 	}
 	p.emitted.Add(1)
 	p.cfg.Sink.Write(ev)

@@ -507,11 +507,7 @@ func WriteJSON(w io.Writer, rep *Report) error {
 }
 
 // clock is a timestamp as UTC time of day with microseconds.
-func clock(ns int64) string {
-	b := event.AppendText(nil, &event.Event{Timestamp: ns, Source: event.SourceAuperf, EventName: "x"}, false)
-	s, _, _ := strings.Cut(string(b), " ")
-	return s
-}
+func clock(ns int64) string { return string(event.AppendClock(nil, ns)) }
 
 func plural(n int, one, many string) string {
 	if n == 1 {
